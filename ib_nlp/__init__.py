@@ -1,0 +1,1 @@
+"""Information bottleneck attribution for text classifiers."""
