@@ -1,1 +1,45 @@
-"""Information bottleneck attribution for text classifiers."""
+"""Information bottleneck attribution for text classifiers, in bits per token."""
+
+from .api import DEFAULT_MODEL, explain_text
+from .bottleneck import apply_bottleneck, capacity_in_bits, gaussian_capacity
+from .classifier import Classifier, shipped_model_names
+from .errors import (
+    IBNLPError,
+    InvalidInputError,
+    LayerError,
+    LayerNotReadError,
+    ModelLoadError,
+    NonFiniteError,
+    StatisticsError,
+)
+from .explanation import Explanation
+from .iba import IBAConfig, PerSampleIBA
+from .statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
+from .words import Word
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Classifier",
+    "Explanation",
+    "FeatureStatistics",
+    "IBAConfig",
+    "IBNLPError",
+    "InvalidInputError",
+    "LayerError",
+    "LayerNotReadError",
+    "ModelLoadError",
+    "NonFiniteError",
+    "PerSampleIBA",
+    "StatisticsError",
+    "StatisticsStore",
+    "Word",
+    "apply_bottleneck",
+    "capacity_in_bits",
+    "explain_text",
+    "gaussian_capacity",
+    "load_statistics",
+    "save_statistics",
+    "shipped_model_names",
+]

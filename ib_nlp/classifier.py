@@ -1,0 +1,353 @@
+"""A text classifier as the toolkit sees it: model, tokenizer, layers, encoding and statistics.
+
+``Classifier.load`` accepts what users have at hand: a hub id or local directory (loaded with
+``from_pretrained`` and ``trust_remote_code`` off), the name of a model shipped with the
+package, a ``(model, tokenizer)`` pair, or a ``transformers`` text-classification pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    Pipeline,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from . import models as _registered_models  # noqa: F401  (registers the LSTM classifier with the Auto classes)
+from .errors import InvalidInputError, ModelLoadError, StatisticsError
+from .sites import LayerMap, Site, first_tensor, intercept_calls
+from .statistics import (
+    STATISTICS_FILENAME,
+    FeatureStatistics,
+    RunningMoments,
+    StatisticsStore,
+    fingerprint_corpus,
+    fingerprint_model,
+    iterate_text_batches,
+    load_statistics,
+    tokens_to_rows,
+)
+from .text import clean_text
+
+ASSETS_DIR = Path(__file__).parent / "assets"
+UNBOUNDED_LENGTH = 1_000_000
+
+
+def shipped_model_path(name: str) -> Path | None:
+    """Directory of a model shipped with the package, by short name, or None."""
+    candidate = ASSETS_DIR / name
+    return candidate if (candidate / "config.json").is_file() else None
+
+
+def shipped_model_names() -> list[str]:
+    """Short names of the models shipped with the package."""
+    if not ASSETS_DIR.is_dir():
+        return []
+    return sorted(path.name for path in ASSETS_DIR.iterdir() if (path / "config.json").is_file())
+
+
+@dataclass
+class EncodedBatch:
+    """Texts tokenised for the model, right-padded, with what is needed to map tokens back to text."""
+
+    texts: list[str]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    tokens: list[list[str]]
+    offsets: list[list[tuple[int, int] | None]]
+    special: list[list[bool]]
+    truncated: list[bool]
+    extra: dict[str, torch.Tensor]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [int(n) for n in self.attention_mask.sum(dim=1).tolist()]
+
+    def model_inputs(self, repeats: int = 1) -> dict[str, torch.Tensor]:
+        """Keyword arguments for the model, each row repeated ``repeats`` times consecutively."""
+        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **self.extra}
+        if repeats == 1:
+            return inputs
+        return {key: value.repeat_interleave(repeats, dim=0) for key, value in inputs.items()}
+
+
+def _is_sequence_classifier(model: nn.Module) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    known = set(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values())
+    return any(cls.__name__ in known or cls.__name__.endswith("ForSequenceClassification") for cls in type(model).__mro__)
+
+
+def _check_checkpoint_is_classifier(source: str, local_only: bool) -> None:
+    """Refuse checkpoints saved as another kind of model (a random head would be bolted on)."""
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+    except Exception as error:  # from_pretrained raises OSError, ValueError or HTTP errors
+        raise ModelLoadError(
+            f"could not load the configuration of {source!r}: {error}. If you are offline, pass the path of a local "
+            "model directory, a (model, tokenizer) pair, or one of the shipped models: "
+            f"{', '.join(shipped_model_names()) or 'none installed'}"
+        ) from error
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ModelLoadError(
+            f"{source!r} is a {', '.join(architectures)}, not a sequence classifier: explaining it would explain "
+            "a randomly initialised classification head. Fine-tune it for classification first."
+        )
+
+
+class Classifier:
+    """A sequence classifier with its tokenizer, prepared for attribution (eval mode, frozen)."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str | None = None, device: str | torch.device | None = None):
+        if not _is_sequence_classifier(model):
+            raise ModelLoadError(
+                f"{type(model).__name__} is not a sequence classifier; pass a *ForSequenceClassification model "
+                "(or a text-classification pipeline)"
+            )
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(
+                f"{type(tokenizer).__name__} is a slow tokenizer; token-to-text offsets need a fast tokenizer "
+                "(load it with AutoTokenizer.from_pretrained(..., use_fast=True))"
+            )
+        self.model = model.eval()
+        if device is not None:
+            self.model.to(device)
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        self._ensure_padding()
+        self.max_length = self._max_length()
+        self.layers = LayerMap.discover(self.model, self.encode(["a b c"]).model_inputs())
+        self.label_names = [str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels)]
+        self.model_key = fingerprint_model(model)
+        self.source_dir: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def load(cls, model: Any, tokenizer: PreTrainedTokenizerBase | None = None, device: str | torch.device | None = None) -> Classifier:
+        """Build a classifier from a name, a path, a (model, tokenizer) pair, a pipeline or a Classifier."""
+        if isinstance(model, Classifier):
+            if device is not None:
+                model.model.to(device)
+            return model
+        if isinstance(model, Pipeline):
+            if model.tokenizer is None:
+                raise ModelLoadError("the pipeline has no tokenizer")
+            return cls(model.model, model.tokenizer, device=device)
+        if isinstance(model, tuple):
+            if len(model) != 2:
+                raise ModelLoadError("pass the model as a (model, tokenizer) pair")
+            model, tokenizer = model
+        if isinstance(model, PreTrainedModel):
+            if tokenizer is None:
+                raise ModelLoadError("a model object needs its tokenizer: pass (model, tokenizer)")
+            return cls(model, tokenizer, device=device)
+        if isinstance(model, (str, Path)):
+            return cls._from_name_or_path(str(model), tokenizer, device)
+        raise ModelLoadError(f"cannot load a model from a {type(model).__name__}")
+
+    @classmethod
+    def _from_name_or_path(cls, source: str, tokenizer: PreTrainedTokenizerBase | None, device: str | torch.device | None) -> Classifier:
+        shipped = shipped_model_path(source)
+        path = shipped if shipped is not None else Path(source)
+        local = path.is_dir()
+        if not local and (path.exists() or source.startswith((".", "/", "~"))):
+            raise ModelLoadError(f"{source!r} is not a model directory (it needs a config.json)")
+        target = str(path) if local else source
+        _check_checkpoint_is_classifier(target, local_only=local)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=False, local_files_only=local)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(target, trust_remote_code=False, local_files_only=local, use_fast=True)
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(
+                f"could not load {source!r}: {error}. If you are offline, pass the path of a local model directory "
+                f"or a (model, tokenizer) pair; shipped models: {', '.join(shipped_model_names()) or 'none installed'}"
+            ) from error
+        if device is None and torch.cuda.is_available():
+            device = "cuda"
+        classifier = cls(model, tokenizer, name=source, device=device)
+        classifier.source_dir = path if local else None
+        return classifier
+
+    def _ensure_padding(self) -> None:
+        if self.tokenizer.pad_token is None:
+            if self.tokenizer.eos_token is None:
+                raise ModelLoadError("the tokenizer has neither a padding nor an end-of-sequence token; set tokenizer.pad_token")
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if getattr(self.model.config, "pad_token_id", None) is None:
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+
+    def _max_length(self) -> int:
+        limits = []
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        if tokenizer_limit is not None and tokenizer_limit < UNBOUNDED_LENGTH:
+            limits.append(int(tokenizer_limit))
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if positions:
+            offset = 0
+            for name, module in self.model.named_modules():
+                if name.endswith("position_embeddings") and isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                    offset = module.padding_idx + 1
+            limits.append(int(positions) - offset)
+        return min(limits) if limits else 512
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> EncodedBatch:
+        """Clean and tokenise texts (right padding, truncation recorded per text)."""
+        texts = [clean_text(text) for text in texts]
+        limit = min(max_length or self.max_length, self.max_length)
+        full_lengths = [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+        previous_side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"
+        try:
+            encoded = self.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                return_tensors="pt",
+            )
+        finally:
+            self.tokenizer.padding_side = previous_side
+        mask = encoded["attention_mask"]
+        tokens, offsets, special = [], [], []
+        for row in range(len(texts)):
+            length = int(mask[row].sum())
+            ids = encoded["input_ids"][row, :length].tolist()
+            tokens.append(self.tokenizer.convert_ids_to_tokens(ids))
+            row_special = [bool(flag) for flag in encoded["special_tokens_mask"][row, :length].tolist()]
+            row_offsets: list[tuple[int, int] | None] = []
+            for (start, end), is_special in zip(encoded["offset_mapping"][row, :length].tolist(), row_special):
+                row_offsets.append(None if is_special or end <= start else (int(start), int(end)))
+            offsets.append(row_offsets)
+            special.append(row_special)
+        extra = {key: encoded[key] for key in ("token_type_ids",) if key in encoded}
+        return EncodedBatch(
+            texts=texts,
+            input_ids=encoded["input_ids"].to(self.device),
+            attention_mask=mask.to(self.device),
+            tokens=tokens,
+            offsets=offsets,
+            special=special,
+            truncated=[length > limit for length in full_lengths],
+            extra={key: value.to(self.device) for key, value in extra.items()},
+        )
+
+    def run(self, inputs: Mapping[str, torch.Tensor], handlers: Mapping[nn.Module, Mapping[int, Any]] | None = None) -> torch.Tensor:
+        """Logits of one forward pass with optional call handlers installed."""
+        with intercept_calls(handlers or {}):
+            output = self.model(**inputs)
+        return output.logits if hasattr(output, "logits") else output[0]
+
+    def capture(self, batch: EncodedBatch, sites: Sequence[Site]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Logits and the raw outputs recorded at ``sites`` (no gradients)."""
+        store: dict[str, Any] = {}
+        with torch.no_grad():
+            logits = self.run(batch.model_inputs(), self.layers.capture_handlers(list(sites), store))
+        missing = [site.key for site in sites if site.key not in store]
+        if missing:
+            raise StatisticsError(f"the model never called the module(s) for {', '.join(missing)} during its forward pass")
+        return logits, store
+
+    def resolve_target(self, target: int | str | None, logits: torch.Tensor) -> int:
+        """Class index for a target given as index, label name or None (the predicted class)."""
+        if target is None:
+            return int(logits.argmax())
+        if isinstance(target, bool):
+            raise InvalidInputError(f"target must be a class index or label name, not {target!r}")
+        if isinstance(target, int):
+            if not 0 <= target < len(self.label_names):
+                raise InvalidInputError(f"target {target} does not exist; classes are {self._label_list()}")
+            return target
+        if isinstance(target, str):
+            lowered = [name.lower() for name in self.label_names]
+            if target.lower() in lowered:
+                return lowered.index(target.lower())
+            if target.isdigit() and int(target) < len(self.label_names):
+                return int(target)
+            raise InvalidInputError(f"target {target!r} does not exist; classes are {self._label_list()}")
+        raise InvalidInputError(f"target must be a class index or label name, not {type(target).__name__}")
+
+    def _label_list(self) -> str:
+        return ", ".join(f"{i} = {name!r}" for i, name in enumerate(self.label_names))
+
+    def estimate_statistics(
+        self,
+        corpus: Any,
+        sites: Sequence[Site] | None = None,
+        batch_size: int = 16,
+        max_length: int | None = None,
+        progress: bool = False,
+    ) -> dict[str, FeatureStatistics]:
+        """Per-feature statistics at ``sites`` (default: embeddings and every layer) over a corpus."""
+        from tqdm.auto import tqdm
+
+        sites = list(sites) if sites is not None else self.layers.all_block_sites()
+        moments = {site.key: RunningMoments() for site in sites}
+        total = len(corpus) if hasattr(corpus, "__len__") and not isinstance(corpus, str) else None
+        bar = tqdm(total=total, desc="estimating statistics", unit="text", disable=not progress)
+        for batch in iterate_text_batches(corpus, batch_size):
+            if isinstance(batch, Mapping):
+                inputs = {key: value.to(self.device) for key, value in batch.items() if key in ("input_ids", "attention_mask", "token_type_ids")}
+                if "attention_mask" not in inputs:
+                    raise StatisticsError("tokenised reference batches need an attention_mask (padding must not enter the statistics)")
+                store: dict[str, Any] = {}
+                with torch.no_grad():
+                    self.run(inputs, self.layers.capture_handlers(sites, store))
+                mask, count = inputs["attention_mask"], inputs["input_ids"].shape[0]
+            else:
+                encoded = self.encode(batch, max_length)
+                _, store = self.capture(encoded, sites)
+                mask, count = encoded.attention_mask, len(batch)
+            for site in sites:
+                moments[site.key].update(tokens_to_rows(first_tensor(store[site.key]), mask))
+            bar.update(count)
+        bar.close()
+        metadata = {"model": self.model_key}
+        return {key: running.result({**metadata, "layer": key}) for key, running in moments.items()}
+
+    def statistics_for(
+        self,
+        site: Site,
+        reference_corpus: Any = None,
+        store: StatisticsStore | None = None,
+        progress: bool = False,
+    ) -> FeatureStatistics:
+        """Statistics at ``site``: from the reference corpus (cached on disk), or shipped with the model."""
+        if reference_corpus is not None:
+            store = store or StatisticsStore()
+            corpus_key = fingerprint_corpus(reference_corpus)
+            if corpus_key is not None:
+                cached = store.load(self.model_key, corpus_key)
+                if site.key in cached:
+                    return cached[site.key]
+            sites = self.layers.all_block_sites()
+            if site not in sites:
+                sites.append(site)
+            estimated = self.estimate_statistics(reference_corpus, sites, progress=progress)
+            if corpus_key is not None:
+                store.save(self.model_key, corpus_key, estimated)
+            return estimated[site.key]
+        if self.source_dir is not None and (self.source_dir / STATISTICS_FILENAME).is_file():
+            shipped = load_statistics(self.source_dir / STATISTICS_FILENAME)
+            if site.key in shipped:
+                return shipped[site.key]
+        raise StatisticsError(
+            f"no feature statistics for {self.name} at {site.key}: the noise prior must come from a reference corpus "
+            "of the task, not from the text being explained. Pass reference_corpus= (a list of a few thousand texts, "
+            "a datasets.Dataset with a 'text' column, or a data loader) or statistics=."
+        )

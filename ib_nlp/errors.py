@@ -1,0 +1,31 @@
+"""Exceptions with messages that say what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class IBNLPError(Exception):
+    """Base class of the toolkit's errors."""
+
+
+class InvalidInputError(IBNLPError, ValueError):
+    """The text, target or an option passed by the user cannot be used."""
+
+
+class LayerError(IBNLPError, ValueError):
+    """The requested layer does not exist or cannot hold a bottleneck."""
+
+
+class LayerNotReadError(LayerError):
+    """Replacing the layer's output by noise does not change the prediction."""
+
+
+class ModelLoadError(IBNLPError, OSError):
+    """The model could not be loaded, or is not a sequence classifier."""
+
+
+class StatisticsError(IBNLPError, ValueError):
+    """Feature statistics are missing or do not fit the model."""
+
+
+class NonFiniteError(IBNLPError, FloatingPointError):
+    """The optimisation produced a non-finite loss or attribution."""

@@ -1,0 +1,336 @@
+"""Per-sample information bottleneck attribution (IBA) for text classifiers.
+
+For each text, a bottleneck Z = lam * R + (1 - lam) * eps is inserted at one layer and
+alpha (one value per token and hidden unit) is optimised to keep the target class while
+letting as little information through as possible: loss = CE + beta * mean KL. The reported
+attribution is the KL of the final alpha summed over hidden units, in bits per token.
+
+Two engines compute the noisy forward passes and give the same result under the same noise:
+
+- ``"prefix"`` (default): the layers before the bottleneck run once per explanation at the
+  batch of texts; each optimisation step runs only the layers after it, with the batch of
+  noise samples (the blocks before are skipped). Used for ``layer=int`` and ``"embeddings"``.
+- ``"full"``: the straightforward implementation, the whole model at the batch of noise
+  samples every step. Used for dotted module names and as the reference in tests.
+
+In both, the model's parameters never receive gradients and the model is in eval mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
+from .classifier import Classifier, EncodedBatch
+from .errors import InvalidInputError, LayerError, LayerNotReadError, NonFiniteError, StatisticsError
+from .explanation import Explanation
+from .sites import Site, first_tensor, return_output, skip_call, transform_input, transform_output
+from .statistics import DEFAULT_MIN_STD, FeatureStatistics, StatisticsStore
+from .words import aggregate_to_words, segment_words
+
+ENGINES = ("prefix", "full")
+
+
+@dataclass(frozen=True)
+class IBAConfig:
+    """Hyper-parameters of per-sample IBA (defaults of the reference implementation, ib-notes section 1)."""
+
+    beta: float = 10.0
+    steps: int = 10
+    lr: float = 1.0
+    samples: int = 10
+    init_alpha: float = 5.0
+    min_std: float = DEFAULT_MIN_STD
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.beta >= 0 and torch.isfinite(torch.tensor(self.beta))):
+            raise InvalidInputError(f"beta must be a finite number >= 0, got {self.beta}")
+        if self.steps < 1 or self.samples < 1:
+            raise InvalidInputError(f"steps and samples must be >= 1, got steps={self.steps}, samples={self.samples}")
+        if not self.lr > 0:
+            raise InvalidInputError(f"lr must be > 0, got {self.lr}")
+        if not self.min_std > 0:
+            raise InvalidInputError(f"min_std must be > 0, got {self.min_std}")
+
+
+@contextlib.contextmanager
+def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
+    """Turn off gradients of the model's parameters for the duration, then restore them."""
+    previous = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    for parameter, _ in previous:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in previous:
+            parameter.requires_grad_(flag)
+
+
+class _NoiseSource:
+    """Standard normal noise per text from its own seeded generator, so a text gets the same
+    noise whether it is explained alone or in a batch."""
+
+    def __init__(self, lengths: Sequence[int], samples: int, features: int, seed: int, device: torch.device):
+        self.lengths = list(lengths)
+        self.samples = samples
+        self.features = features
+        self.device = device
+        self.generators = []
+        for _ in self.lengths:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(seed)
+            self.generators.append(generator)
+
+    def draw(self, padded_length: int, dtype: torch.dtype) -> torch.Tensor:
+        """Noise of shape (texts * samples, padded_length, features); zero on padding."""
+        noise = torch.zeros(len(self.lengths), self.samples, padded_length, self.features, device=self.device, dtype=dtype)
+        for row, (length, generator) in enumerate(zip(self.lengths, self.generators)):
+            noise[row, :, :length] = torch.randn(self.samples, length, self.features, generator=generator, device=self.device, dtype=dtype)
+        return noise.reshape(-1, padded_length, self.features)
+
+
+class _PrefixEngine:
+    """Runs only the layers after the site; the site's activations come from the cached first pass."""
+
+    def __init__(self, classifier: Classifier, site: Site, batch: EncodedBatch, captured: Any):
+        if site.kind == "module_output":
+            raise LayerError("the prefix engine needs a block site (layer=int or 'embeddings'); use engine='full'")
+        self.classifier = classifier
+        self.site = site
+        self.batch = batch
+        self.template = captured
+        self.activations = first_tensor(captured) if site.kind == "block_output" else captured
+
+    def logits(self, bottleneck: Callable[[torch.Tensor], torch.Tensor], repeats: int) -> torch.Tensor:
+        layers = self.classifier.layers
+        cached = self.activations.repeat_interleave(repeats, dim=0)
+        handlers: dict[Any, dict[int, Any]] = {}
+        assert self.site.block_index is not None
+        if self.site.kind == "block_output":
+            for block in layers.blocks[: self.site.block_index]:
+                handlers.setdefault(block.module, {})[block.call_index] = skip_call(self.template)
+            last = layers.blocks[self.site.block_index]
+            handlers.setdefault(last.module, {})[last.call_index] = return_output(self.template, lambda: bottleneck(cached))
+        else:
+            first = layers.blocks[0]
+            handlers[first.module] = {first.call_index: transform_input(lambda _: bottleneck(cached))}
+        return self.classifier.run(self.batch.model_inputs(repeats), handlers)
+
+
+class _FullEngine:
+    """Runs the whole model at the batch of noise samples and applies the bottleneck on the fly."""
+
+    def __init__(self, classifier: Classifier, site: Site, batch: EncodedBatch):
+        self.classifier = classifier
+        self.site = site
+        self.batch = batch
+
+    def logits(self, bottleneck: Callable[[torch.Tensor], torch.Tensor], repeats: int) -> torch.Tensor:
+        module, call_index = self.classifier.layers.module_call(self.site)
+        make = transform_input if self.site.kind == "block_input" else transform_output
+        return self.classifier.run(self.batch.model_inputs(repeats), {module: {call_index: make(bottleneck)}})
+
+
+class PerSampleIBA:
+    """Explain texts with per-sample IBA at one layer of one classifier.
+
+    Load the model and the statistics once, then call :meth:`explain` for as many texts as
+    needed. ``statistics`` may be given directly; otherwise they come from
+    ``reference_corpus`` (estimated once, cached on disk) or from the statistics shipped
+    with the model.
+    """
+
+    method_name = "iba"
+
+    def __init__(
+        self,
+        model: Any,
+        layer: int | str | None = None,
+        *,
+        tokenizer: Any = None,
+        statistics: FeatureStatistics | None = None,
+        reference_corpus: Any = None,
+        statistics_store: StatisticsStore | None = None,
+        config: IBAConfig | None = None,
+        engine: str = "prefix",
+        device: str | torch.device | None = None,
+        progress: bool = False,
+        **overrides: Any,
+    ):
+        self.classifier = Classifier.load(model, tokenizer, device=device)
+        base = config or IBAConfig(**self.classifier_defaults())
+        unknown = set(overrides) - set(asdict(base))
+        if unknown:
+            raise InvalidInputError(f"unknown IBA option(s): {', '.join(sorted(unknown))}; options are {', '.join(asdict(base))}")
+        self.config = IBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
+        if engine not in ENGINES:
+            raise InvalidInputError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if layer is None:
+            layer = self.default_layer()
+        self.site = self.classifier.layers.resolve(layer)
+        self.engine = "full" if self.site.kind == "module_output" else engine
+        self.progress = progress
+        if statistics is None:
+            statistics = self.classifier.statistics_for(self.site, reference_corpus, statistics_store, progress=progress)
+        self.statistics = statistics
+
+    def classifier_defaults(self) -> dict[str, Any]:
+        """IBA hyper-parameters recommended for this model (stored in its config), else the defaults."""
+        recommended = getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {}
+        return {key: value for key, value in recommended.items() if key in IBAConfig.__dataclass_fields__}
+
+    def default_layer(self) -> int | str:
+        """The model's recommended layer if it has one, else the output of the first block.
+
+        Early layers localise tokens best on the models measured so far (ib-notes section 6).
+        """
+        recommended = getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {}
+        return recommended.get("layer", 0)
+
+    @property
+    def layer(self) -> int | str:
+        return self.site.label
+
+    def explain(self, text: str, target: int | str | None = None) -> Explanation:
+        """Explain one text (``target`` defaults to the predicted class)."""
+        return self.explain_batch([text], None if target is None else [target])[0]
+
+    def explain_batch(self, texts: Sequence[str], targets: Sequence[int | str | None] | None = None) -> list[Explanation]:
+        """Explain several texts at once: padded together, one alpha per text.
+
+        Each text gets exactly the updates it would get alone (the loss is a sum over texts,
+        Adam acts per element, and each text draws its noise from its own seeded generator).
+        """
+        texts = list(texts) if not isinstance(texts, str) else [texts]
+        if not texts:
+            raise InvalidInputError("no texts to explain")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidInputError(f"text {index} is a {type(text).__name__}, not a string")
+            if not text.strip():
+                raise InvalidInputError(f"text {index} is empty or only whitespace: there is nothing to explain")
+        if targets is not None and len(targets) != len(texts):
+            raise InvalidInputError(f"got {len(targets)} targets for {len(texts)} texts")
+        started = time.perf_counter()
+        classifier = self.classifier
+        batch = classifier.encode(texts)
+        for text, truncated in zip(batch.texts, batch.truncated):
+            if truncated:
+                warnings.warn(
+                    f"text of {len(text)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
+                    "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
+                    stacklevel=2,
+                )
+        with frozen_parameters(classifier.model):
+            logits, store = classifier.capture(batch, [self.site])
+            captured = store[self.site.key]
+            activations = first_tensor(captured) if self.site.kind != "block_input" else captured
+            self._check_features(activations)
+            resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
+            engine = _PrefixEngine(classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(classifier, self.site, batch)
+            self._check_influence(engine, activations, logits, batch)
+            bits = self._optimise(engine, activations, batch, resolved)
+        probabilities = torch.softmax(logits.float(), dim=-1).cpu()
+        seconds = (time.perf_counter() - started) / len(texts)
+        return [self._explanation(batch, row, bits[row], probabilities[row], resolved[row], seconds) for row in range(len(texts))]
+
+    def _check_features(self, activations: torch.Tensor) -> None:
+        if activations.dim() != 3:
+            raise LayerError(f"the bottleneck needs activations of shape (batch, tokens, features); {self.site.key} gives {tuple(activations.shape)}")
+        if activations.shape[-1] != self.statistics.num_features:
+            raise StatisticsError(
+                f"the statistics have {self.statistics.num_features} features but {self.site.key} has {activations.shape[-1]}: "
+                "they belong to another layer or model"
+            )
+
+    def _prior(self, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.statistics.mean.to(device=activations.device, dtype=activations.dtype)
+        std = self.statistics.clamped_std(self.config.min_std).to(device=activations.device, dtype=activations.dtype)
+        return mean, std
+
+    def _check_influence(self, engine: Any, activations: torch.Tensor, logits: torch.Tensor, batch: EncodedBatch) -> None:
+        """Replacing the site by pure noise (lam = 0) must change the logits, else the layer is not read."""
+        mean, std = self._prior(activations)
+        noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], activations.dtype)
+        with torch.no_grad():
+            noisy = engine.logits(lambda _: mean + std * noise, 1)
+        unchanged = torch.isclose(noisy, logits, rtol=1e-5, atol=1e-6).all(dim=-1)
+        if bool(unchanged.any()):
+            raise LayerNotReadError(
+                f"replacing the output of {self.site.key} by noise does not change the prediction: the classifier never reads "
+                f"this layer, so its attribution would be a silent zero map. Choose another layer ({self.classifier.layers.valid_layers()})."
+            )
+
+    def _optimise(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
+        """Run the optimisation and return bits per token (texts x tokens, zero on padding)."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        mean, std = self._prior(activations)
+        texts, length, features = activations.shape
+        mask = batch.attention_mask.to(activations.dtype)
+        normalized = normalize(activations, mean, std)
+        alpha = torch.full_like(activations, config.init_alpha, requires_grad=True)
+        optimizer = torch.optim.Adam([alpha], lr=config.lr)
+        noise_source = _NoiseSource(batch.lengths, config.samples, features, config.seed, activations.device)
+        target_rows = torch.tensor(targets, device=activations.device).repeat_interleave(config.samples)
+        elements = mask.sum(dim=1) * features
+        for step in tqdm(range(config.steps), desc="IBA", unit="step", disable=not self.progress, leave=False):
+            noise = noise_source.draw(length, activations.dtype)
+            alpha_rows = alpha.repeat_interleave(config.samples, dim=0)
+
+            def bottleneck(values: torch.Tensor) -> torch.Tensor:
+                return apply_bottleneck(values, alpha_rows, mean, std, noise)
+
+            logits = engine.logits(bottleneck, config.samples)
+            cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(texts, config.samples).mean(dim=1)
+            capacity = (gaussian_capacity(alpha, normalized) * mask.unsqueeze(-1)).sum(dim=(1, 2)) / elements
+            loss = (cross_entropy + config.beta * capacity).sum()
+            if not torch.isfinite(loss):
+                raise NonFiniteError(
+                    f"the IBA loss became {loss.item()} at step {step + 1}; try a smaller lr (now {config.lr}) or beta (now {config.beta})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            bits = (gaussian_capacity(alpha, normalized) * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
+        if not torch.isfinite(bits).all():
+            raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
+        return bits.detach().float().cpu()
+
+    def _explanation(self, batch: EncodedBatch, row: int, bits: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float) -> Explanation:
+        length = batch.lengths[row]
+        token_scores = bits[:length].tolist()
+        words = segment_words(batch.texts[row], batch.offsets[row])
+        scored = [0.0 if special else score for score, special in zip(token_scores, batch.special[row])]
+        parameters = {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count)}
+        return Explanation(
+            text=batch.texts[row],
+            tokens=batch.tokens[row],
+            token_offsets=batch.offsets[row],
+            special_tokens=batch.special[row],
+            token_scores=token_scores,
+            words=words,
+            word_scores=aggregate_to_words(scored, words),
+            label_names=list(self.classifier.label_names),
+            probabilities=probabilities.tolist(),
+            predicted=int(probabilities.argmax()),
+            target=target,
+            method=self.method_name,
+            unit="bits",
+            layer=self.site.label,
+            model_name=self.classifier.name,
+            parameters=parameters,
+            seconds=seconds,
+            truncated=batch.truncated[row],
+        )

@@ -1,0 +1,93 @@
+"""Tiny random classifiers and tokenizers for tests and benchmarks (no downloads).
+
+``random_classifier("bert")`` builds a randomly initialised sequence classifier of any of the
+supported architectures from a config, with an offline WordPiece tokenizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerFast
+
+from .models import LSTMClassifierConfig, LSTMForSequenceClassification
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+BASIC_WORDS = (
+    "the a an and or but not no is was are were be been this that it its of in on at to for with as by from "
+    "movie film story plot acting actor actors actress director scene scenes character characters music ending "
+    "good great wonderful excellent brilliant loved love beautiful best amazing enjoyable fun funny "
+    "bad terrible awful boring worst hate hated poor dull waste stupid weak "
+    "i you he she we they my me very really so too just much more most well also even ever never "
+    "time people way one two first last long short make made see seen watch watched think thought "
+    "b c d e f g h i j k l m n o p q r s t u v w x y z ! . , ' ? ; : - ( )"
+).split()
+ARCHITECTURES = ("bert", "roberta", "distilbert", "electra", "deberta-v2", "albert", "gpt2", "llama", "lstm")
+
+
+def build_wordpiece_tokenizer(words: list[str] | None = None, model_max_length: int = 128) -> PreTrainedTokenizerFast:
+    """A lower-casing WordPiece tokenizer with [CLS] text [SEP] framing, built in memory."""
+    vocabulary: dict[str, int] = {}
+    for token in SPECIAL_TOKENS + list(words or BASIC_WORDS):
+        vocabulary.setdefault(token, len(vocabulary))
+    for token in list(vocabulary):
+        if token not in SPECIAL_TOKENS and len(token) == 1:
+            vocabulary.setdefault(f"##{token}", len(vocabulary))
+    backend = Tokenizer(models.WordPiece(vocab=vocabulary, unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocabulary["[CLS]"]), ("[SEP]", vocabulary["[SEP]"])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=model_max_length,
+    )
+
+
+def _config(architecture: str, vocab_size: int, hidden: int, layers: int, heads: int, max_length: int) -> Any:
+    common = {"vocab_size": vocab_size, "num_labels": 2, "pad_token_id": 0, "id2label": {0: "negative", 1: "positive"}, "label2id": {"negative": 0, "positive": 1}}
+    encoder = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads, "intermediate_size": 2 * hidden, "max_position_embeddings": max_length + 2}
+    if architecture == "lstm":
+        return LSTMClassifierConfig(embedding_size=hidden, hidden_size=hidden, num_hidden_layers=layers, **common)
+    if architecture == "distilbert":
+        return AutoConfig.for_model("distilbert", dim=hidden, hidden_dim=2 * hidden, n_layers=layers, n_heads=heads, max_position_embeddings=max_length, **common)
+    if architecture == "gpt2":
+        return AutoConfig.for_model("gpt2", n_embd=hidden, n_layer=layers, n_head=heads, n_positions=max_length, bos_token_id=2, eos_token_id=3, **common)
+    if architecture == "llama":
+        return AutoConfig.for_model("llama", num_key_value_heads=heads, bos_token_id=2, eos_token_id=3, **{**encoder, **common})
+    if architecture in ("electra", "albert"):
+        return AutoConfig.for_model(architecture, embedding_size=hidden // 2, **{**encoder, **common})
+    if architecture in ("bert", "roberta", "deberta-v2"):
+        return AutoConfig.for_model(architecture, **{**encoder, **common})
+    raise ValueError(f"unknown architecture {architecture!r}; choose from {ARCHITECTURES}")
+
+
+def random_classifier(
+    architecture: str = "bert",
+    hidden: int = 32,
+    layers: int = 3,
+    heads: int = 2,
+    max_length: int = 128,
+    seed: int = 0,
+    words: list[str] | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """A randomly initialised (model, tokenizer) pair of the given architecture, in eval mode."""
+    tokenizer = build_wordpiece_tokenizer(words, model_max_length=max_length)
+    config = _config(architecture, len(tokenizer), hidden, layers, heads, max_length)
+    torch.manual_seed(seed)
+    if architecture == "lstm":
+        model: PreTrainedModel = LSTMForSequenceClassification(config)
+    else:
+        model = AutoModelForSequenceClassification.from_config(config)
+    return model.eval(), tokenizer
