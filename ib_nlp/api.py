@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .errors import InvalidInputError
 from .explanation import Explanation
 from .iba import PerSampleIBA
 from .statistics import FeatureStatistics
@@ -14,12 +15,31 @@ from .statistics import FeatureStatistics
 DEFAULT_MODEL = "imdb-bert-small"
 
 
+def _model_and_text(args: tuple, model: Any, text: Any) -> tuple[Any, Any]:
+    """Accept ``(model, text)``, ``(text,)``, ``(text, model=...)`` and keyword forms."""
+    if len(args) > 2:
+        raise InvalidInputError("explain_text takes at most two positional arguments: (model, text) or (text,)")
+    if len(args) == 2:
+        if model is not None or text is not None:
+            raise InvalidInputError("model and text were given both positionally and by keyword")
+        return args
+    if len(args) == 1:
+        if text is None:
+            return (model if model is not None else DEFAULT_MODEL), args[0]
+        if model is not None:
+            raise InvalidInputError("model was given both positionally and by keyword")
+        return args[0], text
+    if text is None:
+        raise InvalidInputError("no text to explain: call explain_text(text) or explain_text(model, text)")
+    return (model if model is not None else DEFAULT_MODEL), text
+
+
 def explain_text(
-    model: Any = DEFAULT_MODEL,
-    text: str | Sequence[str] = "",
+    *args: Any,
+    model: Any = None,
+    text: str | Sequence[str] | None = None,
     target: int | str | None = None,
     layer: int | str | None = None,
-    *,
     beta: float | None = None,
     steps: int | None = None,
     lr: float | None = None,
@@ -31,14 +51,16 @@ def explain_text(
     device: str | torch.device | None = None,
     progress: bool = False,
 ) -> Explanation | list[Explanation]:
-    """Explain the prediction of a text classifier for one text (or a list of texts) in bits per token.
+    """Explain a text classifier's prediction for one text (or a list of texts) in bits per token.
 
-    ``model`` is a hub id or local path, a shipped model name (default ``imdb-bert-small``), a
-    ``(model, tokenizer)`` pair, a text-classification pipeline, or a ``Classifier``.
-    ``target`` is a class index or label name (default: the predicted class). Options left at
-    None take the model's recommended value or the IBA defaults (``IBAConfig``). For many
-    calls on one model, build a :class:`PerSampleIBA` once instead.
+    Call it as ``explain_text(model, text)``, ``explain_text(text)`` (the default model,
+    ``imdb-bert-small``) or ``explain_text(text, model=...)``. ``model`` is a hub id or local
+    path, a shipped model name, a ``(model, tokenizer)`` pair, a text-classification pipeline
+    or a ``Classifier``. ``target`` is a class index or label name (default: the predicted
+    class). Options left at None take the model's recommended value or the IBA defaults
+    (``IBAConfig``). For many calls on one model, build a :class:`PerSampleIBA` once instead.
     """
+    model, text = _model_and_text(args, model, text)
     explainer = PerSampleIBA(
         model,
         layer,

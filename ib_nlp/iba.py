@@ -19,9 +19,10 @@ In both, the model's parameters never receive gradients and the model is in eval
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from .classifier import Classifier, EncodedBatch
 from .errors import InvalidInputError, LayerError, LayerNotReadError, NonFiniteError, StatisticsError
 from .explanation import Explanation
 from .sites import Site, first_tensor, return_output, skip_call, transform_input, transform_output
-from .statistics import DEFAULT_MIN_STD, FeatureStatistics, StatisticsStore
+from .statistics import DEFAULT_MIN_STD, FeatureStatistics, StatisticsStore, load_statistics
 from .words import aggregate_to_words, segment_words
 
 ENGINES = ("prefix", "full")
@@ -144,9 +145,10 @@ class PerSampleIBA:
     """Explain texts with per-sample IBA at one layer of one classifier.
 
     Load the model and the statistics once, then call :meth:`explain` for as many texts as
-    needed. ``statistics`` may be given directly; otherwise they come from
-    ``reference_corpus`` (estimated once, cached on disk) or from the statistics shipped
-    with the model.
+    needed. ``statistics`` may be given directly (one layer's, a mapping of layer keys such as
+    ``"layer.3"`` to statistics, or the path of a statistics file); otherwise they come from
+    ``reference_corpus`` (estimated once, cached on disk) or from the statistics shipped with
+    the model.
     """
 
     method_name = "iba"
@@ -157,7 +159,7 @@ class PerSampleIBA:
         layer: int | str | None = None,
         *,
         tokenizer: Any = None,
-        statistics: FeatureStatistics | None = None,
+        statistics: FeatureStatistics | Mapping[str, FeatureStatistics] | str | os.PathLike | None = None,
         reference_corpus: Any = None,
         statistics_store: StatisticsStore | None = None,
         config: IBAConfig | None = None,
@@ -179,9 +181,24 @@ class PerSampleIBA:
         self.site = self.classifier.layers.resolve(layer)
         self.engine = "full" if self.site.kind == "module_output" else engine
         self.progress = progress
+        self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store)
+
+    def _resolve_statistics(self, statistics: Any, reference_corpus: Any, store: StatisticsStore | None) -> FeatureStatistics:
+        """The prior at this site: given directly, picked from a file or mapping by layer, or estimated."""
         if statistics is None:
-            statistics = self.classifier.statistics_for(self.site, reference_corpus, statistics_store, progress=progress)
-        self.statistics = statistics
+            return self.classifier.statistics_for(self.site, reference_corpus, store, progress=self.progress)
+        if reference_corpus is not None:
+            raise InvalidInputError("pass either statistics or reference_corpus, not both")
+        if isinstance(statistics, FeatureStatistics):
+            return statistics
+        source = str(statistics) if isinstance(statistics, (str, os.PathLike)) else "the statistics mapping"
+        entries = load_statistics(statistics) if isinstance(statistics, (str, os.PathLike)) else statistics
+        if self.site.key not in entries:
+            raise StatisticsError(
+                f"{source} has no entry for {self.site.key}; it holds {', '.join(entries) or 'nothing'}. "
+                "Estimate statistics for this layer (ib-nlp estimate) or choose one of those layers."
+            )
+        return entries[self.site.key]
 
     def classifier_defaults(self) -> dict[str, Any]:
         """IBA hyper-parameters recommended for this model (stored in its config), else the defaults."""

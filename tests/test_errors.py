@@ -128,3 +128,31 @@ def test_model_from_a_pipeline_or_a_saved_directory(tiny_bert, reference_texts, 
 def test_explain_text_accepts_a_list(tiny_bert, reference_texts):
     results = explain_text(tiny_bert, ["a good movie", "a bad one", "fine"], layer=0, reference_corpus=reference_texts, batch_size=2, **FAST)
     assert [r.text for r in results] == ["a good movie", "a bad one", "fine"]
+
+
+def test_explain_text_call_forms(tiny_bert, reference_texts):
+    options = {"layer": 0, "reference_corpus": reference_texts, **FAST}
+    positional = explain_text(tiny_bert, "a good movie", **options)
+    keyword = explain_text("a good movie", model=tiny_bert, **options)
+    named = explain_text(model=tiny_bert, text="a good movie", **options)
+    assert positional.token_scores == keyword.token_scores == named.token_scores
+    with pytest.raises(InvalidInputError, match="no text"):
+        explain_text(model=tiny_bert)
+    with pytest.raises(InvalidInputError, match="both"):
+        explain_text(tiny_bert, "a", text="b")
+
+
+def test_statistics_from_a_file_or_mapping_pick_the_layer(tiny_bert, reference_texts, tmp_path):
+    from ib_nlp import Classifier, StatisticsError, save_statistics
+
+    classifier = Classifier.load(tiny_bert)
+    estimated = classifier.estimate_statistics(reference_texts)
+    save_statistics(tmp_path / "stats.safetensors", estimated)
+    from_file = PerSampleIBA(classifier, 2, statistics=tmp_path / "stats.safetensors", **FAST)
+    from_mapping = PerSampleIBA(classifier, 2, statistics=estimated, **FAST)
+    assert torch.equal(from_file.statistics.mean, estimated["layer.2"].mean)
+    assert torch.equal(from_mapping.statistics.std, estimated["layer.2"].std)
+    with pytest.raises(StatisticsError, match="no entry for layer.1; it holds layer.2"):
+        PerSampleIBA(classifier, 1, statistics={"layer.2": estimated["layer.2"]})
+    with pytest.raises(InvalidInputError, match="not both"):
+        PerSampleIBA(classifier, 1, statistics=estimated, reference_corpus=reference_texts)
