@@ -7,6 +7,7 @@ package, a ``(model, tokenizer)`` pair, or a ``transformers`` text-classificatio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,8 +130,12 @@ class Classifier:
         self.max_length = self._max_length()
         self.layers = LayerMap.discover(self.model, self.encode(["a b c"]).model_inputs())
         self.label_names = [str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels)]
-        self.model_key = fingerprint_model(model)
         self.source_dir: Path | None = None
+
+    @functools.cached_property
+    def model_key(self) -> str:
+        """Cache key of the model for statistics (computed on first use: it may hash the weights)."""
+        return fingerprint_model(self.model)
 
     @property
     def device(self) -> torch.device:

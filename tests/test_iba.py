@@ -161,3 +161,12 @@ def test_iba_finds_the_only_word_the_model_uses():
     (top_word, top_bits), (_, runner_up_bits) = result.top_words(2)
     assert top_word == "good"
     assert top_bits > 5 * runner_up_bits
+
+
+def test_recommended_settings_in_the_config_take_over_the_defaults(reference_texts):
+    pair = random_classifier("bert", layers=3)
+    pair[0].config.ib_nlp_defaults = {"layer": 2, "beta": 3.0}
+    recommended = PerSampleIBA(pair, reference_corpus=reference_texts)
+    assert recommended.layer == 2 and recommended.config.beta == 3.0 and recommended.config.steps == 10
+    explicit = PerSampleIBA(pair, 0, reference_corpus=reference_texts, beta=1.0)
+    assert explicit.layer == 0 and explicit.config.beta == 1.0

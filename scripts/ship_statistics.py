@@ -1,0 +1,73 @@
+"""Estimate the feature statistics shipped with a trained model, on its held-out IMDB reviews.
+
+The training script holds out IMDB train reviews (indices in ``training.json``) that the
+model never saw; the statistics of the embeddings and every layer are estimated over them
+and written next to the model as ``ib_statistics.safetensors``, so explaining with the
+shipped model needs no estimation pass. The model's recommended IBA settings are stored in
+its config under ``ib_nlp_defaults``.
+
+    python scripts/ship_statistics.py ib_nlp/assets/imdb-bert-small --layer 0 --beta 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ib_nlp import Classifier, save_statistics
+from ib_nlp.data import load_imdb
+from ib_nlp.statistics import STATISTICS_FILENAME, fingerprint_texts
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
+
+
+def held_out_texts(model_dir: Path, data: Path) -> list[str]:
+    """The IMDB train reviews listed under ``holdout_indices`` in the model's training.json."""
+    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    indices = facts.get("holdout_indices")
+    if not indices:
+        raise SystemExit(f"{model_dir / 'training.json'} lists no holdout_indices")
+    train = load_imdb("train", data)
+    return list(train.select(indices)["text"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", type=Path, help="trained model directory with training.json")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IMDB folder with train.parquet (or aclImdb)")
+    parser.add_argument("--layer", help="recommended layer stored in the config (int or 'embeddings')")
+    parser.add_argument("--beta", type=float, help="recommended beta stored in the config")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    texts = held_out_texts(args.model_dir, args.data)
+    classifier = Classifier.load(str(args.model_dir), device="cpu")
+    started = time.perf_counter()
+    statistics = classifier.estimate_statistics(texts, batch_size=args.batch_size, progress=True)
+    seconds = time.perf_counter() - started
+    metadata = {
+        "corpus": f"IMDB train, {len(texts)} reviews held out from training (training.json: holdout_indices)",
+        "corpus_fingerprint": f"texts-{len(texts)}-{fingerprint_texts(texts)}",
+        "seconds": f"{seconds:.1f}",
+    }
+    save_statistics(args.model_dir / STATISTICS_FILENAME, statistics, metadata)
+    tokens = next(iter(statistics.values())).count
+    print(f"statistics of {', '.join(statistics)} over {len(texts)} reviews ({tokens} tokens) in {seconds:.0f} s")
+
+    if args.layer is not None or args.beta is not None:
+        config_path = args.model_dir / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        defaults = dict(config.get("ib_nlp_defaults") or {})
+        if args.layer is not None:
+            defaults["layer"] = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+        if args.beta is not None:
+            defaults["beta"] = args.beta
+        config["ib_nlp_defaults"] = defaults
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"recommended IBA settings in {config_path}: {defaults}")
+
+
+if __name__ == "__main__":
+    main()
