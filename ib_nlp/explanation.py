@@ -8,7 +8,6 @@ JSON-safe dict and through a JSON file so results can be stored and compared.
 from __future__ import annotations
 
 import copy
-import html
 import json
 import math
 import os
@@ -61,22 +60,6 @@ def _offset(index: int, span: Any, text_length: int) -> tuple[int, int] | None:
             f"of length {text_length}"
         )
     return start, end
-
-
-def _escape(value: object) -> str:
-    """HTML-escape any user-provided value, quotes included (safe in attributes)."""
-    return html.escape(str(value), quote=True)
-
-
-def _background(score: float, scale: float, signed: bool) -> str:
-    """Colour for one word: white→red for positive, white→blue for negative scores."""
-    if scale <= 0.0 or score == 0.0:
-        return "rgb(255,255,255)"
-    strength = min(abs(score) / scale, 1.0)
-    fade = round(255 * (1.0 - strength))
-    if signed and score < 0:
-        return f"rgb({fade},{fade},255)"
-    return f"rgb(255,{fade},{fade})"
 
 
 @dataclass
@@ -280,34 +263,20 @@ class Explanation:
             data = json.load(handle)
         return cls.from_dict(data)
 
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The explanation as a self-contained HTML page (see :mod:`ib_nlp.report`).
+
+        When ``path`` is given the page is also written there, atomically.
+        """
+        from ib_nlp import report  # imported here: report imports this module
+
+        page = report.render_explanation(self)
+        if path is not None:
+            report.save_html(page, path)
+        return page
+
     def _repr_html_(self) -> str:
-        """Self-contained HTML: a header and the text with words coloured by score."""
-        probability = self.probabilities[self.predicted]
-        header = (
-            f"<b>model</b> {_escape(self.model_name)} · "
-            f"<b>predicted</b> {_escape(self.predicted_label)} (p={probability:.3f}) · "
-            f"<b>target</b> {_escape(self.target_label)} · "
-            f"<b>method</b> {_escape(self.method)} · "
-            f"<b>layer</b> {_escape(self.layer)} · "
-            f"<b>unit</b> {_escape(self.unit)}"
-        )
-        signed = any(score < 0 for score in self.word_scores)
-        scale = max((abs(score) for score in self.word_scores), default=0.0)
-        parts: list[str] = []
-        cursor = 0
-        for word, score in zip(self.words, self.word_scores):
-            parts.append(_escape(self.text[cursor : word.start]))
-            pieces = " ".join(self.tokens[index] for index in word.token_indices)
-            title = f"{score!r} {self.unit}; tokens: {pieces}"
-            parts.append(
-                f'<span style="background-color:{_background(score, scale, signed)};'
-                f'color:black" title="{_escape(title)}">{_escape(word.text)}</span>'
-            )
-            cursor = word.end
-        parts.append(_escape(self.text[cursor:]))
-        return (
-            '<div style="font-family:sans-serif;line-height:1.8">'
-            f'<div style="margin-bottom:4px">{header}</div>'
-            '<div style="white-space:pre-wrap;background:white;color:black;padding:4px">'
-            f"{''.join(parts)}</div></div>"
-        )
+        """Notebook view: the text coloured by score, escaped, with inline styles and no script."""
+        from ib_nlp import report  # imported here: report imports this module
+
+        return report.render_inline(self)

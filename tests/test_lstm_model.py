@@ -147,3 +147,13 @@ def test_tokenizer_pads_right_and_truncates() -> None:
 def test_tokenizer_rejects_bad_length() -> None:
     with pytest.raises(ValueError, match="model_max_length"):
         build_word_tokenizer(VOCAB, model_max_length=0)
+
+
+def test_initialisation_sets_forget_gate_bias_and_zero_padding_row() -> None:
+    model = tiny_model()
+    hidden = model.config.hidden_size
+    for layer in model.layers:
+        for bias in (layer.bias_ih_l0, layer.bias_hh_l0):
+            torch.testing.assert_close(bias[hidden : 2 * hidden], torch.full((hidden,), 0.5))
+            assert bias[:hidden].abs().sum() == 0 and bias[2 * hidden :].abs().sum() == 0
+    assert model.get_input_embeddings().weight[model.config.pad_token_id].abs().sum() == 0

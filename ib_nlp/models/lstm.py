@@ -90,10 +90,9 @@ class LSTMForSequenceClassification(PreTrainedModel):
                 elif name.startswith("weight_hh"):
                     init.orthogonal_(param)
                 elif name.startswith("bias"):
-                    init.constant_(param, 0.0)
-                    with torch.no_grad():
-                        if not getattr(param, "_is_hf_initialized", False):
-                            param[hidden : 2 * hidden].fill_(0.5)
+                    bias = torch.zeros_like(param)
+                    bias[hidden : 2 * hidden] = 0.5
+                    init.copy_(param, bias)
         else:
             super()._init_weights(module)
 

@@ -1,0 +1,8 @@
+"""``python -m ib_nlp``: the ``ib-nlp`` command line."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

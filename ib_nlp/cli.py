@@ -1,0 +1,379 @@
+"""Command line interface: ``ib-nlp explain``, ``ib-nlp estimate`` and ``ib-nlp models``.
+
+Every expected failure (an ``IBNLPError`` or an unreadable input file) is reported as one
+line ``ib-nlp: error: <message>`` with exit status 2 and no traceback. Output files are only
+written once everything has succeeded, and atomically, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .api import DEFAULT_MODEL
+from .classifier import Classifier, shipped_model_names
+from .errors import IBNLPError, InvalidInputError, StatisticsError
+from .explanation import Explanation
+from .iba import PerSampleIBA
+from .report import render_explanation, save_html
+from .statistics import FeatureStatistics, fingerprint_texts, load_statistics, save_statistics
+
+PROGRAM = "ib-nlp"
+USAGE_ERROR = 2
+INTERRUPTED = 130
+TABLE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json"}
+REFERENCE_FORMATS = ".txt (one text per line), or .parquet, .csv or .jsonl with a 'text' column"
+
+
+def _positive_int(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
+    return number
+
+
+def parse_layer(value: str) -> int | str:
+    """argparse type for ``--layer``: a block index, ``embeddings`` or a dotted module name."""
+    text = value.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def read_reference(path: str | Path, max_texts: int | None = None) -> list[str]:
+    """Texts of a reference corpus file; blank lines and empty cells are skipped."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"reference corpus {str(file)!r} {'is a directory' if file.is_dir() else 'does not exist'}")
+    suffix = file.suffix.lower()
+    if suffix == ".txt":
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise InvalidInputError(f"reference corpus {str(file)!r} is not UTF-8 text: {error}") from error
+        texts = [line for line in lines if line.strip()]
+    elif suffix in TABLE_BUILDERS:
+        texts = _read_table_texts(file, TABLE_BUILDERS[suffix])
+    else:
+        raise InvalidInputError(f"cannot read a reference corpus from a {suffix or 'suffix-less'} file {str(file)!r}; use {REFERENCE_FORMATS}")
+    if max_texts is not None:
+        texts = texts[:max_texts]
+    if not texts:
+        raise InvalidInputError(f"reference corpus {str(file)!r} holds no texts")
+    return texts
+
+
+def _read_table_texts(file: Path, builder: str) -> list[str]:
+    """The ``text`` column of a parquet, CSV or JSON-lines file, read with ``datasets``.
+
+    The ``datasets`` cache goes to a temporary folder: the texts are copied out, and
+    nothing is left in the user's cache for a file that may change.
+    """
+    import datasets
+
+    bars_were_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ib-nlp-datasets-") as cache:
+            try:
+                dataset = datasets.load_dataset(builder, data_files=str(file), split="train", cache_dir=cache)
+            except Exception as error:  # datasets raises many types for malformed files
+                raise InvalidInputError(f"could not read reference corpus {str(file)!r}: {error}") from error
+            if "text" not in dataset.column_names:
+                raise InvalidInputError(f"reference corpus {str(file)!r} needs a 'text' column; it has {dataset.column_names}")
+            values = list(dataset["text"])
+    finally:
+        if not bars_were_disabled:
+            datasets.enable_progress_bars()
+    texts = []
+    for row, value in enumerate(values):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"row {row} of the 'text' column of {str(file)!r} is a {type(value).__name__}, not a string")
+        if value is not None and value.strip():
+            texts.append(value)
+    return texts
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    """The text to explain: the TEXT argument, standard input (``-``) or ``--file``."""
+    if args.file is not None and args.text is not None:
+        raise InvalidInputError("give the text either as TEXT or with --file, not both")
+    if args.file is not None:
+        file = Path(args.file)
+        if not file.is_file():
+            raise FileNotFoundError(f"text file {str(file)!r} {'is a directory' if file.is_dir() else 'does not exist'}")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInputError(f"text file {str(file)!r} is not UTF-8 text: {error}") from error
+    elif args.text == "-":
+        text = sys.stdin.read()
+    elif args.text is None:
+        raise InvalidInputError("no text given: pass TEXT, '-' to read standard input, or --file PATH")
+    else:
+        text = args.text
+    if not text.strip():
+        raise InvalidInputError("the text is empty or only whitespace: there is nothing to explain")
+    return text
+
+
+def _check_output_path(path: str) -> Path:
+    """Fail before any computation if the output file could not be written."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(f"output {str(target)!r} is a directory, not a file")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
+    return target
+
+
+def _statistics_entry(statistics: dict[str, FeatureStatistics], key: str, path: str) -> FeatureStatistics:
+    """The entry of a statistics file for one site, or an error listing what the file holds."""
+    if key not in statistics:
+        raise StatisticsError(
+            f"statistics file {path!r} has no entry for {key}; it holds {', '.join(statistics) or 'nothing'}. "
+            f"Estimate statistics for this model with '{PROGRAM} estimate', or choose one of those layers."
+        )
+    return statistics[key]
+
+
+def _load_classifier(model: str, device: str | None, quiet: bool) -> Classifier:
+    """Load the classifier, without the weight-loading progress bar of ``transformers`` when quiet."""
+    from transformers.utils import logging as transformers_logging
+
+    hide_bar = quiet and transformers_logging.is_progress_bar_enabled()
+    if hide_bar:
+        transformers_logging.disable_progress_bar()
+    try:
+        return Classifier.load(model, device=device)
+    finally:
+        if hide_bar:
+            transformers_logging.enable_progress_bar()
+
+
+def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference: list[str] | None) -> PerSampleIBA:
+    """A PerSampleIBA for the command line options, with statistics from --statistics or --reference."""
+    options: dict[str, Any] = {
+        "beta": args.beta,
+        "steps": args.steps,
+        "lr": args.lr,
+        "samples": args.samples,
+        "seed": args.seed,
+    }
+    if args.statistics is None:
+        try:
+            return PerSampleIBA(classifier, args.layer, reference_corpus=reference, progress=not args.quiet, **options)
+        except StatisticsError as error:
+            if reference is not None:
+                raise
+            raise StatisticsError(f"{error} On the command line: --reference PATH or --statistics PATH.") from error
+    stored = load_statistics(args.statistics)
+    if not stored:
+        raise StatisticsError(f"statistics file {args.statistics!r} holds no statistics")
+    # The layer is resolved by PerSampleIBA (it knows the model's default layer), so the
+    # explainer is built with any entry and then given the one for its site.
+    explainer = PerSampleIBA(classifier, args.layer, statistics=next(iter(stored.values())), progress=not args.quiet, **options)
+    explainer.statistics = _statistics_entry(stored, explainer.site.key, args.statistics)
+    return explainer
+
+
+def format_summary(explanation: Explanation, top: int) -> str:
+    """A short human-readable report: prediction, settings and the top words with their bits."""
+    probability = explanation.probabilities[explanation.predicted]
+    header = [
+        ("model", explanation.model_name),
+        ("predicted", f"{explanation.predicted_label} (p = {probability:.3f})"),
+        ("target", explanation.target_label),
+        ("layer", str(explanation.layer)),
+        ("beta", f"{explanation.parameters.get('beta', '?')}"),
+        ("seconds", f"{explanation.seconds:.2f}"),
+    ]
+    width = max(len(name) for name, _ in header)
+    lines = [f"{name:<{width}}  {value}" for name, value in header]
+    words = explanation.top_words(top)
+    if words:
+        scores = [f"{score:.3f}" for _, score in words]
+        rank_width = max(len("rank"), len(str(len(words))))
+        word_width = max(len("word"), *(len(word) for word, _ in words))
+        bits_width = max(len(explanation.unit), *(len(score) for score in scores))
+        lines.append("")
+        lines.append(f"{'rank':>{rank_width}}  {'word':<{word_width}}  {explanation.unit:>{bits_width}}")
+        for rank, ((word, _), score) in enumerate(zip(words, scores, strict=True), start=1):
+            lines.append(f"{rank:>{rank_width}}  {word:<{word_width}}  {score:>{bits_width}}")
+    return "\n".join(lines)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """``ib-nlp explain``: explain one text and print (and optionally save) the result."""
+    text = _read_text(args)
+    output = _check_output_path(args.json) if args.json is not None else None
+    html_output = _check_output_path(args.html) if args.html is not None else None
+    if output is not None and html_output is not None and output.resolve() == html_output.resolve():
+        raise InvalidInputError(f"--json and --html name the same file {str(output)!r}; give two different paths")
+    reference = read_reference(args.reference) if args.reference is not None else None
+    classifier = _load_classifier(args.model, args.device, args.quiet)
+    explainer = _build_explainer(args, classifier, reference)
+    explanation = explainer.explain(text, args.target)
+    # The report is rendered before the first file is written, so a rendering error writes nothing.
+    page = render_explanation(explanation) if html_output is not None else ""
+    written = []
+    if output is not None:
+        written.append(explanation.save(output))
+    if html_output is not None:
+        written.append(save_html(page, html_output))
+    if not args.quiet:
+        print(format_summary(explanation, args.top))
+        for path in written:
+            print(f"{PROGRAM}: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    """``ib-nlp estimate``: statistics of the embeddings and every layer over a reference corpus."""
+    output = _check_output_path(args.output)
+    texts = read_reference(args.reference, args.max_texts)
+    classifier = _load_classifier(args.model, args.device, args.quiet)
+    statistics = classifier.estimate_statistics(texts, batch_size=args.batch_size, progress=not args.quiet)
+    metadata = {"model": classifier.model_key, "model_name": classifier.name, "corpus": f"texts-{len(texts)}-{fingerprint_texts(texts)}"}
+    save_statistics(output, statistics, metadata)
+    if not args.quiet:
+        tokens = next(iter(statistics.values())).count
+        print(f"wrote statistics of {len(statistics)} sites ({', '.join(statistics)}) over {len(texts)} texts ({tokens} tokens) to {output}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """``ib-nlp models``: list the models shipped with the package."""
+    names = shipped_model_names()
+    for name in names:
+        print(name)
+    if not names:
+        print(f"{PROGRAM}: no models are shipped with this installation; pass --model a local model directory", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its three subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Information bottleneck attribution for text classifiers: how many bits of each token the prediction needs.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    explain = commands.add_parser(
+        "explain",
+        help="explain the prediction of a classifier for one text",
+        description="Explain the prediction of a text classifier for one text, in bits per token and per word.",
+        epilog=(
+            "examples:\n"
+            f"  {PROGRAM} explain 'a wonderful film' --model ./my-model --reference reviews.txt\n"
+            f"  {PROGRAM} explain --file review.txt --statistics stats.safetensors --layer 2 --json out.json\n"
+            f"  {PROGRAM} explain 'a wonderful film' --reference reviews.txt --html report.html\n"
+            f"  cat review.txt | {PROGRAM} explain - --target negative"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("text", nargs="?", metavar="TEXT", help="the text to explain; '-' reads it from standard input")
+    explain.add_argument("--file", metavar="PATH", help="read the text to explain from this UTF-8 file instead")
+    explain.add_argument("--model", default=DEFAULT_MODEL, help=f"local model directory, hub id or shipped model name (default: {DEFAULT_MODEL})")
+    explain.add_argument(
+        "--layer",
+        type=parse_layer,
+        help="where the bottleneck sits: a block index (0 is the first block's output), 'embeddings', or a dotted module name "
+        "(default: the model's recommended layer, else 0)",
+    )
+    explain.add_argument("--target", help="class to explain, as index or label name (default: the predicted class)")
+    explain.add_argument("--beta", type=float, help="weight of the information term (default: 10 or the model's recommendation)")
+    explain.add_argument("--steps", type=_positive_int, help="optimisation steps (default: 10)")
+    explain.add_argument("--lr", type=float, help="Adam learning rate (default: 1.0)")
+    explain.add_argument("--samples", type=_positive_int, help="noise samples per step (default: 10)")
+    explain.add_argument("--seed", type=int, help="seed of the noise (default: 0)")
+    prior = explain.add_mutually_exclusive_group()
+    prior.add_argument("--reference", metavar="PATH", help=f"reference corpus for the noise prior: {REFERENCE_FORMATS}")
+    prior.add_argument("--statistics", metavar="PATH", help=f"statistics file written by '{PROGRAM} estimate' (the layer's entry is used)")
+    explain.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    explain.add_argument("--json", metavar="OUT.json", help="also save the explanation as JSON (written atomically)")
+    explain.add_argument("--html", metavar="OUT.html", help="also save a self-contained HTML report (written atomically)")
+    explain.add_argument("--top", type=_non_negative_int, default=10, metavar="K", help="number of top words to print (default: 10)")
+    explain.add_argument("--quiet", action="store_true", help="print no progress bars and no summary, only errors and warnings")
+    explain.set_defaults(handler=run_explain)
+
+    estimate = commands.add_parser(
+        "estimate",
+        help="estimate feature statistics of every layer over a reference corpus",
+        description=(
+            "Estimate per-feature statistics (the noise prior) at the embeddings and every layer of a model over a "
+            f"reference corpus, and save them for '{PROGRAM} explain --statistics'."
+        ),
+    )
+    estimate.add_argument("--model", default=DEFAULT_MODEL, help=f"local model directory, hub id or shipped model name (default: {DEFAULT_MODEL})")
+    estimate.add_argument("--reference", metavar="PATH", required=True, help=f"reference corpus: {REFERENCE_FORMATS}")
+    estimate.add_argument("--output", metavar="FILE.safetensors", required=True, help="where to write the statistics (atomically)")
+    estimate.add_argument("--batch-size", type=_positive_int, default=16, help="texts per forward pass (default: 16)")
+    estimate.add_argument("--max-texts", type=_positive_int, metavar="N", help="use only the first N texts of the corpus")
+    estimate.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    estimate.add_argument("--quiet", action="store_true", help="print no progress bar and no summary, only errors and warnings")
+    estimate.set_defaults(handler=run_estimate)
+
+    models = commands.add_parser("models", help="list the models shipped with ib-nlp", description="List the models shipped with ib-nlp.")
+    models.set_defaults(handler=run_models)
+    return parser
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Print a warning as one ``ib-nlp: warning:`` line instead of Python's source excerpt."""
+    print(f"{PROGRAM}: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """Show warnings in the command line's format for the duration."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        yield
+
+
+def _describe(error: BaseException) -> str:
+    """One-line message for an error; OS errors as 'reason: path'."""
+    if isinstance(error, OSError) and not isinstance(error, IBNLPError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return str(error)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status (0 on success, 2 on errors)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exit_request:
+        if exit_request.code is None:
+            return 0
+        return exit_request.code if isinstance(exit_request.code, int) else USAGE_ERROR
+    try:
+        with _plain_warnings():
+            return args.handler(args)
+    except (IBNLPError, OSError) as error:
+        print(f"{PROGRAM}: error: {_describe(error)}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted; nothing was written", file=sys.stderr)
+        return INTERRUPTED

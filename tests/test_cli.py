@@ -1,0 +1,259 @@
+"""Tests of the ``ib-nlp`` command line, run in-process on a tiny random model saved to disk."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ib_nlp import Explanation, load_statistics
+from ib_nlp.cli import format_summary, main, parse_layer, read_reference
+from ib_nlp.testing import random_classifier
+
+TEXT = "A wonderful film, but the acting was bad."
+REFERENCE = [
+    "the film was good",
+    "bad movie and a weak plot",
+    "i loved it",
+    "worst acting ever",
+    "a brilliant story with great music",
+    "boring and too long",
+]
+FAST = ["--steps", "2", "--samples", "2"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Statistics cached by the CLI go to a temporary folder, never the home directory."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IB_NLP_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("model")
+    model, tokenizer = random_classifier("bert")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "reference.txt"
+    path.write_text("\n".join(REFERENCE) + "\n\n", encoding="utf-8")
+    return path
+
+
+def _explain(model_dir: Path, reference: Path, *extra: str) -> list[str]:
+    return ["explain", "--model", str(model_dir), "--reference", str(reference), *FAST, *extra]
+
+
+def _assert_clean_error(code: int, stderr: str, *fragments: str) -> None:
+    assert code == 2
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("ib-nlp: error: "), stderr
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in stderr, stderr
+
+
+def test_explain_writes_json_and_prints_summary(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], private_cache: Path) -> None:
+    output = tmp_path / "out.json"
+    code = main(_explain(model_dir, reference, TEXT, "--layer", "1", "--json", str(output), "--top", "3"))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    explanation = Explanation.load(output)
+    assert explanation.layer == 1
+    assert explanation.text == TEXT
+    assert explanation.parameters["steps"] == 2 and explanation.parameters["samples"] == 2
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["model", str(model_dir)]
+    assert lines[1].startswith("predicted") and f"(p = {explanation.probabilities[explanation.predicted]:.3f})" in lines[1]
+    assert lines[3].split() == ["layer", "1"]
+    table = lines[lines.index("") + 1 :]
+    assert table[0].split() == ["rank", "word", "bits"]
+    assert [row.split()[1] for row in table[1:]] == [word for word, _ in explanation.top_words(3)]
+    assert len({row.index(row.split()[2]) + len(row.split()[2]) for row in table}) == 1, "bits column is right-aligned"
+    assert any(private_cache.rglob("*.safetensors")), "statistics were cached under IB_NLP_CACHE"
+
+
+def test_explain_reads_stdin_and_file(model_dir: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(TEXT))
+    from_stdin = tmp_path / "stdin.json"
+    assert main(_explain(model_dir, reference, "-", "--json", str(from_stdin), "--quiet")) == 0
+    text_file = tmp_path / "review.txt"
+    text_file.write_text(TEXT, encoding="utf-8")
+    from_file = tmp_path / "file.json"
+    assert main(_explain(model_dir, reference, "--file", str(text_file), "--json", str(from_file), "--quiet")) == 0
+    assert capsys.readouterr().out == ""
+    first, second = Explanation.load(from_stdin), Explanation.load(from_file)
+    assert first.text == second.text == TEXT
+    assert first.token_scores == pytest.approx(second.token_scores)
+
+
+def test_estimate_then_explain_with_statistics(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    statistics_file = tmp_path / "stats.safetensors"
+    code = main(["estimate", "--model", str(model_dir), "--reference", str(reference), "--output", str(statistics_file), "--batch-size", "4", "--max-texts", "5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    stored = load_statistics(statistics_file)
+    assert list(stored) == ["embeddings", "layer.0", "layer.1", "layer.2"]
+    assert str(statistics_file) in captured.out and "over 5 texts" in captured.out
+
+    output = tmp_path / "embeddings.json"
+    args = ["explain", TEXT, "--model", str(model_dir), "--statistics", str(statistics_file), "--layer", "embeddings", "--json", str(output), *FAST]
+    assert main(args) == 0
+    explanation = Explanation.load(output)
+    assert explanation.layer == "embeddings"
+    assert explanation.parameters["statistics_count"] == stored["embeddings"].count
+
+
+def test_statistics_without_the_layer(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    statistics_file = tmp_path / "stats.safetensors"
+    assert main(["estimate", "--model", str(model_dir), "--reference", str(reference), "--output", str(statistics_file), "--quiet"]) == 0
+    output = tmp_path / "out.json"
+    code = main(["explain", TEXT, "--model", str(model_dir), "--statistics", str(statistics_file), "--layer", "bert.pooler.dense", "--json", str(output), *FAST])
+    _assert_clean_error(code, capsys.readouterr().err, "no entry for module.bert.pooler.dense", "layer.2")
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragments"),
+    [
+        (["   "], ["empty"]),
+        ([TEXT, "--layer", "7"], ["layer 7 is out of range", "0..2", "'embeddings'"]),
+        ([TEXT, "--layer", "no.such.module"], ["no module named 'no.such.module'", "0..2"]),
+        ([TEXT, "--target", "neutral"], ["target 'neutral' does not exist", "'negative'", "'positive'"]),
+        ([TEXT, "--target", "5"], ["does not exist"]),
+        ([TEXT, "--beta", "-1"], ["beta must be"]),
+        ([], ["no text given"]),
+    ],
+)
+def test_explain_errors_are_clean(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], fragments: list[str]) -> None:
+    output = tmp_path / "out.json"
+    code = main(_explain(model_dir, reference, *arguments, "--json", str(output)))
+    _assert_clean_error(code, capsys.readouterr().err, *fragments)
+    assert not output.exists()
+    assert list(tmp_path.glob(".out.json*")) == []
+
+
+def test_missing_model_and_inputs(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "out.json"
+    missing_model = tmp_path / "no-model"
+    code = main(["explain", TEXT, "--model", str(missing_model), "--reference", str(reference), "--json", str(output)])
+    _assert_clean_error(code, capsys.readouterr().err, str(missing_model), "not a model directory")
+
+    code = main(_explain(model_dir, tmp_path / "missing.txt", TEXT, "--json", str(output)))
+    _assert_clean_error(code, capsys.readouterr().err, "missing.txt", "does not exist")
+
+    code = main(_explain(model_dir, reference, "--file", str(tmp_path / "gone.txt"), "--json", str(output)))
+    _assert_clean_error(code, capsys.readouterr().err, "gone.txt")
+
+    code = main(_explain(model_dir, reference, TEXT, "--json", str(tmp_path / "no-folder" / "out.json")))
+    _assert_clean_error(code, capsys.readouterr().err, "no-folder")
+
+    code = main(["explain", TEXT, "--model", str(model_dir), "--statistics", str(tmp_path / "none.safetensors"), "--json", str(output)])
+    _assert_clean_error(code, capsys.readouterr().err, "none.safetensors")
+
+    code = main(["explain", TEXT, "--model", str(model_dir), "--json", str(output), *FAST])
+    _assert_clean_error(code, capsys.readouterr().err, "no feature statistics", "--reference PATH")
+    assert not output.exists()
+
+
+def test_estimate_errors_write_nothing(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    output = tmp_path / "stats.safetensors"
+    code = main(["estimate", "--model", str(model_dir), "--reference", str(empty), "--output", str(output)])
+    _assert_clean_error(code, capsys.readouterr().err, "holds no texts")
+    unsupported = tmp_path / "corpus.xml"
+    unsupported.write_text("<texts/>", encoding="utf-8")
+    code = main(["estimate", "--model", str(model_dir), "--reference", str(unsupported), "--output", str(output)])
+    _assert_clean_error(code, capsys.readouterr().err, ".xml", ".jsonl")
+    assert list(tmp_path.glob("*stats*")) == []
+
+
+def test_reference_tables(tmp_path: Path) -> None:
+    jsonl = tmp_path / "corpus.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": text, "label": i % 2}) for i, text in enumerate(REFERENCE)) + "\n", encoding="utf-8")
+    assert read_reference(jsonl) == REFERENCE
+    csv = tmp_path / "corpus.csv"
+    csv.write_text("text,label\n" + "\n".join(f'"{text}",0' for text in REFERENCE) + "\n", encoding="utf-8")
+    assert read_reference(csv, max_texts=2) == REFERENCE[:2]
+    no_text = tmp_path / "other.jsonl"
+    no_text.write_text(json.dumps({"review": "good"}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="needs a 'text' column"):
+        read_reference(no_text)
+
+
+def test_parse_layer() -> None:
+    assert parse_layer("8") == 8
+    assert parse_layer("-1") == -1
+    assert parse_layer("embeddings") == "embeddings"
+    assert parse_layer("bert.encoder.layer.3") == "bert.encoder.layer.3"
+
+
+def test_summary_without_words(model_dir: Path, reference: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    assert main(_explain(model_dir, reference, TEXT, "--json", str(output), "--quiet")) == 0
+    summary = format_summary(Explanation.load(output), 0)
+    assert "rank" not in summary and summary.splitlines()[-1].startswith("seconds")
+
+
+def test_models_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    capsys.readouterr()
+    for command in ("explain", "estimate", "models"):
+        assert main([command, "--help"]) == 0
+        assert f"usage: ib-nlp {command}" in capsys.readouterr().out
+    assert main([]) == 2
+    assert "required" in capsys.readouterr().err
+    assert main(["explain", TEXT, "--steps", "0"]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ib_nlp", "explain", "--help"], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "--reference" in result.stdout
+
+
+def test_truncation_warning_is_one_line(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "long.json"
+    assert main(_explain(model_dir, reference, " ".join(["good"] * 200), "--json", str(output), "--quiet")) == 0
+    err = capsys.readouterr().err
+    assert "ib-nlp: warning: text of" in err and "truncated" in err and "Traceback" not in err
+    assert Explanation.load(output).truncated
+
+
+def test_explain_writes_html_report(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    review = "A wonderful film <script>alert(1)</script>"
+    report_file = tmp_path / "report.html"
+    output = tmp_path / "out.json"
+    code = main(_explain(model_dir, reference, review, "--json", str(output), "--html", str(report_file)))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"ib-nlp: wrote {report_file}" in captured.err
+    page = report_file.read_text(encoding="utf-8")
+    explanation = Explanation.load(output)
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count('<span class="w" ') == len(explanation.words)
+    assert "<script" not in page
+    assert review in html.unescape(re.sub(r"<[^>]*>", "", page)), "the markup of the review shows as text"
+    assert list(tmp_path.glob(".report.html*")) == [], "no temporary file is left"
+
+    missing = tmp_path / "no-folder" / "report.html"
+    code = main(_explain(model_dir, reference, review, "--json", str(tmp_path / "second.json"), "--html", str(missing)))
+    _assert_clean_error(code, capsys.readouterr().err, "no-folder")
+    assert not (tmp_path / "second.json").exists(), "the path is checked before anything is computed or written"
+
+    code = main(_explain(model_dir, reference, review, "--json", str(output), "--html", str(output)))
+    _assert_clean_error(code, capsys.readouterr().err, "same file")
