@@ -22,7 +22,7 @@ from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .explanation import Explanation
 from .iba import PerSampleIBA
 from .report import render_explanation, save_html
-from .statistics import FeatureStatistics, fingerprint_texts, load_statistics, save_statistics
+from .statistics import fingerprint_texts, save_statistics
 
 PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
@@ -146,16 +146,6 @@ def _check_output_path(path: str) -> Path:
     return target
 
 
-def _statistics_entry(statistics: dict[str, FeatureStatistics], key: str, path: str) -> FeatureStatistics:
-    """The entry of a statistics file for one site, or an error listing what the file holds."""
-    if key not in statistics:
-        raise StatisticsError(
-            f"statistics file {path!r} has no entry for {key}; it holds {', '.join(statistics) or 'nothing'}. "
-            f"Estimate statistics for this model with '{PROGRAM} estimate', or choose one of those layers."
-        )
-    return statistics[key]
-
-
 def _load_classifier(model: str, device: str | None, quiet: bool) -> Classifier:
     """Load the classifier, without the weight-loading progress bar of ``transformers`` when quiet."""
     from transformers.utils import logging as transformers_logging
@@ -179,21 +169,14 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         "samples": args.samples,
         "seed": args.seed,
     }
-    if args.statistics is None:
-        try:
-            return PerSampleIBA(classifier, args.layer, reference_corpus=reference, progress=not args.quiet, **options)
-        except StatisticsError as error:
-            if reference is not None:
-                raise
-            raise StatisticsError(f"{error} On the command line: --reference PATH or --statistics PATH.") from error
-    stored = load_statistics(args.statistics)
-    if not stored:
-        raise StatisticsError(f"statistics file {args.statistics!r} holds no statistics")
-    # The layer is resolved by PerSampleIBA (it knows the model's default layer), so the
-    # explainer is built with any entry and then given the one for its site.
-    explainer = PerSampleIBA(classifier, args.layer, statistics=next(iter(stored.values())), progress=not args.quiet, **options)
-    explainer.statistics = _statistics_entry(stored, explainer.site.key, args.statistics)
-    return explainer
+    if args.statistics is not None:
+        return PerSampleIBA(classifier, args.layer, statistics=args.statistics, progress=not args.quiet, **options)
+    try:
+        return PerSampleIBA(classifier, args.layer, reference_corpus=reference, progress=not args.quiet, **options)
+    except StatisticsError as error:
+        if reference is not None:
+            raise
+        raise StatisticsError(f"{error} On the command line: --reference PATH or --statistics PATH.") from error
 
 
 def format_summary(explanation: Explanation, top: int) -> str:
