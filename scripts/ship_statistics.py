@@ -40,8 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layer", help="recommended layer stored in the config (int or 'embeddings')")
     parser.add_argument("--beta", type=float, help="recommended beta stored in the config")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--defaults-only", action="store_true", help="only store --layer/--beta, keep the statistics")
     args = parser.parse_args(argv)
+    if not args.defaults_only:
+        estimate(args)
+    if args.layer is not None or args.beta is not None:
+        write_defaults(args.model_dir, args.layer, args.beta)
 
+
+def estimate(args: argparse.Namespace) -> None:
+    """Estimate and save the statistics of every site over the held-out reviews."""
     texts = held_out_texts(args.model_dir, args.data)
     classifier = Classifier.load(str(args.model_dir), device="cpu")
     started = time.perf_counter()
@@ -56,17 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     tokens = next(iter(statistics.values())).count
     print(f"statistics of {', '.join(statistics)} over {len(texts)} reviews ({tokens} tokens) in {seconds:.0f} s")
 
-    if args.layer is not None or args.beta is not None:
-        config_path = args.model_dir / "config.json"
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        defaults = dict(config.get("ib_nlp_defaults") or {})
-        if args.layer is not None:
-            defaults["layer"] = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
-        if args.beta is not None:
-            defaults["beta"] = args.beta
-        config["ib_nlp_defaults"] = defaults
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        print(f"recommended IBA settings in {config_path}: {defaults}")
+
+def write_defaults(model_dir: Path, layer: str | None, beta: float | None) -> None:
+    """Store the recommended IBA layer and beta in the model's config (``ib_nlp_defaults``)."""
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    defaults = dict(config.get("ib_nlp_defaults") or {})
+    if layer is not None:
+        defaults["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
+    if beta is not None:
+        defaults["beta"] = beta
+    config["ib_nlp_defaults"] = defaults
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"recommended IBA settings in {config_path}: {defaults}")
 
 
 if __name__ == "__main__":

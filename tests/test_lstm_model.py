@@ -73,8 +73,7 @@ def test_layers_are_called_once_each_with_the_sequence_first() -> None:
     ids = torch.randint(2, model.config.vocab_size, (2, 5))
     inputs: list[torch.Tensor] = []
     handles = [
-        layer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
-        for layer in model.layers
+        layer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for layer in model.layers
     ]
     out = model(input_ids=ids, output_hidden_states=True)
     for handle in handles:

