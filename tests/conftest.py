@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import huggingface_hub
 import pytest
 
 from ib_nlp.testing import random_classifier
@@ -23,6 +24,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Keep statistics caches of tests out of the user's home directory; never touch the network."""
     monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path_factory.mktemp("ib_nlp_cache")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="session")
