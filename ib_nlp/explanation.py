@@ -11,12 +11,12 @@ import copy
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ib_nlp.io import write_text_atomic
 from ib_nlp.words import Word
 
 __all__ = ["Explanation", "FORMAT_VERSION"]
@@ -241,20 +241,8 @@ class Explanation:
         replaces ``path`` in one step, so a crash never leaves a half-written
         file. Returns the path written.
         """
-        target = Path(path)
         payload = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False, indent=2)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return target
+        return write_text_atomic(path, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Explanation:

@@ -17,7 +17,6 @@ import html
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ib_nlp.explanation import Explanation
+from ib_nlp.io import write_text_atomic
 
 __all__ = [
     "render_comparison",
@@ -783,20 +783,4 @@ def save_html(html_text: str, path: str | os.PathLike[str]) -> Path:
     replaces ``path`` in one step, so a crash never leaves a half-written report."""
     if not isinstance(html_text, str):
         raise TypeError(f"save_html expects the page as a str, got {type(html_text).__name__}")
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write the report to {str(target)!r}: it is a directory")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, html_text)

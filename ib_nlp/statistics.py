@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import StatisticsError
+from .io import atomic_destination
 
 DEFAULT_MIN_STD = 0.01
 STATISTICS_FILENAME = "ib_statistics.safetensors"
@@ -130,14 +130,8 @@ def save_statistics(path: str | os.PathLike, statistics: Mapping[str, FeatureSta
         tensors[f"{key}/std"] = stats.std.detach().float().cpu().contiguous()
         counts[key] = stats.count
     header = {"counts": json.dumps(counts), **{k: str(v) for k, v in (metadata or {}).items()}}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=header)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_destination(path) as temporary:
+        save_file(tensors, str(temporary), metadata=header)
 
 
 def load_statistics(path: str | os.PathLike) -> dict[str, FeatureStatistics]:

@@ -1,0 +1,39 @@
+"""Atomic file writes: a crash or an error never leaves a half-written output file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_destination(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
+
+    On any error (or Ctrl-C) the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text (flushed to disk) to ``path`` atomically and return the path."""
+    with atomic_destination(path) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(path)
