@@ -270,16 +270,17 @@ class PerSampleIBA:
             )
 
     def _prior(self, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = self.statistics.mean.to(device=activations.device, dtype=activations.dtype)
-        std = self.statistics.clamped_std(self.config.min_std).to(device=activations.device, dtype=activations.dtype)
+        """Mean and clamped std in float32: the bottleneck's math runs in float32 whatever the model's dtype."""
+        mean = self.statistics.mean.to(device=activations.device, dtype=torch.float32)
+        std = self.statistics.clamped_std(self.config.min_std).to(device=activations.device, dtype=torch.float32)
         return mean, std
 
     def _check_influence(self, engine: Any, activations: torch.Tensor, logits: torch.Tensor, batch: EncodedBatch) -> None:
         """Replacing the site by pure noise (lam = 0) must change the logits, else the layer is not read."""
         mean, std = self._prior(activations)
-        noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], activations.dtype)
+        noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], torch.float32)
         with torch.no_grad():
-            noisy = engine.logits(lambda _: mean + std * noise, 1)
+            noisy = engine.logits(lambda values: (mean + std * noise).to(values.dtype), 1)
         unchanged = torch.isclose(noisy, logits, rtol=1e-5, atol=1e-6).all(dim=-1)
         if bool(unchanged.any()):
             raise LayerNotReadError(
@@ -294,19 +295,19 @@ class PerSampleIBA:
         config = self.config
         mean, std = self._prior(activations)
         texts, length, features = activations.shape
-        mask = batch.attention_mask.to(activations.dtype)
-        normalized = normalize(activations, mean, std)
-        alpha = torch.full_like(activations, config.init_alpha, requires_grad=True)
+        mask = batch.attention_mask.to(torch.float32)
+        normalized = normalize(activations.float(), mean, std)
+        alpha = torch.full(activations.shape, config.init_alpha, dtype=torch.float32, device=activations.device, requires_grad=True)
         optimizer = torch.optim.Adam([alpha], lr=config.lr)
         noise_source = _NoiseSource(batch.lengths, config.samples, features, config.seed, activations.device)
         target_rows = torch.tensor(targets, device=activations.device).repeat_interleave(config.samples)
         elements = mask.sum(dim=1) * features
         for step in tqdm(range(config.steps), desc="IBA", unit="step", disable=not self.progress, leave=False):
-            noise = noise_source.draw(length, activations.dtype)
+            noise = noise_source.draw(length, torch.float32)
             alpha_rows = alpha.repeat_interleave(config.samples, dim=0)
 
             def bottleneck(values: torch.Tensor) -> torch.Tensor:
-                return apply_bottleneck(values, alpha_rows, mean, std, noise)
+                return apply_bottleneck(values.float(), alpha_rows, mean, std, noise).to(values.dtype)
 
             logits = engine.logits(bottleneck, config.samples)
             cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(texts, config.samples).mean(dim=1)

@@ -170,3 +170,11 @@ def test_recommended_settings_in_the_config_take_over_the_defaults(reference_tex
     assert recommended.layer == 2 and recommended.config.beta == 3.0 and recommended.config.steps == 10
     explicit = PerSampleIBA(pair, 0, reference_corpus=reference_texts, beta=1.0)
     assert explicit.layer == 0 and explicit.config.beta == 1.0
+
+
+def test_half_precision_models_keep_the_bottleneck_in_float32(reference_texts):
+    model, tokenizer = random_classifier("bert", layers=2)
+    reference = PerSampleIBA((model, tokenizer), 0, reference_corpus=reference_texts, **FAST).explain(TEXT)
+    halved = PerSampleIBA((model.to(torch.bfloat16), tokenizer), 0, reference_corpus=reference_texts, **FAST).explain(TEXT)
+    assert all(np.isfinite(halved.token_scores))
+    np.testing.assert_allclose(halved.token_scores, reference.token_scores, rtol=0.2, atol=0.02)
