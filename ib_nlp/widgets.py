@@ -309,27 +309,5 @@ class Explorer(widgets.VBox):
         self.status_label.value = "failed"
 
 
-def explorer(
-    model: Any = None,
-    text: str | None = None,
-    *,
-    statistics: Any = None,
-    reference_corpus: Any = None,
-    device: Any = None,
-    methods: Mapping[str, Method] | None = None,
-    **options: Any,
-) -> Explorer:
-    """An interactive explorer widget for ``model`` (default: the shipped ``imdb-bert-small``).
-
-    ``statistics`` / ``reference_corpus`` supply the noise prior of a model without shipped
-    statistics; other keyword arguments are IBA options (``steps=``, ``samples=``, ...).
-    """
-    return Explorer(
-        model,
-        text,
-        statistics=statistics,
-        reference_corpus=reference_corpus,
-        device=device,
-        methods=methods,
-        **options,
-    )
+explorer = Explorer
+"""``explorer(model=None, text=None, **options)``: the interactive explorer widget (see :class:`Explorer`)."""
