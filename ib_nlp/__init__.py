@@ -14,7 +14,12 @@ from .errors import (
 )
 from .explanation import Explanation
 from .iba import IBAConfig, PerSampleIBA
-from .statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
+from .statistics import (
+    FeatureStatistics,
+    StatisticsStore,
+    load_statistics,
+    save_statistics,
+)
 from .words import Word
 
 __version__ = "0.1.0"

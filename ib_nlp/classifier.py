@@ -74,6 +74,17 @@ class EncodedBatch:
     def lengths(self) -> list[int]:
         return [int(n) for n in self.attention_mask.sum(dim=1).tolist()]
 
+    def ordinary_mask(self) -> torch.Tensor:
+        """True at the text's own tokens: not special, not padding."""
+        special = torch.zeros_like(self.attention_mask, dtype=torch.bool)
+        for row, flags in enumerate(self.special):
+            special[row, : len(flags)] = torch.tensor(flags, dtype=torch.bool)
+        return self.attention_mask.bool() & ~special
+
+    def replace_ordinary(self, token_id: int) -> torch.Tensor:
+        """The input ids with every ordinary token replaced by ``token_id`` (special tokens and padding kept)."""
+        return torch.where(self.ordinary_mask(), torch.full_like(self.input_ids, token_id), self.input_ids)
+
     def model_inputs(self, repeats: int = 1) -> dict[str, torch.Tensor]:
         """Keyword arguments for the model, each row repeated ``repeats`` times consecutively."""
         inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **self.extra}
@@ -83,7 +94,9 @@ class EncodedBatch:
 
 
 def _is_sequence_classifier(model: nn.Module) -> bool:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    )
 
     known = set(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values())
     return any(cls.__name__ in known or cls.__name__.endswith("ForSequenceClassification") for cls in type(model).__mro__)
@@ -187,6 +200,22 @@ class Classifier:
         classifier.source_dir = path if local else None
         return classifier
 
+    def replacement_id(self, kind: str = "auto") -> int:
+        """Id of the token that stands in for a removed token: ``"mask"``, ``"unk"``, ``"pad"``,
+        or ``"auto"`` (the first of these the tokenizer has)."""
+        names = {"mask": "mask_token_id", "unk": "unk_token_id", "pad": "pad_token_id"}
+        if kind == "auto":
+            for candidate in names.values():
+                if getattr(self.tokenizer, candidate, None) is not None:
+                    return int(getattr(self.tokenizer, candidate))
+            raise InvalidInputError("the tokenizer has no mask, unknown or padding token to stand in for removed tokens")
+        if kind not in names:
+            raise InvalidInputError(f"replacement token must be one of 'auto', {', '.join(map(repr, names))}, not {kind!r}")
+        token_id = getattr(self.tokenizer, names[kind], None)
+        if token_id is None:
+            raise InvalidInputError(f"the tokenizer of {self.name} has no {kind} token; choose another replacement")
+        return int(token_id)
+
     def _ensure_padding(self) -> None:
         if self.tokenizer.pad_token is None:
             if self.tokenizer.eos_token is None:
@@ -257,6 +286,11 @@ class Classifier:
         with intercept_calls(handlers or {}):
             output = self.model(**inputs)
         return output.logits if hasattr(output, "logits") else output[0]
+
+    def predict(self, batch: EncodedBatch) -> torch.Tensor:
+        """Logits of the unperturbed model (no gradients)."""
+        with torch.no_grad():
+            return self.run(batch.model_inputs())
 
     def capture(self, batch: EncodedBatch, sites: Sequence[Site]) -> tuple[torch.Tensor, dict[str, Any]]:
         """Logits and the raw outputs recorded at ``sites`` (no gradients)."""

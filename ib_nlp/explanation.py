@@ -19,7 +19,7 @@ from typing import Any
 from ib_nlp.io import write_text_atomic
 from ib_nlp.words import Word
 
-__all__ = ["Explanation", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "Explanation"]
 
 FORMAT_VERSION = 1
 """Version of the dict/JSON layout written by :meth:`Explanation.to_dict`."""

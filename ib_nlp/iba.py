@@ -18,24 +18,38 @@ In both, the model's parameters never receive gradients and the model is in eval
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .attr.base import AttributionMethod
 from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
 from .classifier import Classifier, EncodedBatch
-from .errors import InvalidInputError, LayerError, LayerNotReadError, NonFiniteError, StatisticsError
-from .explanation import Explanation
-from .sites import Site, first_tensor, return_output, skip_call, transform_input, transform_output
-from .statistics import DEFAULT_MIN_STD, FeatureStatistics, StatisticsStore, load_statistics
-from .words import aggregate_to_words, segment_words
+from .errors import (
+    InvalidInputError,
+    LayerError,
+    LayerNotReadError,
+    NonFiniteError,
+    StatisticsError,
+)
+from .sites import (
+    Site,
+    first_tensor,
+    return_output,
+    skip_call,
+    transform_input,
+    transform_output,
+)
+from .statistics import (
+    DEFAULT_MIN_STD,
+    FeatureStatistics,
+    StatisticsStore,
+    load_statistics,
+)
 
 ENGINES = ("prefix", "full")
 
@@ -61,19 +75,6 @@ class IBAConfig:
             raise InvalidInputError(f"lr must be > 0, got {self.lr}")
         if not self.min_std > 0:
             raise InvalidInputError(f"min_std must be > 0, got {self.min_std}")
-
-
-@contextlib.contextmanager
-def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
-    """Turn off gradients of the model's parameters for the duration, then restore them."""
-    previous = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
-    for parameter, _ in previous:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in previous:
-            parameter.requires_grad_(flag)
 
 
 class _NoiseSource:
@@ -141,7 +142,7 @@ class _FullEngine:
         return self.classifier.run(self.batch.model_inputs(repeats), {module: {call_index: make(bottleneck)}})
 
 
-class PerSampleIBA:
+class PerSampleIBA(AttributionMethod):
     """Explain texts with per-sample IBA at one layer of one classifier.
 
     Load the model and the statistics once, then call :meth:`explain` for as many texts as
@@ -151,7 +152,10 @@ class PerSampleIBA:
     the model.
     """
 
-    method_name = "iba"
+    name = "iba"
+    unit = "bits"
+    signed = False
+    description = "per-sample information bottleneck at one layer (bits per token)"
 
     def __init__(
         self,
@@ -168,7 +172,7 @@ class PerSampleIBA:
         progress: bool = False,
         **overrides: Any,
     ):
-        self.classifier = Classifier.load(model, tokenizer, device=device)
+        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
         base = config or IBAConfig(**self.classifier_defaults())
         unknown = set(overrides) - set(asdict(base))
         if unknown:
@@ -180,7 +184,6 @@ class PerSampleIBA:
             layer = self.default_layer()
         self.site = self.classifier.layers.resolve(layer)
         self.engine = "full" if self.site.kind == "module_output" else engine
-        self.progress = progress
         self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store)
 
     def _resolve_statistics(self, statistics: Any, reference_corpus: Any, store: StatisticsStore | None) -> FeatureStatistics:
@@ -217,48 +220,24 @@ class PerSampleIBA:
     def layer(self) -> int | str:
         return self.site.label
 
-    def explain(self, text: str, target: int | str | None = None) -> Explanation:
-        """Explain one text (``target`` defaults to the predicted class)."""
-        return self.explain_batch([text], None if target is None else [target])[0]
+    def parameters(self) -> dict[str, Any]:
+        return {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count)}
 
-    def explain_batch(self, texts: Sequence[str], targets: Sequence[int | str | None] | None = None) -> list[Explanation]:
-        """Explain several texts at once: padded together, one alpha per text.
+    def first_pass(self, batch: EncodedBatch) -> tuple[torch.Tensor, Any]:
+        """Logits and the activations at the bottleneck's site, in one pass."""
+        logits, store = self.classifier.capture(batch, [self.site])
+        return logits, store[self.site.key]
 
-        Each text gets exactly the updates it would get alone (the loss is a sum over texts,
-        Adam acts per element, and each text draws its noise from its own seeded generator).
-        """
-        texts = list(texts) if not isinstance(texts, str) else [texts]
-        if not texts:
-            raise InvalidInputError("no texts to explain")
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"text {index} is a {type(text).__name__}, not a string")
-            if not text.strip():
-                raise InvalidInputError(f"text {index} is empty or only whitespace: there is nothing to explain")
-        if targets is not None and len(targets) != len(texts):
-            raise InvalidInputError(f"got {len(targets)} targets for {len(texts)} texts")
-        started = time.perf_counter()
-        classifier = self.classifier
-        batch = classifier.encode(texts)
-        for text, truncated in zip(batch.texts, batch.truncated):
-            if truncated:
-                warnings.warn(
-                    f"text of {len(text)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
-                    "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
-                    stacklevel=2,
-                )
-        with frozen_parameters(classifier.model):
-            logits, store = classifier.capture(batch, [self.site])
-            captured = store[self.site.key]
-            activations = first_tensor(captured) if self.site.kind != "block_input" else captured
-            self._check_features(activations)
-            resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
-            engine = _PrefixEngine(classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(classifier, self.site, batch)
-            self._check_influence(engine, activations, logits, batch)
-            bits = self._optimise(engine, activations, batch, resolved)
-        probabilities = torch.softmax(logits.float(), dim=-1).cpu()
-        seconds = (time.perf_counter() - started) / len(texts)
-        return [self._explanation(batch, row, bits[row], probabilities[row], resolved[row], seconds) for row in range(len(texts))]
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        """Bits per token (texts x tokens) from the activations ``recorded`` at the site. Each text
+        gets exactly the updates it would get alone (the loss is a sum over texts, Adam acts per
+        element, and each text draws its noise from its own seeded generator)."""
+        captured = recorded if recorded is not None else self.first_pass(batch)[1]
+        activations = first_tensor(captured) if self.site.kind != "block_input" else captured
+        self._check_features(activations)
+        engine = _PrefixEngine(self.classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(self.classifier, self.site, batch)
+        self._check_influence(engine, activations, logits, batch)
+        return self._optimise(engine, activations, batch, targets)
 
     def _check_features(self, activations: torch.Tensor) -> None:
         if activations.dim() != 3:
@@ -325,30 +304,3 @@ class PerSampleIBA:
         if not torch.isfinite(bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
         return bits.detach().float().cpu()
-
-    def _explanation(self, batch: EncodedBatch, row: int, bits: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float) -> Explanation:
-        length = batch.lengths[row]
-        token_scores = bits[:length].tolist()
-        words = segment_words(batch.texts[row], batch.offsets[row])
-        scored = [0.0 if special else score for score, special in zip(token_scores, batch.special[row])]
-        parameters = {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count)}
-        return Explanation(
-            text=batch.texts[row],
-            tokens=batch.tokens[row],
-            token_offsets=batch.offsets[row],
-            special_tokens=batch.special[row],
-            token_scores=token_scores,
-            words=words,
-            word_scores=aggregate_to_words(scored, words),
-            label_names=list(self.classifier.label_names),
-            probabilities=probabilities.tolist(),
-            predicted=int(probabilities.argmax()),
-            target=target,
-            method=self.method_name,
-            unit="bits",
-            layer=self.site.label,
-            model_name=self.classifier.name,
-            parameters=parameters,
-            seconds=seconds,
-            truncated=batch.truncated[row],
-        )

@@ -13,6 +13,7 @@ centred at 0. Each legend lists the values of its scale and the unit.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -39,7 +40,7 @@ __all__ = [
 # Single quotes only: these also go into style="..." attributes.
 _FONT = "system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,'Noto Sans','Liberation Sans',sans-serif"
 _MONO = "ui-monospace,SFMono-Regular,Menlo,Consolas,'Liberation Mono',monospace"
-_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _TICKS = 5
 
 _CSS = f"""
@@ -712,6 +713,31 @@ def render_layer_sweep(
         f"{_legend(scale, f'{unit} per word')}{table}</section>"
     )
     return _page(title, body, toggles=False, hint="Hover a cell for its exact value.")
+
+
+def render_evaluation(
+    title: str,
+    tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
+    figures: Sequence[tuple[str, bytes]] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """An evaluation report: notes, result tables ``(caption, header, rows)`` and PNG figures
+    ``(caption, bytes)`` embedded in the page (no outside files)."""
+    parts = [f'<section class="card"><p class="note">{_escape(note)}</p></section>' for note in notes]
+    for caption, header, rows in tables:
+        head = "".join(f"<th>{_escape(cell)}</th>" for cell in header)
+        body = "".join("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+        parts.append(
+            f'<section class="card"><h2>{_escape(caption)}</h2><div class="scroll"><table class="summary">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></section>"
+        )
+    for caption, png in figures:
+        encoded = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<section class="card"><h2>{_escape(caption)}</h2>'
+            f'<img alt="{_escape(caption)}" style="max-width:100%" src="data:image/png;base64,{encoded}"></section>'
+        )
+    return _page(title, "".join(parts), toggles=False, hint="Arrows give the better direction of each value.")
 
 
 _INLINE_BOX = (

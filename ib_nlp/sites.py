@@ -269,7 +269,7 @@ class LayerMap:
             elif text.startswith("layer.") and text[len("layer."):].isdigit():
                 layer = int(text[len("layer."):])
             else:
-                name = text[len("module."):] if text.startswith("module.") else text
+                name = text.removeprefix("module.")
                 modules = dict(self.model.named_modules())
                 if name not in modules:
                     raise LayerError(f"no module named {name!r} in {type(self.model).__name__}; valid layers: {self.valid_layers()}")

@@ -9,21 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerFast
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 from .models import LSTMClassifierConfig, LSTMForSequenceClassification
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-BASIC_WORDS = (
-    "the a an and or but not no is was are were be been this that it its of in on at to for with as by from "
-    "movie film story plot acting actor actors actress director scene scenes character characters music ending "
-    "good great wonderful excellent brilliant loved love beautiful best amazing enjoyable fun funny "
-    "bad terrible awful boring worst hate hated poor dull waste stupid weak "
-    "i you he she we they my me very really so too just much more most well also even ever never "
-    "time people way one two first last long short make made see seen watch watched think thought "
-    "b c d e f g h i j k l m n o p q r s t u v w x y z ! . , ' ? ; : - ( )"
-).split()
+BASIC_WORDS = ["the", "a", "an", "and", "or", "but", "not", "no", "is", "was", "are", "were", "be", "been", "this", "that", "it", "its", "of", "in", "on", "at", "to", "for", "with", "as", "by", "from", "movie", "film", "story", "plot", "acting", "actor", "actors", "actress", "director", "scene", "scenes", "character", "characters", "music", "ending", "good", "great", "wonderful", "excellent", "brilliant", "loved", "love", "beautiful", "best", "amazing", "enjoyable", "fun", "funny", "bad", "terrible", "awful", "boring", "worst", "hate", "hated", "poor", "dull", "waste", "stupid", "weak", "i", "you", "he", "she", "we", "they", "my", "me", "very", "really", "so", "too", "just", "much", "more", "most", "well", "also", "even", "ever", "never", "time", "people", "way", "one", "two", "first", "last", "long", "short", "make", "made", "see", "seen", "watch", "watched", "think", "thought", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "!", ".", ",", "'", "?", ";", ":", "-", "(", ")"]
 ARCHITECTURES = ("bert", "roberta", "distilbert", "electra", "deberta-v2", "albert", "gpt2", "llama", "lstm")
 
 

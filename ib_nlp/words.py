@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Word", "segment_words", "aggregate_to_words"]
+__all__ = ["Word", "aggregate_to_words", "segment_words"]
 
 
 @dataclass

@@ -42,10 +42,15 @@ from typing import Any
 from unittest import mock
 
 import torch
-from transformers import AutoModelForSequenceClassification, BertConfig, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForSequenceClassification,
+    BertConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 from ib_nlp import Classifier, PerSampleIBA, load_statistics, save_statistics
-from ib_nlp import iba as iba_module
+from ib_nlp.attr import base as attr_base
 from ib_nlp.testing import BASIC_WORDS, build_wordpiece_tokenizer
 
 RESULT_PREFIX = "BENCH-RESULT "
@@ -118,7 +123,7 @@ def make_text(tokenizer: PreTrainedTokenizerFast, tokens: int, seed: int) -> str
 
 @contextlib.contextmanager
 def _parameters_left_trainable(model: torch.nn.Module) -> Iterator[None]:
-    """Stand-in for ``ib_nlp.iba.frozen_parameters`` that leaves ``requires_grad`` as it is."""
+    """Stand-in for ``ib_nlp.attr.base.frozen_parameters`` that leaves ``requires_grad`` as it is."""
     yield
 
 
@@ -154,12 +159,12 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         cuda_after_load = torch.cuda.memory_allocated(device) / 2**20
-    keep = contextlib.nullcontext() if variant.frozen else mock.patch.object(iba_module, "frozen_parameters", _parameters_left_trainable)
+    keep = contextlib.nullcontext() if variant.frozen else mock.patch.object(attr_base, "frozen_parameters", _parameters_left_trainable)
     seconds = []
     with keep:
         bits = explainer.explain(text).token_scores
         if not variant.frozen and all(parameter.grad is None for parameter in model.parameters()):
-            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.iba.frozen_parameters was not replaced")
+            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.attr.base.frozen_parameters was not replaced")
         for _ in range(job["repeats"]):
             model.zero_grad(set_to_none=True)
             _synchronize(device)

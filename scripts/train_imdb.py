@@ -48,7 +48,11 @@ from transformers import (
 )
 
 from ib_nlp.data import load_imdb
-from ib_nlp.models import LSTMClassifierConfig, LSTMForSequenceClassification, build_word_tokenizer
+from ib_nlp.models import (
+    LSTMClassifierConfig,
+    LSTMForSequenceClassification,
+    build_word_tokenizer,
+)
 from ib_nlp.text import clean_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,140 @@
+"""The base class every attribution method derives from: one constructor shape, one result type.
+
+A method is built once per model (``Method(model, **options)``) and explains texts with
+``explain(text, target)`` or ``explain_batch(texts, targets)``; every method returns
+:class:`~ib_nlp.explanation.Explanation` objects whose word scores are the sums of their
+token scores (special tokens excluded), so methods are compared on the same footing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from ..classifier import Classifier, EncodedBatch
+from ..errors import InvalidInputError
+from ..explanation import Explanation
+from ..words import aggregate_to_words, segment_words
+
+
+@contextlib.contextmanager
+def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
+    """Turn off gradients of the model's parameters for the duration, then restore them."""
+    previous = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    for parameter, _ in previous:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in previous:
+            parameter.requires_grad_(flag)
+
+
+def check_texts(texts: Sequence[str] | str, targets: Sequence[Any] | None) -> list[str]:
+    """The texts as a list, refusing empty input, non-strings and a target list of the wrong length."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise InvalidInputError("no texts to explain")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text {index} is a {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InvalidInputError(f"text {index} is empty or only whitespace: there is nothing to explain")
+    if targets is not None and len(targets) != len(texts):
+        raise InvalidInputError(f"got {len(targets)} targets for {len(texts)} texts")
+    return texts
+
+
+class AttributionMethod:
+    """An attribution method bound to one classifier.
+
+    Subclasses set ``name``, ``unit`` and ``signed`` and implement :meth:`attribute`, which
+    returns per-token scores for an encoded batch. Options are keyword arguments of the
+    constructor; :meth:`parameters` records them in each explanation.
+    """
+
+    name: ClassVar[str]
+    unit: ClassVar[str]
+    signed: ClassVar[bool]
+    description: ClassVar[str] = ""
+
+    def __init__(self, model: Any, *, tokenizer: Any = None, device: str | torch.device | None = None, progress: bool = False):
+        self.classifier = Classifier.load(model, tokenizer, device=device)
+        self.progress = progress
+
+    @property
+    def layer(self) -> int | str | None:
+        """Where the method reads the model (``None`` for methods that only see inputs and outputs)."""
+        return None
+
+    def parameters(self) -> dict[str, Any]:
+        """The options of this method, stored with each explanation."""
+        return {}
+
+    def explain(self, text: str, target: int | str | None = None) -> Explanation:
+        """Explain one text (``target`` defaults to the predicted class)."""
+        return self.explain_batch([text], None if target is None else [target])[0]
+
+    def explain_batch(self, texts: Sequence[str], targets: Sequence[int | str | None] | None = None) -> list[Explanation]:
+        """Explain several texts; ``targets`` (class indices or names, None = predicted) per text."""
+        texts = check_texts(texts, targets)
+        started = time.perf_counter()
+        classifier = self.classifier
+        batch = classifier.encode(texts)
+        for text, truncated in zip(batch.texts, batch.truncated):
+            if truncated:
+                warnings.warn(
+                    f"text of {len(text)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
+                    "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
+                    stacklevel=2,
+                )
+        with frozen_parameters(classifier.model):
+            logits, recorded = self.first_pass(batch)
+            resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
+            scores = self.attribute(batch, logits, resolved, recorded)
+        probabilities = torch.softmax(logits.float(), dim=-1).cpu()
+        seconds = (time.perf_counter() - started) / len(texts)
+        return [self.build_explanation(batch, row, scores[row], probabilities[row], resolved[row], seconds) for row in range(len(texts))]
+
+    def first_pass(self, batch: EncodedBatch) -> tuple[torch.Tensor, Any]:
+        """Logits of the unperturbed model, and whatever the method records during that pass."""
+        return self.classifier.predict(batch), None
+
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        """Scores of shape (texts, padded tokens) for the encoded batch; padding positions are ignored.
+        ``recorded`` is what :meth:`first_pass` recorded."""
+        raise NotImplementedError
+
+    def build_explanation(
+        self, batch: EncodedBatch, row: int, scores: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float
+    ) -> Explanation:
+        """The explanation of one row of the batch; word scores sum the token scores, special tokens excluded."""
+        length = batch.lengths[row]
+        token_scores = [float(value) for value in scores[:length].tolist()]
+        words = segment_words(batch.texts[row], batch.offsets[row])
+        scored = [0.0 if special else score for score, special in zip(token_scores, batch.special[row])]
+        return Explanation(
+            text=batch.texts[row],
+            tokens=batch.tokens[row],
+            token_offsets=batch.offsets[row],
+            special_tokens=batch.special[row],
+            token_scores=token_scores,
+            words=words,
+            word_scores=aggregate_to_words(scored, words),
+            label_names=list(self.classifier.label_names),
+            probabilities=probabilities.tolist(),
+            predicted=int(probabilities.argmax()),
+            target=target,
+            method=self.name,
+            unit=self.unit,
+            layer=self.layer,
+            model_name=self.classifier.name,
+            parameters=self.parameters(),
+            seconds=seconds,
+            truncated=batch.truncated[row],
+        )

@@ -1,0 +1,106 @@
+"""Gradient-based baselines on the input embeddings, computed with captum.
+
+All three differentiate the target class's logit with respect to the output of the model's
+input embedding layer (``model.get_input_embeddings()``) and reduce over the embedding
+dimension to one score per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..classifier import EncodedBatch
+from ..errors import InvalidInputError
+from .base import AttributionMethod
+
+
+class _EmbeddingGradientMethod(AttributionMethod):
+    """Shared plumbing: a logit forward function over token ids and the embedding layer."""
+
+    @property
+    def layer(self) -> str:
+        return "embeddings"
+
+    def _forward(self, batch: EncodedBatch) -> tuple[Any, tuple[torch.Tensor, ...]]:
+        """A logit function of (input_ids, attention_mask, *extra inputs) and those extra arguments,
+        passed to captum as additional forward arguments so that it expands them with the ids."""
+        keys = ["attention_mask", *batch.extra]
+
+        def logits(input_ids: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+            return self.classifier.run({"input_ids": input_ids, **dict(zip(keys, values))})
+
+        return logits, (batch.attention_mask, *batch.extra.values())
+
+    def _embedding_layer(self) -> torch.nn.Module:
+        return self.classifier.model.get_input_embeddings()
+
+
+class IntegratedGradients(_EmbeddingGradientMethod):
+    """Integrated Gradients from a [PAD] baseline (special tokens kept), summed over the embedding."""
+
+    name = "integrated_gradients"
+    unit = "logit"
+    signed = True
+    description = "Integrated Gradients on the token embeddings from a [PAD] baseline (captum)"
+
+    def __init__(self, model: Any, *, steps: int = 50, internal_batch_size: int = 50, **common: Any):
+        super().__init__(model, **common)
+        if steps < 1 or internal_batch_size < 1:
+            raise InvalidInputError(f"steps and internal_batch_size must be >= 1, got {steps} and {internal_batch_size}")
+        self.steps = steps
+        self.internal_batch_size = internal_batch_size
+
+    def parameters(self) -> dict[str, Any]:
+        return {"steps": self.steps, "baseline": "pad"}
+
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        from captum.attr import LayerIntegratedGradients
+
+        baseline = batch.replace_ordinary(self.classifier.replacement_id("pad"))
+        forward, arguments = self._forward(batch)
+        method = LayerIntegratedGradients(forward, self._embedding_layer())
+        attributions = method.attribute(
+            batch.input_ids,
+            baselines=baseline,
+            target=torch.tensor(targets, device=batch.input_ids.device),
+            additional_forward_args=arguments,
+            n_steps=self.steps,
+            internal_batch_size=self.internal_batch_size,
+        )
+        return attributions.sum(dim=-1).detach().float().cpu()
+
+
+class Saliency(_EmbeddingGradientMethod):
+    """The L2 norm of the gradient of the target logit at each token's embedding."""
+
+    name = "saliency"
+    unit = "gradient norm"
+    signed = False
+    description = "norm of the gradient of the target logit at each token embedding (captum)"
+
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        from captum.attr import LayerGradientXActivation
+
+        forward, arguments = self._forward(batch)
+        method = LayerGradientXActivation(forward, self._embedding_layer(), multiply_by_inputs=False)
+        gradients = method.attribute(batch.input_ids, target=torch.tensor(targets, device=batch.input_ids.device), additional_forward_args=arguments)
+        return gradients.norm(dim=-1).detach().float().cpu()
+
+
+class GradientTimesInput(_EmbeddingGradientMethod):
+    """Gradient of the target logit times the token embedding, summed over the embedding."""
+
+    name = "gradient_x_input"
+    unit = "logit"
+    signed = True
+    description = "gradient of the target logit times the token embedding, summed (captum)"
+
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        from captum.attr import LayerGradientXActivation
+
+        forward, arguments = self._forward(batch)
+        method = LayerGradientXActivation(forward, self._embedding_layer(), multiply_by_inputs=True)
+        products = method.attribute(batch.input_ids, target=torch.tensor(targets, device=batch.input_ids.device), additional_forward_args=arguments)
+        return products.sum(dim=-1).detach().float().cpu()

@@ -1,0 +1,314 @@
+"""Faithfulness evaluation over a dataset: every method, every metric, one JSON line per text.
+
+``run_evaluation`` explains each selected text with every method, scores the explanations
+with every metric, and appends one JSON line per text as soon as it is done, so an
+interrupted run loses at most the text in progress and a re-run resumes where it stopped.
+Texts are sharded across processes under ``accelerate launch`` (each process writes its own
+file; the main process merges them). ``summarize`` turns the records into mean and standard
+error per method and metric value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .attr import AttributionMethod, load_method
+from .classifier import Classifier
+from .errors import InvalidInputError
+from .metrics import METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
+
+RESULTS_PATTERN = "results.*.jsonl"
+SANITY_PATTERN = "sanity.*.jsonl"
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass
+class EvaluationSettings:
+    """What an evaluation run computes; stored beside the results so a resumed run matches."""
+
+    model: str
+    data: str | None
+    split: str = "test"
+    n: int = 100
+    seed: int = 0
+    methods: list[str] = field(default_factory=lambda: ["iba", "random"])
+    metrics: list[str] = field(default_factory=lambda: list(METRICS))
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sanity_n: int = 0
+
+    def comparable(self) -> dict[str, Any]:
+        """The settings that must not change when a run is resumed (``n`` may grow)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
+
+
+def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
+    """The first ``n`` texts of a seeded permutation (a larger ``n`` extends a smaller run)."""
+    if n < 1 or n > len(dataset):
+        raise InvalidInputError(f"n must be between 1 and {len(dataset)}, got {n}")
+    order = np.random.default_rng(seed).permutation(len(dataset))[:n]
+    rows = dataset.select(order.tolist())
+    return [{"index": int(index), "text": text, "label": int(label)} for index, text, label in zip(order, rows["text"], rows["label"])]
+
+
+class JsonLines:
+    """Append-only JSON lines, one file per process, read back across all processes' files."""
+
+    def __init__(self, folder: Path, pattern: str, rank: int):
+        self.folder = folder
+        self.pattern = pattern
+        self.path = folder / pattern.replace("*", str(rank))
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, allow_nan=False)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read(self) -> list[dict[str, Any]]:
+        """All complete records, first occurrence of each index, sorted by index."""
+        records: dict[Any, dict[str, Any]] = {}
+        for path in sorted(self.folder.glob(self.pattern)):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    warnings.warn(f"{path.name} line {number} is incomplete (interrupted write); that text will be redone", stacklevel=2)
+                    continue
+                records.setdefault(record["index"], record)
+        return [records[key] for key in sorted(records)]
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def applicable_methods(classifier: Classifier, names: Sequence[str], options: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, AttributionMethod], dict[str, str]]:
+    """Build each method; those that cannot explain this model (no attention weights, ...) are
+    returned separately with the reason."""
+    methods, skipped = {}, {}
+    for name in names:
+        method = load_method(name, classifier, **options.get(name, {}))
+        try:
+            method.explain("a short probe text")
+        except InvalidInputError as error:
+            skipped[name] = str(error)
+            continue
+        methods[name] = method
+    return methods, skipped
+
+
+def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMethod], metrics: Mapping[str, FaithfulnessMetric], item: Mapping[str, Any]) -> dict[str, Any]:
+    """Explain one text with every method and score the explanations with every metric."""
+    explanations, seconds = [], {}
+    for name, method in methods.items():
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="text of .* characters is longer")
+            explanation = method.explain(item["text"])
+        seconds[name] = time.perf_counter() - started
+        explanations.append(explanation)
+    first = explanations[0]
+    record: dict[str, Any] = {
+        "index": item["index"],
+        "label": item["label"],
+        "predicted": first.predicted,
+        "target": first.target,
+        "probability": first.probabilities[first.target],
+        "tokens": len(first.tokens),
+        "truncated": first.truncated,
+        "methods": {name: {"seconds": seconds[name], "metrics": {}} for name in methods},
+    }
+    for metric_name, metric in metrics.items():
+        started = time.perf_counter()
+        for name, result in zip(methods, metric.compute(classifier, explanations, item["label"])):
+            record["methods"][name]["metrics"][metric_name] = result
+        record.setdefault("metric_seconds", {})[metric_name] = time.perf_counter() - started
+    return _finite(record)
+
+
+def _settings_guard(folder: Path, settings: EvaluationSettings) -> None:
+    path = folder / SETTINGS_FILE
+    if path.is_file():
+        stored = EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
+        if stored.comparable() != settings.comparable():
+            changed = [key for key, value in settings.comparable().items() if stored.comparable().get(key) != value]
+            raise InvalidInputError(
+                f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
+                "resume with the same settings, or choose another output folder"
+            )
+
+
+def run_evaluation(
+    settings: EvaluationSettings,
+    items: Sequence[Mapping[str, Any]],
+    folder: str | os.PathLike[str],
+    classifier: Classifier | None = None,
+    reference_texts: Sequence[str] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Evaluate ``items`` (dicts with index, text, label), resuming from ``folder``; returns all records.
+
+    Under ``accelerate launch`` each process takes every k-th text; the main process waits for
+    the others and returns the merged records (other processes return theirs only).
+    """
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    from .io import write_text_atomic
+
+    state = PartialState()
+    folder = Path(folder)
+    if state.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        _settings_guard(folder, settings)
+        write_text_atomic(folder / SETTINGS_FILE, json.dumps(asdict(settings), indent=2) + "\n")
+    state.wait_for_everyone()
+    classifier = classifier or Classifier.load(settings.model, device=state.device)
+    methods, skipped = applicable_methods(classifier, settings.methods, settings.options)
+    for name, reason in skipped.items():
+        warnings.warn(f"skipping {name}: {reason}", stacklevel=2)
+    if not methods:
+        raise InvalidInputError("none of the methods applies to this model")
+    metrics = {name: load_metric(name, **settings.options.get(name, {})) for name in settings.metrics}
+    log = JsonLines(folder, RESULTS_PATTERN, state.process_index)
+    done = {record["index"] for record in log.read()}
+    shard = [item for item in items[state.process_index :: state.num_processes] if item["index"] not in done]
+    bar = tqdm(shard, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and state.is_main_process))
+    for item in bar:
+        log.append(evaluate_item(classifier, methods, metrics, item))
+    if settings.sanity_n:
+        sanity_log = JsonLines(folder, SANITY_PATTERN, state.process_index)
+        sanity_done = {record["index"] for record in sanity_log.read()}
+        sanity_items = [item for item in items[: settings.sanity_n][state.process_index :: state.num_processes] if item["index"] not in sanity_done]
+        for item in tqdm(sanity_items, desc="sanity check", unit="text", disable=not (progress and state.is_main_process)):
+            sanity_log.append(sanity_record(classifier, settings, list(methods), item, reference_texts))
+    state.wait_for_everyone()
+    wanted = {item["index"] for item in items}
+    return [record for record in log.read() if record["index"] in wanted]
+
+
+def sanity_record(classifier: Classifier, settings: EvaluationSettings, names: Sequence[str], item: Mapping[str, Any], reference_texts: Sequence[str] | None) -> dict[str, Any]:
+    """Cascading randomisation for one text and every method. IBA's prior is re-estimated on
+    ``reference_texts`` for each randomised model (the shipped statistics belong to the trained one)."""
+    check = CascadingRandomization(seed=settings.seed)
+    record: dict[str, Any] = {"index": item["index"], "methods": {}}
+    for name in names:
+        options = dict(settings.options.get(name, {}))
+        if name == "iba":
+            if not reference_texts:
+                raise InvalidInputError("the sanity check of IBA needs reference texts to re-estimate the prior of each randomised model")
+            options["reference_corpus"] = list(reference_texts)
+        record["methods"][name] = check.compute(classifier, lambda model, name=name, options=options: load_method(name, model, **options), [item["text"]])[0]
+    return _finite(record)
+
+
+def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean and standard error of every declared value, per method; plus seconds per explanation."""
+    if not records:
+        return []
+    rows = []
+    for method in records[0]["methods"]:
+        seconds = [record["methods"][method]["seconds"] for record in records]
+        rows.append(_row(method, "time", "seconds_per_text", "lower is better", seconds))
+        for metric_name in metric_names:
+            for value in METRICS[metric_name].info.values:
+                samples = [record["methods"][method]["metrics"][metric_name][value.name] for record in records]
+                rows.append(_row(method, metric_name, value.name, value.direction, [s for s in samples if s is not None]))
+    return rows
+
+
+def summarize_sanity(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean Spearman correlation at each randomisation step, per method."""
+    if not records:
+        return []
+    rows = []
+    for method in records[0]["methods"]:
+        steps = records[0]["methods"][method]["steps"]
+        for position, step in enumerate(steps):
+            samples = [r["methods"][method]["spearman"][position] for r in records]
+            rows.append(_row(method, "sanity_check", f"spearman@{step}", "closer to 0 is better", [s for s in samples if s is not None]))
+    return rows
+
+
+def _row(method: str, metric: str, value: str, direction: str, samples: Sequence[float]) -> dict[str, Any]:
+    array = np.asarray(samples, dtype=np.float64)
+    mean = float(array.mean()) if len(array) else None
+    sem = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
+    return {"method": method, "metric": metric, "value": value, "direction": direction, "mean": mean, "sem": sem, "n": len(array)}
+
+
+def mean_curves(records: Sequence[Mapping[str, Any]], metric: str, curve: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Per method, the x values and the mean curve of ``metric``'s ``curve`` over the records."""
+    result = {}
+    for method in records[0]["methods"]:
+        results = [record["methods"][method]["metrics"][metric] for record in records]
+        x = results[0].get("fractions")
+        values = np.asarray([[np.nan if v is None else v for v in r[curve]] for r in results], dtype=np.float64)
+        result[method] = (list(x), np.nanmean(values, axis=0).tolist())
+    return result
+
+
+def _format(value: float | None, sem: float | None = None) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+    return text if sem is None else f"{text} ± {sem:.3f}"
+
+
+def summary_table(rows: Sequence[Mapping[str, Any]], values: Sequence[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """Header and body of a methods x values table (mean ± standard error) for the chosen
+    ``(metric, value)`` columns."""
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    lookup = {(row["method"], row["metric"], row["value"]): row for row in rows}
+    header = ["method"] + [f"{metric}: {value} ({_direction_arrow(lookup, metric, value)})" for metric, value in values]
+    body = []
+    for method in methods:
+        cells = [method]
+        for metric, value in values:
+            row = lookup.get((method, metric, value))
+            cells.append("n/a" if row is None else _format(row["mean"], row["sem"]))
+        body.append(cells)
+    return header, body
+
+
+def _direction_arrow(lookup: Mapping[tuple[str, str, str], Mapping[str, Any]], metric: str, value: str) -> str:
+    direction = next((row["direction"] for key, row in lookup.items() if key[1:] == (metric, value)), "")
+    return {"higher is better": "↑", "lower is better": "↓"}.get(direction, direction)
+
+
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    """All summary rows (method, metric, value, direction, mean, sem, n) as CSV, written atomically."""
+    import csv
+    import io
+
+    from .io import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["method", "metric", "value", "direction", "mean", "sem", "n"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())

@@ -1,0 +1,43 @@
+"""Faithfulness metrics: each declares its values, which way is better and their range.
+
+Per-text metrics (``degradation``, ``sensitivity_n``, ``insertion_deletion``) score explanations
+of one text with ``compute(classifier, explanations, label)``; the model-randomisation sanity
+check re-explains texts on randomised copies of the model (:class:`CascadingRandomization`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidInputError
+from .base import FaithfulnessMetric, MetricInfo, ValueInfo, area_under_curve
+from .degradation import Degradation, InsertionDeletion
+from .sanity import CascadingRandomization, parameter_groups, randomized_models
+from .sensitivity import SensitivityN
+
+__all__ = [
+    "METRICS",
+    "CascadingRandomization",
+    "Degradation",
+    "FaithfulnessMetric",
+    "InsertionDeletion",
+    "MetricInfo",
+    "SensitivityN",
+    "ValueInfo",
+    "area_under_curve",
+    "load_metric",
+    "parameter_groups",
+    "randomized_models",
+]
+
+METRICS: dict[str, type[FaithfulnessMetric]] = {cls.info.name: cls for cls in (Degradation, SensitivityN, InsertionDeletion)}
+
+
+def load_metric(name: str, **options: Any) -> FaithfulnessMetric:
+    """The per-text metric ``name`` with its options."""
+    if name not in METRICS:
+        raise InvalidInputError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+    try:
+        return METRICS[name](**options)
+    except TypeError as error:
+        raise InvalidInputError(f"bad options for {name}: {error}") from error

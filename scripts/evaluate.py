@@ -1,0 +1,171 @@
+"""Faithfulness evaluation of attribution methods on IMDB reviews.
+
+Explains a seeded sample of reviews with each method, scores every explanation with each
+metric, and writes to --out:
+
+- results.<process>.jsonl  one line per review as soon as it is done (re-running resumes)
+- sanity.<process>.jsonl   the cascading-randomisation check on the first --sanity-n reviews
+- summary.md, summary.csv  mean ± standard error per method and value, seconds per text
+- curves.png, sanity.png   mean curves per method
+- report.html              the tables and figures in one self-contained page
+
+    python scripts/evaluate.py --model imdb-bert-small --n 100 --out runs/bert
+    accelerate launch --num_processes 2 scripts/evaluate.py --model imdb-lstm --n 100 --out runs/lstm
+
+Options of methods and metrics: --option lime.samples=200 --option sensitivity_n.subsets=50
+(values are JSON, else strings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ib_nlp.attr import method_names
+from ib_nlp.data import load_imdb
+from ib_nlp.evaluation import (
+    RESULTS_PATTERN,
+    SANITY_PATTERN,
+    EvaluationSettings,
+    JsonLines,
+    markdown_table,
+    mean_curves,
+    run_evaluation,
+    sample_items,
+    summarize,
+    summarize_sanity,
+    summary_table,
+    write_csv,
+)
+from ib_nlp.io import write_text_atomic
+from ib_nlp.metrics import METRICS
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
+MAIN_VALUES = [
+    ("degradation", "morf_area"),
+    ("degradation", "lerf_area"),
+    ("degradation", "lerf_minus_morf"),
+    ("sensitivity_n", "mean_correlation"),
+    ("insertion_deletion", "deletion_auc"),
+    ("insertion_deletion", "insertion_auc"),
+    ("time", "seconds_per_text"),
+]
+
+
+def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``name.key=value`` pairs into {name: {key: value}}; values are JSON when they parse."""
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        target, _, raw = pair.partition("=")
+        name, _, key = target.partition(".")
+        if not (name and key and _):
+            raise SystemExit(f"--option needs name.key=value, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(name, {})[key] = value
+    return options
+
+
+def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
+    """Reviews for re-estimating IBA's prior in the sanity check: the model's held-out training
+    reviews when it lists them, else a seeded sample of the training split."""
+    from ib_nlp.classifier import shipped_model_path
+
+    train = load_imdb("train", data)
+    directory = shipped_model_path(model) or Path(model)
+    facts = directory / "training.json"
+    if facts.is_file() and json.loads(facts.read_text()).get("holdout_indices"):
+        indices = json.loads(facts.read_text())["holdout_indices"][:count]
+        return list(train.select(indices)["text"])
+    return [item["text"] for item in sample_items(train, count, seed)]
+
+
+def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
+    """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
+    from ib_nlp.plots import curves_png
+    from ib_nlp.report import render_evaluation, save_html
+
+    rows = summarize(records, settings.metrics)
+    sanity_rows = summarize_sanity(sanity)
+    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics]
+    header, body = summary_table(rows, values)
+    title = f"{settings.model}: {len(records)} IMDB {settings.split} reviews (seed {settings.seed})"
+    markdown = f"## {title}\n\nmean ± standard error over reviews; ↑ higher is better, ↓ lower is better\n\n" + markdown_table(header, body)
+    tables = [("Faithfulness (mean ± standard error)", header, body)]
+    if sanity_rows:
+        steps = [row["value"].split("@", 1)[1] for row in sanity_rows if row["method"] == sanity_rows[0]["method"]]
+        sanity_header, sanity_body = summary_table(sanity_rows, [("sanity_check", f"spearman@{step}") for step in steps])
+        sanity_header = ["method"] + [f"randomised up to {step}" for step in steps]
+        markdown += f"\n### Sanity check ({len(sanity)} reviews): Spearman correlation with the original attribution\n\n" + markdown_table(sanity_header, sanity_body)
+        tables.append(("Sanity check: Spearman correlation with the original attribution (closer to 0 is better)", sanity_header, sanity_body))
+    write_text_atomic(folder / "summary.md", markdown)
+    write_csv(rows + sanity_rows, folder / "summary.csv")
+    panels = []
+    if "degradation" in settings.metrics:
+        panels += [("MoRF (lower is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "morf")),
+                   ("LeRF (higher is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "lerf"))]
+    if "insertion_deletion" in settings.metrics:
+        panels += [("Deletion (lower is better)", "fraction of tokens replaced", "target probability", mean_curves(records, "insertion_deletion", "deletion")),
+                   ("Insertion (higher is better)", "fraction of tokens restored", "target probability", mean_curves(records, "insertion_deletion", "insertion"))]
+    if "sensitivity_n" in settings.metrics:
+        panels.append(("Sensitivity-N (higher is better)", "fraction of words removed", "Pearson correlation", mean_curves(records, "sensitivity_n", "correlations")))
+    figures = []
+    if panels:
+        png = curves_png(panels)
+        (folder / "curves.png").write_bytes(png)
+        figures.append(("Mean curves per method", png))
+    if sanity_rows:
+        methods = list(dict.fromkeys(row["method"] for row in sanity_rows))
+        curves = {m: (list(range(len(steps))), [row["mean"] for row in sanity_rows if row["method"] == m]) for m in methods}
+        png = curves_png([("Cascading randomisation: " + " → ".join(steps), "randomisation step", "Spearman correlation", curves)])
+        (folder / "sanity.png").write_bytes(png)
+        figures.append(("Sanity check", png))
+    notes = [f"Settings: {json.dumps(settings.__dict__)}"]
+    save_html(render_evaluation(title, tables, figures, notes), folder / "report.html")
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IMDB folder or file (see ib_nlp.data.load_imdb)")
+    parser.add_argument("--split", default="test", choices=["train", "test"])
+    parser.add_argument("--n", type=int, default=100, help="number of reviews (a seeded sample; a larger n extends a run)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS))
+    parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE", help="option of a method or metric")
+    parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
+    parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    unknown = sorted(set(args.methods) - set(method_names()))
+    if unknown:
+        raise SystemExit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}")
+    settings = EvaluationSettings(
+        model=args.model, data=str(args.data), split=args.split, n=args.n, seed=args.seed, methods=args.methods,
+        metrics=args.metrics, options=parse_options(args.option), sanity_n=args.sanity_n,
+    )
+    items = sample_items(load_imdb(args.split, args.data), args.n, args.seed)
+    references = reference_texts(args.model, args.data, args.reference_n, args.seed) if args.sanity_n and "iba" in args.methods else None
+    records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress)
+
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        wanted = {item["index"] for item in items[: args.sanity_n]}
+        sanity = [r for r in JsonLines(args.out, SANITY_PATTERN, 0).read() if r["index"] in wanted]
+        markdown = write_outputs(args.out, settings, records, sanity)
+        sys.stdout.write(markdown)
+        print(f"\nwrote {args.out}/summary.md, summary.csv, report.html ({len(records)} reviews in {RESULTS_PATTERN})")
+
+
+if __name__ == "__main__":
+    main()
