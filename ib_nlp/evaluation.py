@@ -190,7 +190,7 @@ def run_evaluation(
     metrics = {name: load_metric(name, **settings.options.get(name, {})) for name in settings.metrics}
     log = JsonLines(folder, RESULTS_PATTERN, state.process_index)
     done = {record["index"] for record in log.read()}
-    shard = [item for item in items[state.process_index :: state.num_processes] if item["index"] not in done]
+    shard = [item for item in items[state.process_index :: state.num_processes] if item["index"] not in done] if metrics else []
     bar = tqdm(shard, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and state.is_main_process))
     for item in bar:
         log.append(evaluate_item(classifier, methods, metrics, item))

@@ -17,12 +17,15 @@ from tokenizers import (
     pre_tokenizers,
     processors,
 )
+from torch import nn
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .models import LSTMClassifierConfig, LSTMForSequenceClassification
 
@@ -94,4 +97,71 @@ def random_classifier(
         model: PreTrainedModel = LSTMForSequenceClassification(config)
     else:
         model = AutoModelForSequenceClassification.from_config(config)
+    return model.eval(), tokenizer
+
+
+class AdditiveConfig(PretrainedConfig):
+    """Configuration of :class:`AdditiveForSequenceClassification`."""
+
+    model_type = "ib-nlp-additive"
+
+    def __init__(self, vocab_size: int = 16, hidden_size: int = 4, num_hidden_layers: int = 1, num_labels: int = 2, **kwargs: Any):
+        super().__init__(num_labels=num_labels, **kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+
+
+class AdditiveForSequenceClassification(PreTrainedModel):
+    """A classifier whose logits are exactly the sum of one vector per token (embedding, one
+    identity block, sum over the attended tokens, linear head without bias).
+
+    Every token's contribution to each logit is known in closed form
+    (:meth:`token_logits`), which makes it the independent reference for attribution
+    methods and faithfulness metrics in the tests.
+    """
+
+    config_class = AdditiveConfig
+
+    def __init__(self, config: AdditiveConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList([nn.Linear(config.hidden_size, config.hidden_size, bias=False) for _ in range(config.num_hidden_layers)])
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear) and module in list(self.layers):
+            nn.init.eye_(module.weight)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def token_logits(self) -> torch.Tensor:
+        """Logit contribution of each vocabulary entry: (vocab, labels)."""
+        weight = self.embeddings.weight
+        for layer in self.layers:
+            weight = layer(weight)
+        return self.classifier(weight)
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None, **_: Any) -> SequenceClassifierOutput:
+        hidden = self.embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        for layer in self.layers:
+            hidden = layer(hidden)
+        if attention_mask is not None:
+            hidden = hidden * attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return SequenceClassifierOutput(logits=self.classifier(hidden.sum(dim=1)))
+
+
+def additive_classifier(token_weights: dict[str, tuple[float, float]], words: list[str] | None = None) -> tuple[AdditiveForSequenceClassification, PreTrainedTokenizerFast]:
+    """An additive (model, tokenizer) pair: each listed token adds its (negative, positive) logits;
+    every other token, special tokens included, adds nothing."""
+    tokenizer = build_wordpiece_tokenizer(words)
+    config = AdditiveConfig(vocab_size=len(tokenizer), hidden_size=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    model = AdditiveForSequenceClassification(config)
+    with torch.no_grad():
+        model.embeddings.weight.zero_()
+        for token, logits in token_weights.items():
+            model.embeddings.weight[tokenizer.convert_tokens_to_ids(token)] = torch.tensor(logits)
+        model.classifier.weight.copy_(torch.eye(2))
     return model.eval(), tokenizer

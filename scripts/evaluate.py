@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=100, help="number of reviews (a seeded sample; a larger n extends a run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
-    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS))
+    parser.add_argument("--metrics", nargs="*", default=list(METRICS), choices=list(METRICS), help="none: only the sanity check")
     parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE", help="option of a method or metric")
     parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
     parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")

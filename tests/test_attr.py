@@ -1,0 +1,199 @@
+"""The method registry and each baseline against an independent computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ib_nlp import Classifier, InvalidInputError
+from ib_nlp.attr import AttributionMethod, get_method, load_method, method_names, register_method
+from ib_nlp.attr.attention import pooled_positions, rollout
+from ib_nlp.testing import additive_classifier, random_classifier
+
+WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
+TEXT = "a good movie , great acting but boring and bad ending"
+BASELINES = ["integrated_gradients", "saliency", "gradient_x_input", "lime", "occlusion", "attention", "attention_rollout", "random"]
+
+
+@pytest.fixture(scope="module")
+def additive() -> Classifier:
+    return Classifier.load(additive_classifier(WEIGHTS))
+
+
+@pytest.fixture(scope="module")
+def bert() -> Classifier:
+    return Classifier.load(random_classifier("bert", layers=2))
+
+
+def contributions(classifier: Classifier, text: str, target: int) -> list[float]:
+    """Exact logit contribution of each token of the additive model."""
+    batch = classifier.encode([text])
+    table = classifier.model.token_logits().detach()
+    return [float(table[token, target]) for token in batch.input_ids[0].tolist()]
+
+
+def test_registry_lists_every_method_and_refuses_unknown_names():
+    assert method_names()[:1] == ["iba"] and set(BASELINES) <= set(method_names())
+    with pytest.raises(InvalidInputError, match="unknown attribution method 'shap'.*integrated_gradients"):
+        get_method("shap")
+
+
+def test_registry_accepts_a_user_method_with_the_same_call(additive):
+    @register_method
+    class Length(AttributionMethod):
+        name = "token_position"
+        unit = "position"
+        signed = False
+
+        def attribute(self, batch, logits, targets, recorded=None):
+            return torch.arange(batch.input_ids.shape[1], dtype=torch.float32).expand(batch.input_ids.shape)
+
+    explanation = load_method("token_position", additive).explain(TEXT)
+    assert explanation.method == "token_position" and explanation.token_scores[3] == 3.0
+    with pytest.raises(InvalidInputError, match="built-in"):
+        register_method(type("Clash", (Length,), {"name": "lime"}))
+
+
+def test_bad_options_name_the_method(additive):
+    with pytest.raises(InvalidInputError, match="bad options for saliency"):
+        load_method("saliency", additive, steps=3)
+    with pytest.raises(InvalidInputError, match="group must be one of"):
+        load_method("occlusion", additive, group="sentence")
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_every_method_returns_a_consistent_explanation(bert, name):
+    method = load_method(name, bert, **({"samples": 30} if name == "lime" else {}))
+    first, second = method.explain_batch([TEXT, "bad boring film"])
+    assert first.method == name and first.unit == method.unit
+    for explanation in (first, second):
+        ordinary = [s for s, special in zip(explanation.token_scores, explanation.special_tokens) if not special]
+        assert math.isclose(sum(explanation.word_scores), sum(ordinary), rel_tol=1e-5, abs_tol=1e-6)
+        assert all(np.isfinite(explanation.token_scores))
+    assert method.explain(TEXT).token_scores == pytest.approx(first.token_scores, rel=1e-4, abs=1e-6)
+
+
+def test_integrated_gradients_is_exact_for_an_additive_model(additive):
+    explanation = load_method("integrated_gradients", additive).explain(TEXT, "positive")
+    expected = contributions(additive, TEXT, 1)  # the [PAD] baseline contributes 0
+    assert explanation.token_scores == pytest.approx(expected, abs=1e-5)
+
+
+def test_gradient_times_input_equals_the_contributions_of_an_additive_model(additive):
+    explanation = load_method("gradient_x_input", additive).explain(TEXT, "negative")
+    assert explanation.token_scores == pytest.approx(contributions(additive, TEXT, 0), abs=1e-6)
+
+
+def test_saliency_is_the_norm_of_the_embedding_gradient(bert):
+    batch = bert.encode([TEXT])
+    embeddings = bert.model.get_input_embeddings()(batch.input_ids).detach().requires_grad_(True)
+    logits = bert.model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits
+    target = int(logits.argmax())
+    (gradient,) = torch.autograd.grad(logits[0, target], embeddings)
+    explanation = load_method("saliency", bert).explain(TEXT, target)
+    assert explanation.token_scores == pytest.approx(gradient[0].norm(dim=-1).tolist(), rel=1e-4, abs=1e-7)
+
+
+def test_occlusion_is_the_probability_drop_of_each_replacement(bert):
+    batch = bert.encode([TEXT])
+    ids = batch.input_ids[0].tolist()
+    mask_id = bert.tokenizer.mask_token_id
+
+    def probability(token_ids):
+        with torch.no_grad():
+            return torch.softmax(bert.model(input_ids=torch.tensor([token_ids])).logits, -1)[0]
+
+    original = probability(ids)
+    target = int(original.argmax())
+    expected = []
+    for position, special in enumerate(batch.special[0]):
+        replaced = ids[:position] + [mask_id] + ids[position + 1 :]
+        expected.append(0.0 if special else float(original[target] - probability(replaced)[target]))
+    explanation = load_method("occlusion", bert).explain(TEXT, target)
+    assert explanation.token_scores == pytest.approx(expected, abs=1e-6)
+
+
+def test_word_occlusion_gives_each_word_the_drop_of_removing_it_whole(additive):
+    text = "goodgreat movie"  # one word of several word pieces: good ##g ##r ...
+    batch = additive.encode([text])
+    explanation = load_method("occlusion", additive, group="word").explain(text, "positive")
+    ids = batch.input_ids[0].tolist()
+    word = explanation.words[0]
+    removed = [additive.tokenizer.mask_token_id if i in word.token_indices else t for i, t in enumerate(ids)]
+    with torch.no_grad():
+        before = torch.softmax(additive.model(input_ids=torch.tensor([ids])).logits, -1)[0, 1]
+        after = torch.softmax(additive.model(input_ids=torch.tensor([removed])).logits, -1)[0, 1]
+    assert len(word.token_indices) > 1
+    assert explanation.word_scores[0] == pytest.approx(float(before - after), abs=1e-6)
+
+
+def test_lime_ranks_the_tokens_of_an_additive_model(additive):
+    explanation = load_method("lime", additive, samples=300).explain(TEXT, "positive")
+    scores = dict(zip(explanation.tokens, explanation.token_scores))
+    assert scores["good"] > scores["great"] > scores["movie"] > 0 > scores["boring"] > scores["bad"]
+    again = load_method("lime", additive, samples=300).explain(TEXT, "positive")
+    assert again.token_scores == explanation.token_scores
+
+
+def test_attention_reads_the_last_layer_from_the_pooled_token(bert):
+    batch = bert.encode([TEXT])
+    bert.model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            attentions = bert.model(**batch.model_inputs(), output_attentions=True).attentions
+    finally:
+        bert.model.set_attn_implementation("sdpa")
+    explanation = load_method("attention", bert).explain(TEXT)
+    assert explanation.token_scores == pytest.approx(attentions[-1][0].mean(dim=0)[0].tolist(), abs=1e-6)
+    assert explanation.layer == 1
+
+
+def numpy_rollout(attentions: list[np.ndarray]) -> np.ndarray:
+    """Abnar and Zuidema's rollout written out with numpy loops (one text, no padding)."""
+    result = np.eye(attentions[0].shape[-1])
+    for layer in attentions:
+        mixed = 0.5 * layer.mean(axis=0) + 0.5 * np.eye(layer.shape[-1])
+        mixed = mixed / mixed.sum(axis=-1, keepdims=True)
+        result = mixed @ result
+    return result
+
+
+def test_rollout_matches_a_numpy_reference_and_ignores_padding():
+    generator = np.random.default_rng(0)
+    layers = [generator.dirichlet(np.ones(5), size=(2, 5)) for _ in range(3)]
+    ours = rollout(tuple(torch.tensor(layer[None], dtype=torch.float32) for layer in layers), torch.ones(1, 5))
+    assert ours[0].numpy() == pytest.approx(numpy_rollout(layers), abs=1e-5)
+    padded = rollout(tuple(torch.tensor(np.pad(layer, ((0, 0), (0, 1), (0, 1)))[None], dtype=torch.float32) for layer in layers), torch.tensor([[1, 1, 1, 1, 1, 0]]))
+    assert padded[0, :5, :5].numpy() == pytest.approx(numpy_rollout(layers), abs=1e-5)
+
+
+def test_decoder_models_are_read_at_their_last_token():
+    gpt2 = Classifier.load(random_classifier("gpt2", layers=2))
+    batch = gpt2.encode(["good movie", "a bad boring movie"])
+    assert pooled_positions(gpt2.model, batch) == [length - 1 for length in batch.lengths]
+    assert load_method("attention_rollout", gpt2).explain("good movie").token_scores[-1] > 0
+
+
+def test_attention_methods_refuse_models_without_attention():
+    lstm = Classifier.load(random_classifier("lstm", layers=2))
+    with pytest.raises(InvalidInputError, match="returns no attention weights"):
+        load_method("attention", lstm).explain(TEXT)
+
+
+def test_random_scores_depend_only_on_text_and_seed(additive):
+    first = load_method("random", additive).explain(TEXT)
+    assert load_method("random", additive).explain_batch(["other text", TEXT])[1].token_scores == first.token_scores
+    assert load_method("random", additive, seed=1).explain(TEXT).token_scores != first.token_scores
+
+
+def test_methods_leave_the_model_untouched(bert):
+    before = {name: p.detach().clone() for name, p in bert.model.named_parameters()}
+    flags = {name: p.requires_grad for name, p in bert.model.named_parameters()}
+    for name in ("integrated_gradients", "saliency", "attention"):
+        load_method(name, bert).explain(TEXT)
+    assert bert.model.config._attn_implementation == "sdpa" and not bert.model.training
+    for name, parameter in bert.model.named_parameters():
+        assert torch.equal(parameter, before[name]) and parameter.requires_grad == flags[name]
