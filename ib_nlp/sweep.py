@@ -1,0 +1,229 @@
+"""Layer and beta sweeps of per-sample IBA, with the faithfulness of each setting.
+
+``sweep_layers`` explains texts at every layer (or the chosen ones). The activations of all
+layers come from one forward pass per batch of texts; each layer then runs only its own
+optimisation (the prefix engine skips the blocks before it). ``sweep_betas`` does the same
+for several values of beta at one layer. Each setting's explanations are scored with a
+faithfulness metric (default: the LeRF - MoRF area of the degradation test), and the best
+setting is recommended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .attr.base import check_texts, frozen_parameters
+from .classifier import Classifier
+from .errors import InvalidInputError
+from .explanation import Explanation
+from .iba import PerSampleIBA
+from .metrics import FaithfulnessMetric, load_metric
+
+
+@dataclass
+class Sweep:
+    """Explanations of each text under each setting (a layer or a beta), and their faithfulness.
+
+    ``explanations[t][s]`` is text ``t`` under setting ``s``. ``faithfulness[s]`` is the mean of
+    the metric's main value over the texts (None when no metric was computed) and ``best`` the
+    setting with the best mean in the metric's declared direction.
+    """
+
+    parameter: str
+    settings: list[Any]
+    explanations: list[list[Explanation]]
+    metric: str | None = None
+    metric_value: str | None = None
+    higher_is_better: bool = True
+    faithfulness: list[float | None] = field(default_factory=list)
+    faithfulness_sem: list[float | None] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> Any:
+        """The recommended setting (None without faithfulness scores)."""
+        scored = [(value, setting) for value, setting in zip(self.faithfulness, self.settings) if value is not None]
+        if not scored:
+            return None
+        pick = max if self.higher_is_better else min
+        return pick(scored, key=lambda item: item[0])[1]
+
+    def word_matrix(self, text: int = 0) -> np.ndarray:
+        """Settings x words matrix of word scores (bits) for one text."""
+        return np.asarray([explanation.word_scores for explanation in self.explanations[text]])
+
+    def token_matrix(self, text: int = 0) -> np.ndarray:
+        """Settings x tokens matrix of token scores (bits) for one text."""
+        return np.asarray([explanation.token_scores for explanation in self.explanations[text]])
+
+    def to_html(self, text: int = 0, path: str | os.PathLike[str] | None = None) -> str:
+        """The settings x words heatmap of one text (saved to ``path`` if given)."""
+        from .report import render_layer_sweep, save_html
+
+        words = [word.text for word in self.explanations[text][0].words]
+        labels = [f"{self.parameter} {setting}" if self.parameter == "beta" else str(setting) for setting in self.settings]
+        page = render_layer_sweep(words, labels, self.word_matrix(text), unit="bits", title=f"IBA {self.parameter} sweep")
+        if path is not None:
+            save_html(page, path)
+        return page
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parameter": self.parameter,
+            "settings": self.settings,
+            "explanations": [[e.to_dict() for e in row] for row in self.explanations],
+            "metric": self.metric,
+            "metric_value": self.metric_value,
+            "higher_is_better": self.higher_is_better,
+            "faithfulness": self.faithfulness,
+            "faithfulness_sem": self.faithfulness_sem,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sweep:
+        values = dict(data)
+        values["explanations"] = [[Explanation.from_dict(e) for e in row] for row in data["explanations"]]
+        return cls(**values)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        from .io import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.to_dict(), allow_nan=False))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Sweep:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _explain_settings(
+    explainers: Sequence[PerSampleIBA],
+    texts: list[str],
+    targets: Sequence[int | str | None] | None,
+    batch_size: int,
+    progress: bool,
+) -> list[list[Explanation]]:
+    """Explain texts with several explainers of one classifier, sharing one recording pass per batch."""
+    from tqdm.auto import tqdm
+
+    classifier = explainers[0].classifier
+    sites = list(dict.fromkeys(explainer.site for explainer in explainers))
+    results: list[list[Explanation]] = []
+    batches = range(0, len(texts), batch_size)
+    bar = tqdm(total=len(batches) * len(explainers), desc="IBA sweep", unit="setting", disable=not progress)
+    for start in batches:
+        chunk = texts[start : start + batch_size]
+        chunk_targets = None if targets is None else list(targets[start : start + batch_size])
+        begun = time.perf_counter()
+        batch = classifier.encode(chunk)
+        with frozen_parameters(classifier.model):
+            logits, store = classifier.capture(batch, sites)
+        resolved = [classifier.resolve_target(None if chunk_targets is None else chunk_targets[i], logits[i]) for i in range(len(chunk))]
+        probabilities = logits.float().softmax(dim=-1).cpu()
+        shared = (time.perf_counter() - begun) / len(explainers)
+        rows: list[list[Explanation]] = [[] for _ in chunk]
+        for explainer in explainers:
+            begun = time.perf_counter()
+            with frozen_parameters(classifier.model):
+                bits = explainer.attribute(batch, logits, resolved, store[explainer.site.key])
+            seconds = (time.perf_counter() - begun + shared) / len(chunk)
+            for row in range(len(chunk)):
+                rows[row].append(explainer.build_explanation(batch, row, bits[row], probabilities[row], resolved[row], seconds))
+            bar.update(1)
+        results.extend(rows)
+    bar.close()
+    return results
+
+
+def _score(sweep: Sweep, classifier: Classifier, metric: FaithfulnessMetric | None, labels: Sequence[int] | None) -> Sweep:
+    if metric is None:
+        return sweep
+    per_setting: list[list[float]] = [[] for _ in sweep.settings]
+    for text, row in enumerate(sweep.explanations):
+        results = metric.compute(classifier, row, None if labels is None else labels[text])
+        for position, result in enumerate(results):
+            value = result[metric.info.main]
+            if value is not None:
+                per_setting[position].append(value)
+    sweep.metric = metric.info.name
+    sweep.metric_value = metric.info.main
+    sweep.higher_is_better = metric.info.value(metric.info.main).higher_is_better
+    sweep.faithfulness = [float(np.mean(v)) if v else None for v in per_setting]
+    sweep.faithfulness_sem = [float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None for v in per_setting]
+    return sweep
+
+
+def _metric(metric: str | FaithfulnessMetric | None, options: dict[str, Any] | None) -> FaithfulnessMetric | None:
+    if metric is None or isinstance(metric, FaithfulnessMetric):
+        return metric
+    return load_metric(metric, **(options or {}))
+
+
+def sweep_layers(
+    model: Any,
+    texts: Sequence[str] | str,
+    layers: Sequence[int | str] | None = None,
+    *,
+    targets: Sequence[int | str | None] | None = None,
+    labels: Sequence[int] | None = None,
+    metric: str | FaithfulnessMetric | None = "degradation",
+    metric_options: dict[str, Any] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+    **iba_options: Any,
+) -> Sweep:
+    """IBA at each layer (default: the embeddings and every block) for each text.
+
+    ``iba_options`` go to :class:`PerSampleIBA` (beta, steps, statistics, reference_corpus, ...).
+    ``labels`` (optional) are the true classes, used by the metric's accuracy curves.
+    """
+    texts = check_texts(texts, targets)
+    classifier = Classifier.load(model)
+    layers = list(layers) if layers is not None else ["embeddings", *range(len(classifier.layers))]
+    if not layers:
+        raise InvalidInputError("no layers to sweep")
+    started = time.perf_counter()
+    explainers = [PerSampleIBA(classifier, layer, progress=False, **iba_options) for layer in layers]
+    explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
+    sweep = Sweep("layer", [explainer.layer for explainer in explainers], explanations, seconds=time.perf_counter() - started)
+    return _score(sweep, classifier, _metric(metric, metric_options), labels)
+
+
+def sweep_betas(
+    model: Any,
+    texts: Sequence[str] | str,
+    betas: Sequence[float],
+    layer: int | str | None = None,
+    *,
+    targets: Sequence[int | str | None] | None = None,
+    labels: Sequence[int] | None = None,
+    metric: str | FaithfulnessMetric | None = "degradation",
+    metric_options: dict[str, Any] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+    **iba_options: Any,
+) -> Sweep:
+    """IBA at one layer with each beta, sharing the recording pass and the statistics."""
+    texts = check_texts(texts, targets)
+    if not betas:
+        raise InvalidInputError("no betas to sweep")
+    classifier = Classifier.load(model)
+    started = time.perf_counter()
+    base = PerSampleIBA(classifier, layer, progress=False, **iba_options)
+    explainers = []
+    for beta in betas:
+        explainer = PerSampleIBA.__new__(PerSampleIBA)
+        explainer.__dict__.update(base.__dict__)
+        explainer.config = replace(base.config, beta=float(beta))
+        explainers.append(explainer)
+    explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
+    sweep = Sweep("beta", [float(beta) for beta in betas], explanations, seconds=time.perf_counter() - started)
+    return _score(sweep, classifier, _metric(metric, metric_options), labels)
