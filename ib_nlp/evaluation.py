@@ -69,9 +69,14 @@ class JsonLines:
         self.path = folder / pattern.replace("*", str(rank))
 
     def append(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, allow_nan=False)
+        line = json.dumps(record, allow_nan=False) + "\n"
+        if self.path.is_file() and self.path.stat().st_size:
+            with open(self.path, "rb") as handle:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = "\n" + line  # end a line cut short by an interrupted write
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -174,7 +179,9 @@ def run_evaluation(
 
     from .io import write_text_atomic
 
-    state = PartialState()
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())
     folder = Path(folder)
     if state.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)

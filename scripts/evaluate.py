@@ -10,7 +10,9 @@ metric, and writes to --out:
 - report.html              the tables and figures in one self-contained page
 
     python scripts/evaluate.py --model imdb-bert-small --n 100 --out runs/bert
-    accelerate launch --num_processes 2 scripts/evaluate.py --model imdb-lstm --n 100 --out runs/lstm
+    accelerate launch --multi_gpu --num_processes 2 scripts/evaluate.py --model imdb-lstm --n 100 --out runs/lstm
+
+(--multi_gpu starts one process per GPU; without GPUs it starts CPU processes that talk over gloo.)
 
 Options of methods and metrics: --option lime.samples=200 --option sensitivity_n.subsets=50
 (values are JSON, else strings).
@@ -82,7 +84,7 @@ def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
     if facts.is_file() and json.loads(facts.read_text()).get("holdout_indices"):
         indices = json.loads(facts.read_text())["holdout_indices"][:count]
         return list(train.select(indices)["text"])
-    return [item["text"] for item in sample_items(train, count, seed)]
+    return [item["text"] for item in sample_items(train, min(count, len(train)), seed)]
 
 
 def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
@@ -154,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         metrics=args.metrics, options=parse_options(args.option), sanity_n=args.sanity_n,
     )
     items = sample_items(load_imdb(args.split, args.data), args.n, args.seed)
-    references = reference_texts(args.model, args.data, args.reference_n, args.seed) if args.sanity_n and "iba" in args.methods else None
+    references = None
+    if args.sanity_n and "iba" in args.methods:
+        given = settings.options.get("iba", {}).get("reference_corpus")
+        references = given if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
     records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress)
 
     from accelerate import PartialState

@@ -1,0 +1,157 @@
+"""The evaluation runner: records per text, resume, summaries, outputs, and multi-process runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+import ib_nlp.evaluation as evaluation
+from ib_nlp import Classifier, InvalidInputError
+from ib_nlp.evaluation import EvaluationSettings, JsonLines, run_evaluation, sample_items, summarize
+from ib_nlp.testing import random_classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = [
+    "the movie was good and the acting was great",
+    "a terrible boring film with bad acting",
+    "i loved this story, the music was beautiful",
+    "worst movie ever made, a waste of time",
+    "the plot was dull but the ending was fun",
+    "brilliant actors and a wonderful director",
+]
+LABELS = [1, 0, 1, 0, 0, 1]
+
+
+@pytest.fixture
+def settings(reference_texts) -> EvaluationSettings:
+    return EvaluationSettings(
+        model="tiny",
+        data=None,
+        n=4,
+        methods=["iba", "saliency", "random"],
+        options={"iba": {"reference_corpus": reference_texts, "steps": 3, "samples": 2}, "sensitivity_n": {"subsets": 5}, "degradation": {"steps": 4}},
+    )
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load(random_classifier("bert", layers=2))
+
+
+def items(n: int) -> list[dict]:
+    return sample_items(datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS}), n, seed=0)
+
+
+def test_sample_items_are_a_seeded_prefix():
+    assert [i["index"] for i in items(3)] == [i["index"] for i in items(5)[:3]]
+    assert sorted(i["index"] for i in items(6)) == list(range(6))
+    with pytest.raises(InvalidInputError, match="n must be between 1 and 6"):
+        items(7)
+
+
+def test_records_are_written_per_text_and_a_rerun_resumes(settings, classifier, tmp_path, monkeypatch):
+    records = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    assert [r["index"] for r in records] == sorted(i["index"] for i in items(4))
+    assert set(records[0]["methods"]) == {"iba", "saliency", "random"}
+    assert set(records[0]["methods"]["iba"]["metrics"]) == {"degradation", "sensitivity_n", "insertion_deletion"}
+
+    computed = []
+    original = evaluation.evaluate_item
+    monkeypatch.setattr(evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    again = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    assert computed == [] and again == records
+
+    results = tmp_path / "results.0.jsonl"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # a write cut short
+    settings.n = 5
+    with pytest.warns(UserWarning, match="incomplete"):
+        extended = run_evaluation(settings, items(5), tmp_path, classifier=classifier, progress=False)
+    assert sorted(computed) == sorted([items(4)[-1]["index"], items(5)[-1]["index"]])
+    assert len(extended) == 5
+
+
+def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
+    run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
+    settings.methods = ["random"]
+    with pytest.raises(InvalidInputError, match="methods differ"):
+        run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
+
+
+def test_methods_that_do_not_apply_are_skipped_with_the_reason(settings, tmp_path):
+    lstm = Classifier.load(random_classifier("lstm", layers=1))
+    settings.methods = ["random", "attention"]
+    with pytest.warns(UserWarning, match="skipping attention: .*no attention weights"):
+        records = run_evaluation(settings, items(1), tmp_path, classifier=lstm, progress=False)
+    assert list(records[0]["methods"]) == ["random"]
+
+
+def test_summary_is_the_mean_and_standard_error_over_texts(settings, classifier, tmp_path):
+    records = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    rows = {(r["method"], r["metric"], r["value"]): r for r in summarize(records, settings.metrics)}
+    values = np.array([r["methods"]["saliency"]["metrics"]["degradation"]["lerf_minus_morf"] for r in records])
+    row = rows[("saliency", "degradation", "lerf_minus_morf")]
+    assert row["mean"] == pytest.approx(values.mean()) and row["n"] == 4
+    assert row["sem"] == pytest.approx(values.std(ddof=1) / 2) and row["direction"] == "higher is better"
+    assert rows[("iba", "insertion_deletion", "deletion_auc")]["direction"] == "lower is better"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS}).to_parquet(folder / "test.parquet")
+    return folder / "model", folder / "test.parquet"
+
+
+def script_arguments(model: Path, data: Path, out: Path) -> list[str]:
+    return [
+        str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "5", "--no-progress",
+        "--methods", "iba", "gradient_x_input", "random", "--out", str(out),
+        "--option", 'iba.reference_corpus=["good movie", "a bad film", "i loved it", "boring"]', "--option", "iba.steps=3",
+        "--option", "sensitivity_n.subsets=6", "--sanity-n", "2",
+    ]
+
+
+def read_summary(path: Path) -> dict[tuple[str, str, str], float | None]:
+    with open(path) as handle:
+        return {(r["method"], r["metric"], r["value"]): (float(r["mean"]) if r["mean"] else None) for r in csv.DictReader(handle) if r["metric"] != "time"}
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_numbers_of_one(saved_model, tmp_path):
+    model, data = saved_model
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *script_arguments(model, data, tmp_path / "one")], check=True, env=environment, capture_output=True)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    subprocess.run([*launcher, *script_arguments(model, data, tmp_path / "two")], check=True, env=environment, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "two").glob("results.*.jsonl")) == ["results.0.jsonl", "results.1.jsonl"]
+    one, two = read_summary(tmp_path / "one" / "summary.csv"), read_summary(tmp_path / "two" / "summary.csv")
+    assert one.keys() == two.keys() and any(key[1] == "sanity_check" for key in one)
+    for key, value in one.items():
+        assert (value is None and two[key] is None) or two[key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
+    model, data = saved_model
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, *script_arguments(model, data, out)], check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert "| iba |" in result.stdout and "Sanity check (2 reviews)" in result.stdout
+    for name in ("summary.md", "summary.csv", "curves.png", "sanity.png", "report.html", "settings.json"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    assert json.loads((out / "settings.json").read_text())["methods"] == ["iba", "gradient_x_input", "random"]
+    assert len(JsonLines(out, "sanity.*.jsonl", 0).read()) == 2
