@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .attr import AttributionMethod, load_method
 from .errors import InvalidInputError
 from .explanation import Explanation
 from .iba import PerSampleIBA
@@ -39,6 +40,7 @@ def explain_text(
     model: Any = None,
     text: str | Sequence[str] | None = None,
     target: int | str | None = None,
+    method: str = "iba",
     layer: int | str | None = None,
     beta: float | None = None,
     steps: int | None = None,
@@ -50,6 +52,7 @@ def explain_text(
     batch_size: int = 8,
     device: str | torch.device | None = None,
     progress: bool = False,
+    **method_options: Any,
 ) -> Explanation | list[Explanation]:
     """Explain a text classifier's prediction for one text (or a list of texts) in bits per token.
 
@@ -58,22 +61,34 @@ def explain_text(
     path, a shipped model name, a ``(model, tokenizer)`` pair, a text-classification pipeline
     or a ``Classifier``. ``target`` is a class index or label name (default: the predicted
     class). Options left at None take the model's recommended value or the IBA defaults
-    (``IBAConfig``). For many calls on one model, build a :class:`PerSampleIBA` once instead.
+    (``IBAConfig``). ``method`` picks another method of the registry (``ib_nlp.attr.method_names()``,
+    e.g. ``"integrated_gradients"``); its options are keyword arguments (``method_options``), and
+    the IBA options above do not apply to it. For many calls on one model, build the method once
+    (:class:`PerSampleIBA` or ``ib_nlp.attr.load_method``) instead.
     """
     model, text = _model_and_text(args, model, text)
-    explainer = PerSampleIBA(
-        model,
-        layer,
-        statistics=statistics,
-        reference_corpus=reference_corpus,
-        device=device,
-        progress=progress,
-        beta=beta,
-        steps=steps,
-        lr=lr,
-        samples=samples,
-        seed=seed,
-    )
+    if method == "iba":
+        explainer: AttributionMethod = PerSampleIBA(
+            model,
+            layer,
+            statistics=statistics,
+            reference_corpus=reference_corpus,
+            device=device,
+            progress=progress,
+            beta=beta,
+            steps=steps,
+            lr=lr,
+            samples=samples,
+            seed=seed,
+            **method_options,
+        )
+    else:
+        iba_only = {"layer": layer, "beta": beta, "lr": lr, "reference_corpus": reference_corpus, "statistics": statistics}
+        given = [name for name, value in iba_only.items() if value is not None]
+        if given:
+            raise InvalidInputError(f"{', '.join(given)}: option(s) of IBA, not of {method}")
+        shared = {name: value for name, value in {"steps": steps, "samples": samples, "seed": seed}.items() if value is not None}
+        explainer = load_method(method, model, device=device, progress=progress, **shared, **method_options)
     if isinstance(text, str):
         return explainer.explain(text, target)
     texts = list(text)

@@ -20,6 +20,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .api import DEFAULT_MODEL
+from .attr import AttributionMethod, load_method, method_names
 from .classifier import Classifier, shipped_model_names
 from .errors import IBNLPError, InvalidInputError
 from .explanation import Explanation
@@ -63,6 +64,13 @@ class ModelEntry:
     options: dict[str, Any] = field(default_factory=dict)
     classifier: Classifier | None = None
     explainers: dict[int | str, PerSampleIBA] = field(default_factory=dict)
+    baselines: dict[str, AttributionMethod] = field(default_factory=dict)
+
+    def baseline(self, name: str) -> AttributionMethod:
+        """The baseline method ``name`` for this model, built once."""
+        if name not in self.baselines:
+            self.baselines[name] = load_method(name, self.load())
+        return self.baselines[name]
 
     def load(self) -> Classifier:
         """The classifier, loaded on first use only."""
@@ -97,7 +105,16 @@ def explain_with_iba(entry: ModelEntry, request: ExplainRequest) -> Explanation:
     return explainer.explain(request.text, request.target)
 
 
-METHODS: dict[str, Method] = {"iba": explain_with_iba}
+def baseline_method(name: str) -> Method:
+    """A registry method other than IBA (the layer and beta controls do not apply to it)."""
+
+    def explain(entry: ModelEntry, request: ExplainRequest) -> Explanation:
+        return entry.baseline(name).explain(request.text, request.target)
+
+    return explain
+
+
+METHODS: dict[str, Method] = {"iba": explain_with_iba, **{name: baseline_method(name) for name in method_names() if name != "iba"}}
 
 
 def _model_label(classifier: Classifier, taken: list[str]) -> str:

@@ -41,7 +41,11 @@ def test_registry_lists_every_method_and_refuses_unknown_names():
         get_method("shap")
 
 
-def test_registry_accepts_a_user_method_with_the_same_call(additive):
+def test_registry_accepts_a_user_method_with_the_same_call(additive, monkeypatch):
+    import ib_nlp.attr
+
+    monkeypatch.setattr(ib_nlp.attr, "_REGISTERED", {})  # keep the user's method out of other tests
+
     @register_method
     class Length(AttributionMethod):
         name = "token_position"
@@ -197,3 +201,14 @@ def test_methods_leave_the_model_untouched(bert):
     assert bert.model.config._attn_implementation == "sdpa" and not bert.model.training
     for name, parameter in bert.model.named_parameters():
         assert torch.equal(parameter, before[name]) and parameter.requires_grad == flags[name]
+
+
+def test_explain_text_runs_any_method_and_rejects_options_of_another(additive):
+    from ib_nlp import explain_text
+
+    explanation = explain_text(additive, TEXT, method="integrated_gradients", steps=10, target="positive")
+    assert explanation.method == "integrated_gradients" and explanation.parameters["steps"] == 10
+    with pytest.raises(InvalidInputError, match="beta: option"):
+        explain_text(additive, TEXT, method="saliency", beta=1.0)
+    with pytest.raises(InvalidInputError, match="bad options for saliency"):
+        explain_text(additive, TEXT, method="saliency", steps=3)

@@ -8,6 +8,7 @@ import torch
 from ib_nlp.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.testing import random_classifier
+from ib_nlp.attr import method_names
 from ib_nlp.widgets import METHODS, Explorer, explorer
 
 FAST = {"steps": 2, "samples": 2}
@@ -71,7 +72,7 @@ def test_initial_render(tiny_pair, reference_texts):
     assert widget.last_explanation.parameters["steps"] == 2
     assert widget.layer_slider.min == -1 and widget.layer_slider.max == 2
     assert widget.layer_readout.value == "0"
-    assert list(widget.method_dropdown.options) == list(METHODS) == ["iba"]
+    assert list(widget.method_dropdown.options) == list(METHODS) == method_names()
     assert [label for label, _ in widget.target_dropdown.options] == ["predicted", "negative", "positive"]
     assert {"imdb-bert-small", "imdb-lstm"} <= set(widget.model_dropdown.options)
     assert widget.status_label.value.startswith("done")
@@ -160,3 +161,14 @@ def test_model_change_updates_layer_range_and_reuses_loaded_models(make, loads):
     assert widget.layer_slider.max == 2
     assert widget.last_explanation.parameters["steps"] == 2
     assert [model for model in loads if isinstance(model, str)] == ["imdb-lstm"]
+
+
+def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
+    widget = make()
+    loads.clear()
+    widget.method_dropdown.value = "integrated_gradients"
+    assert widget.last_error is None and widget.last_explanation.method == "integrated_gradients"
+    assert "logit" in widget.output_html.value
+    widget.method_dropdown.value = "iba"
+    widget.method_dropdown.value = "integrated_gradients"
+    assert widget.last_explanation.method == "integrated_gradients" and loads == []

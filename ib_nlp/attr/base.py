@@ -113,28 +113,61 @@ class AttributionMethod:
     def build_explanation(
         self, batch: EncodedBatch, row: int, scores: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float
     ) -> Explanation:
-        """The explanation of one row of the batch; word scores sum the token scores, special tokens excluded."""
-        length = batch.lengths[row]
-        token_scores = [float(value) for value in scores[:length].tolist()]
-        words = segment_words(batch.texts[row], batch.offsets[row])
-        scored = [0.0 if special else score for score, special in zip(token_scores, batch.special[row])]
-        return Explanation(
-            text=batch.texts[row],
-            tokens=batch.tokens[row],
-            token_offsets=batch.offsets[row],
-            special_tokens=batch.special[row],
-            token_scores=token_scores,
-            words=words,
-            word_scores=aggregate_to_words(scored, words),
-            label_names=list(self.classifier.label_names),
-            probabilities=probabilities.tolist(),
-            predicted=int(probabilities.argmax()),
-            target=target,
-            method=self.name,
-            unit=self.unit,
-            layer=self.layer,
-            model_name=self.classifier.name,
-            parameters=self.parameters(),
-            seconds=seconds,
-            truncated=batch.truncated[row],
+        """The explanation of one row of the batch, recording this method and its options."""
+        return build_explanation(self.classifier, batch, row, scores, probabilities, target, seconds, self.name, self.unit, self.layer, self.parameters())
+
+
+def build_explanation(
+    classifier: Classifier,
+    batch: EncodedBatch,
+    row: int,
+    scores: torch.Tensor | Sequence[float],
+    probabilities: torch.Tensor,
+    target: int,
+    seconds: float,
+    method: str,
+    unit: str,
+    layer: int | str | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> Explanation:
+    """An explanation of one row of an encoded batch; word scores sum the token scores, special tokens excluded."""
+    length = batch.lengths[row]
+    values = scores.tolist() if isinstance(scores, torch.Tensor) else list(scores)
+    token_scores = [float(value) for value in values[:length]]
+    words = segment_words(batch.texts[row], batch.offsets[row])
+    scored = [0.0 if special else score for score, special in zip(token_scores, batch.special[row])]
+    return Explanation(
+        text=batch.texts[row],
+        tokens=batch.tokens[row],
+        token_offsets=batch.offsets[row],
+        special_tokens=batch.special[row],
+        token_scores=token_scores,
+        words=words,
+        word_scores=aggregate_to_words(scored, words),
+        label_names=list(classifier.label_names),
+        probabilities=probabilities.tolist(),
+        predicted=int(probabilities.argmax()),
+        target=target,
+        method=method,
+        unit=unit,
+        layer=layer,
+        model_name=classifier.name,
+        parameters=parameters or {},
+        seconds=seconds,
+        truncated=batch.truncated[row],
+    )
+
+
+def explanation_from_scores(classifier: Classifier, text: str, token_scores: Sequence[float], target: int | str | None = None, method: str = "given") -> Explanation:
+    """Wrap attributions computed elsewhere (one score per model token of ``text``) as an
+    :class:`Explanation`, so that the toolkit's metrics and reports accept them."""
+    batch = classifier.encode(check_texts(text, None))
+    if len(token_scores) != batch.lengths[0]:
+        raise InvalidInputError(
+            f"got {len(token_scores)} scores but {classifier.name} splits the text into {batch.lengths[0]} tokens "
+            "(special tokens included): give one score per token"
         )
+    logits = classifier.predict(batch)
+    resolved = classifier.resolve_target(target, logits[0])
+    probabilities = torch.softmax(logits[0].float(), dim=-1).cpu()
+    return build_explanation(classifier, batch, 0, list(token_scores), probabilities, resolved, 0.0, method, "score")

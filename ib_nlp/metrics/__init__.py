@@ -7,6 +7,7 @@ check re-explains texts on randomised copies of the model (:class:`CascadingRand
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
@@ -25,6 +26,7 @@ __all__ = [
     "SensitivityN",
     "ValueInfo",
     "area_under_curve",
+    "evaluate_module_path",
     "load_metric",
     "parameter_groups",
     "randomized_models",
@@ -41,3 +43,8 @@ def load_metric(name: str, **options: Any) -> FaithfulnessMetric:
         return METRICS[name](**options)
     except TypeError as error:
         raise InvalidInputError(f"bad options for {name}: {error}") from error
+
+
+def evaluate_module_path() -> str:
+    """Path of the ``evaluate`` metric module of these metrics: ``evaluate.load(evaluate_module_path())``."""
+    return str(Path(__file__).resolve().parent.parent / "evaluate_modules" / "faithfulness" / "faithfulness.py")

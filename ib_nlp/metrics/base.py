@@ -103,7 +103,7 @@ class PerturbedText:
 
     def logits(self, variants: Sequence[tuple[int, ...]]) -> torch.Tensor:
         """Logits (float32, CPU) of each variant, running only those not seen before."""
-        missing = list(dict.fromkeys(variant for variant in variants if variant not in self._cache))
+        missing = sorted(dict.fromkeys(variant for variant in variants if variant not in self._cache), key=len)  # little padding per chunk
         device = self.classifier.device
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start : start + self.batch_size]
