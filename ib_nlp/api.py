@@ -67,8 +67,52 @@ def explain_text(
     (:class:`PerSampleIBA` or ``ib_nlp.attr.load_method``) instead.
     """
     model, text = _model_and_text(args, model, text)
+    explainer = make_explainer(
+        model,
+        method,
+        layer=layer,
+        beta=beta,
+        steps=steps,
+        lr=lr,
+        samples=samples,
+        seed=seed,
+        reference_corpus=reference_corpus,
+        statistics=statistics,
+        device=device,
+        progress=progress,
+        **method_options,
+    )
+    if isinstance(text, str):
+        return explainer.explain(text, target)
+    texts = list(text)
+    results: list[Explanation] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        results.extend(explainer.explain_batch(chunk, None if target is None else [target] * len(chunk)))
+    return results
+
+
+def make_explainer(
+    model: Any,
+    method: str = "iba",
+    *,
+    layer: int | str | None = None,
+    beta: float | None = None,
+    steps: int | None = None,
+    lr: float | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    reference_corpus: Any = None,
+    statistics: Any = None,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    **method_options: Any,
+) -> AttributionMethod:
+    """The explainer of ``method`` for ``model``. ``steps``, ``samples`` and ``seed`` go to any
+    method that has them; ``layer``, ``beta``, ``lr``, ``reference_corpus`` and ``statistics``
+    belong to IBA and are refused for other methods rather than silently ignored."""
     if method == "iba":
-        explainer: AttributionMethod = PerSampleIBA(
+        return PerSampleIBA(
             model,
             layer,
             statistics=statistics,
@@ -82,18 +126,9 @@ def explain_text(
             seed=seed,
             **method_options,
         )
-    else:
-        iba_only = {"layer": layer, "beta": beta, "lr": lr, "reference_corpus": reference_corpus, "statistics": statistics}
-        given = [name for name, value in iba_only.items() if value is not None]
-        if given:
-            raise InvalidInputError(f"{', '.join(given)}: option(s) of IBA, not of {method}")
-        shared = {name: value for name, value in {"steps": steps, "samples": samples, "seed": seed}.items() if value is not None}
-        explainer = load_method(method, model, device=device, progress=progress, **shared, **method_options)
-    if isinstance(text, str):
-        return explainer.explain(text, target)
-    texts = list(text)
-    results: list[Explanation] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start : start + batch_size]
-        results.extend(explainer.explain_batch(chunk, None if target is None else [target] * len(chunk)))
-    return results
+    iba_only = {"layer": layer, "beta": beta, "lr": lr, "reference_corpus": reference_corpus, "statistics": statistics}
+    given = [name for name, value in iba_only.items() if value is not None]
+    if given:
+        raise InvalidInputError(f"{', '.join(given)}: option(s) of IBA, not of {method}")
+    shared = {name: value for name, value in {"steps": steps, "samples": samples, "seed": seed}.items() if value is not None}
+    return load_method(method, model, device=device, progress=progress, **shared, **method_options)

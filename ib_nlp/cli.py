@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .api import DEFAULT_MODEL
+from .api import DEFAULT_MODEL, make_explainer
+from .attr import AttributionMethod, method_names
 from .classifier import Classifier, shipped_model_names
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .explanation import Explanation
-from .iba import PerSampleIBA
 from .report import render_explanation, save_html
 from .statistics import fingerprint_texts, save_statistics
 
@@ -157,19 +157,21 @@ def _load_classifier(model: str, device: str | None, quiet: bool) -> Classifier:
             transformers_logging.enable_progress_bar()
 
 
-def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference: list[str] | None) -> PerSampleIBA:
-    """A PerSampleIBA for the command line options, with statistics from --statistics or --reference."""
+def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference: list[str] | None) -> AttributionMethod:
+    """The explainer of --method for the command line options (IBA's statistics from --statistics or --reference)."""
     options: dict[str, Any] = {
+        "layer": args.layer,
         "beta": args.beta,
         "steps": args.steps,
         "lr": args.lr,
         "samples": args.samples,
         "seed": args.seed,
+        "statistics": args.statistics,
+        "reference_corpus": reference,
+        "progress": not args.quiet,
     }
-    if args.statistics is not None:
-        return PerSampleIBA(classifier, args.layer, statistics=args.statistics, progress=not args.quiet, **options)
     try:
-        return PerSampleIBA(classifier, args.layer, reference_corpus=reference, progress=not args.quiet, **options)
+        return make_explainer(classifier, args.method, **options)
     except StatisticsError as error:
         if reference is not None:
             raise
@@ -183,8 +185,9 @@ def format_summary(explanation: Explanation, top: int) -> str:
         ("model", explanation.model_name),
         ("predicted", f"{explanation.predicted_label} (p = {probability:.3f})"),
         ("target", explanation.target_label),
+        ("method", explanation.method),
         ("layer", str(explanation.layer)),
-        ("beta", f"{explanation.parameters.get('beta', '?')}"),
+        *([("beta", f"{explanation.parameters['beta']}")] if "beta" in explanation.parameters else []),
         ("seconds", f"{explanation.seconds:.2f}"),
     ]
     width = max(len(name) for name, _ in header)
@@ -281,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the bottleneck sits: a block index (0 is the first block's output), 'embeddings', or a dotted module name "
         "(default: the model's recommended layer, else 0)",
     )
+    explain.add_argument("--method", default="iba", choices=method_names(), help="attribution method (default: iba); layer, beta, lr, --reference and --statistics are IBA's")
     explain.add_argument("--target", help="class to explain, as index or label name (default: the predicted class)")
     explain.add_argument("--beta", type=float, help="weight of the information term (default: 10 or the model's recommendation)")
     explain.add_argument("--steps", type=_positive_int, help="optimisation steps (default: 10)")

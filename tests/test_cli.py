@@ -77,7 +77,7 @@ def test_explain_writes_json_and_prints_summary(model_dir: Path, reference: Path
     lines = captured.out.splitlines()
     assert lines[0].split() == ["model", str(model_dir)]
     assert lines[1].startswith("predicted") and f"(p = {explanation.probabilities[explanation.predicted]:.3f})" in lines[1]
-    assert lines[3].split() == ["layer", "1"]
+    assert lines[3].split() == ["method", "iba"] and lines[4].split() == ["layer", "1"]
     table = lines[lines.index("") + 1 :]
     assert table[0].split() == ["rank", "word", "bits"]
     assert [row.split()[1] for row in table[1:]] == [word for word, _ in explanation.top_words(3)]
@@ -257,3 +257,14 @@ def test_explain_writes_html_report(model_dir: Path, reference: Path, tmp_path: 
 
     code = main(_explain(model_dir, reference, review, "--json", str(output), "--html", str(output)))
     _assert_clean_error(code, capsys.readouterr().err, "same file")
+
+
+def test_explain_with_a_baseline_method(capsys, tmp_path):
+    from ib_nlp.cli import main
+
+    output = tmp_path / "ig.json"
+    assert main(["explain", "a wonderful film", "--method", "integrated_gradients", "--steps", "8", "--json", str(output), "--quiet"]) == 0
+    saved = Explanation.load(output)
+    assert saved.method == "integrated_gradients" and saved.parameters["steps"] == 8 and saved.unit == "logit"
+    assert main(["explain", "a wonderful film", "--method", "saliency", "--beta", "2"]) == 2
+    assert "beta: option(s) of IBA, not of saliency" in capsys.readouterr().err
