@@ -42,16 +42,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timing", action="store_true", help="also time the shared-pass sweep against layers one by one")
+    parser.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's shipped statistics)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="text of .* characters is longer")
 
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
+    train = load_imdb("train", args.data)
+    prior = {"reference_corpus": [i["text"] for i in sample_items(train, min(args.reference_n, len(train)), args.seed)]} if args.reference_n else {}
     texts, labels = [item["text"] for item in items], [item["label"] for item in items]
     classifier = Classifier.load(args.model, device="cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     sweeps = []
     for beta in args.betas:
-        sweep = sweep_layers(classifier, texts, args.layers, labels=labels, beta=beta, batch_size=args.batch_size, progress=True)
+        sweep = sweep_layers(classifier, texts, args.layers, labels=labels, beta=beta, batch_size=args.batch_size, progress=True, **prior)
         sweep.save(args.out / f"sweep-beta{beta:g}.json")
         sweeps.append(sweep)
         print(f"beta {beta:g}: {sweep.seconds:.0f} s, best layer {sweep.best}", flush=True)
@@ -79,11 +82,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.timing:
         beta = best_beta
         started = time.perf_counter()
-        shared = sweep_layers(classifier, texts, args.layers, beta=beta, metric=None, batch_size=args.batch_size)
+        shared = sweep_layers(classifier, texts, args.layers, beta=beta, metric=None, batch_size=args.batch_size, **prior)
         shared_seconds = time.perf_counter() - started
         started = time.perf_counter()
         for layer in layers:
-            explainer = PerSampleIBA(classifier, layer, beta=beta)
+            explainer = PerSampleIBA(classifier, layer, beta=beta, **prior)
             for start in range(0, len(texts), args.batch_size):
                 explainer.explain_batch(texts[start : start + args.batch_size])
         separate_seconds = time.perf_counter() - started

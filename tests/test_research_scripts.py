@@ -1,0 +1,47 @@
+"""The layer-sweep and IBA-diagnostics scripts run end to end on a tiny model and tiny data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+from ib_nlp.testing import random_classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story", "worst movie ever made"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    datasets.Dataset.from_dict({"text": TEXTS, "label": [1, 0, 1, 0]}).to_parquet(folder / "imdb.parquet")
+    return folder / "model", folder / "imdb.parquet"
+
+
+def run(script: str, *arguments: str) -> str:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *arguments], check=True, capture_output=True, text=True, env=environment).stdout
+
+
+@pytest.mark.slow
+def test_layer_sweep_script(tiny, tmp_path):
+    model, data = tiny
+    out = run("layer_sweep.py", "--model", str(model), "--data", str(data), "--n", "2", "--betas", "1", "10", "--reference-n", "4", "--out", str(tmp_path), "--timing")
+    assert "| embeddings |" in out and "| 1 |" in out and "recommended: layer" in out and "ratio" in out
+    assert (tmp_path / "sweep-beta10.json").is_file() and (tmp_path / "layers-review0.html").is_file()
+
+
+@pytest.mark.slow
+def test_iba_diagnostics_script(tiny):
+    model, data = tiny
+    out = run("iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--settings", "3x1", "--subsets", "4", "--reference-n", "4")
+    for row in ("| capacity at initialisation |", "| IBA 3 steps, lr 1 |", "| integrated_gradients |", "| |integrated_gradients| |"):
+        assert row in out
