@@ -303,7 +303,7 @@ class Explorer(widgets.VBox):
         except IBNLPError as error:
             self._show_error(str(error))
             return
-        except Exception as error:  # noqa: BLE001 - a widget callback must show any failure, never a trace
+        except Exception as error:
             self._show_error(f"unexpected {type(error).__name__}: {error}")
             return
         self.last_explanation = explanation

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from ib_nlp import Classifier, InvalidInputError
-from ib_nlp.attr import AttributionMethod, get_method, load_method, method_names, register_method
+from ib_nlp.attr import (
+    AttributionMethod,
+    get_method,
+    load_method,
+    method_names,
+    register_method,
+)
 from ib_nlp.attr.attention import pooled_positions, rollout
 from ib_nlp.testing import additive_classifier, random_classifier
 

@@ -9,7 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, capacity_in_bits, gaussian_capacity
+from ib_nlp.bottleneck import (
+    NATS_PER_BIT,
+    apply_bottleneck,
+    capacity_in_bits,
+    gaussian_capacity,
+)
 
 
 def numpy_gaussian_kl(mean_p: np.ndarray, std_p: np.ndarray, mean_q: np.ndarray, std_q: np.ndarray) -> np.ndarray:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ib_nlp import DEFAULT_MODEL, Classifier, PerSampleIBA, explain_text, load_statistics, shipped_model_names
+from ib_nlp import (
+    DEFAULT_MODEL,
+    Classifier,
+    PerSampleIBA,
+    explain_text,
+    load_statistics,
+    shipped_model_names,
+)
 from ib_nlp.classifier import ASSETS_DIR
 from ib_nlp.statistics import STATISTICS_FILENAME
 

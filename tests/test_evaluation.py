@@ -13,9 +13,14 @@ import datasets
 import numpy as np
 import pytest
 
-import ib_nlp.evaluation as evaluation
-from ib_nlp import Classifier, InvalidInputError
-from ib_nlp.evaluation import EvaluationSettings, JsonLines, run_evaluation, sample_items, summarize
+from ib_nlp import Classifier, InvalidInputError, evaluation
+from ib_nlp.evaluation import (
+    EvaluationSettings,
+    JsonLines,
+    run_evaluation,
+    sample_items,
+    summarize,
+)
 from ib_nlp.testing import random_classifier
 
 ROOT = Path(__file__).resolve().parent.parent

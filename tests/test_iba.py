@@ -132,7 +132,7 @@ def _train_keyword_classifier() -> tuple[nn.Module, object, list[str]]:
     """A tiny BERT trained so that only 'good' / 'bad' decide the label, whatever the filler."""
     model, tokenizer = random_classifier("bert", layers=2, seed=1)
     rng = random.Random(0)
-    filler = "the a movie film story plot acting music scene time people one first last long short".split()
+    filler = ["the", "a", "movie", "film", "story", "plot", "acting", "music", "scene", "time", "people", "one", "first", "last", "long", "short"]
 
     def sample() -> tuple[str, int]:
         words = rng.choices(filler, k=rng.randint(6, 12))

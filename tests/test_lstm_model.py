@@ -9,7 +9,11 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from ib_nlp.models import LSTMClassifierConfig, LSTMForSequenceClassification, build_word_tokenizer
+from ib_nlp.models import (
+    LSTMClassifierConfig,
+    LSTMForSequenceClassification,
+    build_word_tokenizer,
+)
 
 VOCAB = ["the", "film", "was", "great", "awful", "not", "!", ",", "."]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import ib_nlp.models  # noqa: F401  (registers the LSTM classes with the Auto classes)
+import ib_nlp.models
 from ib_nlp.text import clean_text
 
 ASSETS = Path(__file__).resolve().parent.parent / "ib_nlp" / "assets"

@@ -7,7 +7,14 @@ import pytest
 import torch
 from datasets import Dataset
 
-from ib_nlp import Classifier, FeatureStatistics, StatisticsError, StatisticsStore, load_statistics, save_statistics
+from ib_nlp import (
+    Classifier,
+    FeatureStatistics,
+    StatisticsError,
+    StatisticsStore,
+    load_statistics,
+    save_statistics,
+)
 from ib_nlp.statistics import RunningMoments, fingerprint_corpus, tokens_to_rows
 
 

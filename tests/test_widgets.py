@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ib_nlp.attr import method_names
 from ib_nlp.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.testing import random_classifier
-from ib_nlp.attr import method_names
 from ib_nlp.widgets import METHODS, Explorer, explorer
 
 FAST = {"steps": 2, "samples": 2}
