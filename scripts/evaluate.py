@@ -102,7 +102,7 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
     if sanity_rows:
         steps = [row["value"].split("@", 1)[1] for row in sanity_rows if row["method"] == sanity_rows[0]["method"]]
         sanity_header, sanity_body = summary_table(sanity_rows, [("sanity_check", f"spearman@{step}") for step in steps])
-        sanity_header = ["method"] + [f"randomised up to {step}" for step in steps]
+        sanity_header = ["method"] + ["original" if step == "original" else f"up to {step}" for step in steps]
         markdown += f"\n### Sanity check ({len(sanity)} reviews): Spearman correlation with the original attribution\n\n" + markdown_table(sanity_header, sanity_body)
         tables.append(("Sanity check: Spearman correlation with the original attribution (closer to 0 is better)", sanity_header, sanity_body))
     write_text_atomic(folder / "summary.md", markdown)
@@ -123,8 +123,8 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
         figures.append(("Mean curves per method", png))
     if sanity_rows:
         methods = list(dict.fromkeys(row["method"] for row in sanity_rows))
-        curves = {m: (list(range(len(steps))), [row["mean"] for row in sanity_rows if row["method"] == m]) for m in methods}
-        png = curves_png([("Cascading randomisation: " + " → ".join(steps), "randomisation step", "Spearman correlation", curves)])
+        curves = {m: (steps, [row["mean"] for row in sanity_rows if row["method"] == m]) for m in methods}
+        png = curves_png([("Cascading randomisation, top layer first", "randomised up to", "Spearman correlation with the original", curves)])
         (folder / "sanity.png").write_bytes(png)
         figures.append(("Sanity check", png))
     notes = [f"Settings: {json.dumps(settings.__dict__)}"]
