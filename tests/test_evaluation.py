@@ -160,3 +160,12 @@ def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
     assert json.loads((out / "settings.json").read_text())["methods"] == ["iba", "gradient_x_input", "random"]
     assert len(JsonLines(out, "sanity.*.jsonl", 0).read()) == 2
+
+
+@pytest.mark.parametrize("panels", [1, 2, 4])
+def test_curves_png_draws_any_number_of_panels(panels):
+    from ib_nlp.plots import curves_png
+
+    curves = {"iba": ([0, 0.5, 1], [1.0, 0.4, 0.2]), "random": (["original", "head", "layer.0"], [1.0, 0.9, 0.8])}
+    png = curves_png([(f"panel {i}", "x", "y", curves) for i in range(panels)])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
