@@ -408,3 +408,13 @@ def test_real_iba_explanation_renders(tiny_bert: Any, reference_texts: list[str]
     parsed = Elements(page)
     assert len(parsed.with_class("w")) == len(real.words)
     assert len(parsed.with_class("t")) + len(parsed.with_class("pill")) == sum(not flag for flag in real.special_tokens)
+
+
+def test_evaluation_report_escapes_every_string_and_embeds_figures():
+    from ib_nlp.report import render_evaluation
+
+    evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    page = render_evaluation(evil, [(evil, ["method", evil], [[evil, "0.5 ± 0.1"]])], [(evil, b"\x89PNG fake")], notes=[evil])
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert page.count("&lt;script&gt;") == 8  # title, heading, caption, header, cell, figure heading and alt, note
+    assert page.count('src="data:image/png;base64,') == 1 and "img-src data:" in page
