@@ -96,9 +96,12 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
     sanity_rows = summarize_sanity(sanity)
     values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics]
     header, body = summary_table(rows, values)
-    title = f"{settings.model}: {len(records)} IMDB {settings.split} reviews (seed {settings.seed})"
-    markdown = f"## {title}\n\nmean ± standard error over reviews; ↑ higher is better, ↓ lower is better\n\n" + markdown_table(header, body)
-    tables = [("Faithfulness (mean ± standard error)", header, body)]
+    title = f"{settings.model}: {len(records) or len(sanity)} IMDB {settings.split} reviews (seed {settings.seed})"
+    markdown = f"## {title}\n\n"
+    tables = []
+    if records:
+        markdown += "mean ± standard error over reviews; ↑ higher is better, ↓ lower is better\n\n" + markdown_table(header, body)
+        tables.append(("Faithfulness (mean ± standard error)", header, body))
     if sanity_rows:
         steps = [row["value"].split("@", 1)[1] for row in sanity_rows if row["method"] == sanity_rows[0]["method"]]
         sanity_header, sanity_body = summary_table(sanity_rows, [("sanity_check", f"spearman@{step}") for step in steps])
@@ -117,7 +120,7 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
     if "sensitivity_n" in settings.metrics:
         panels.append(("Sensitivity-N (higher is better)", "fraction of words removed", "Pearson correlation", mean_curves(records, "sensitivity_n", "correlations")))
     figures = []
-    if panels:
+    if panels and records:
         png = curves_png(panels)
         (folder / "curves.png").write_bytes(png)
         figures.append(("Mean curves per method", png))
