@@ -229,13 +229,14 @@ def sanity_record(classifier: Classifier, settings: EvaluationSettings, names: S
 
 
 def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and standard error of every declared value, per method; plus seconds per explanation."""
+    """Mean and standard error of every declared value, per method; plus the median seconds per
+    explanation (the median, because a busy machine makes a few explanations very slow)."""
     if not records:
         return []
     rows = []
     for method in records[0]["methods"]:
         seconds = [record["methods"][method]["seconds"] for record in records]
-        rows.append(_row(method, "time", "seconds_per_text", "lower is better", seconds))
+        rows.append({"method": method, "metric": "time", "value": "median_seconds_per_text", "direction": "lower is better", "mean": float(np.median(seconds)), "sem": None, "n": len(seconds)})
         for metric_name in metric_names:
             for value in METRICS[metric_name].info.values:
                 samples = [record["methods"][method]["metrics"][metric_name][value.name] for record in records]

@@ -5,7 +5,7 @@ metric, and writes to --out:
 
 - results.<process>.jsonl  one line per review as soon as it is done (re-running resumes)
 - sanity.<process>.jsonl   the cascading-randomisation check on the first --sanity-n reviews
-- summary.md, summary.csv  mean ± standard error per method and value, seconds per text
+- summary.md, summary.csv  mean ± standard error per method and value, median seconds per text
 - curves.png, sanity.png   mean curves per method
 - report.html              the tables and figures in one self-contained page
 
@@ -53,7 +53,7 @@ MAIN_VALUES = [
     ("sensitivity_n", "mean_correlation"),
     ("insertion_deletion", "deletion_auc"),
     ("insertion_deletion", "insertion_auc"),
-    ("time", "seconds_per_text"),
+    ("time", "median_seconds_per_text"),
 ]
 
 

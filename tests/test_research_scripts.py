@@ -45,3 +45,12 @@ def test_iba_diagnostics_script(tiny):
     out = run("iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--settings", "3x1", "--subsets", "4", "--reference-n", "4")
     for row in ("| capacity at initialisation |", "| IBA 3 steps, lr 1 |", "| integrated_gradients |", "| |integrated_gradients| |"):
         assert row in out
+
+
+@pytest.mark.slow
+def test_bench_methods_script(tiny):
+    model, data = tiny
+    with pytest.raises(subprocess.CalledProcessError):  # a model without shipped statistics cannot run IBA
+        run("bench_methods.py", "--model", str(model), "--data", str(data), "--n", "2")
+    out = run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "2", "--lime-samples", "10")
+    assert "| iba |" in out and "| attention | does not apply |" in out and "| random |" in out

@@ -1,0 +1,67 @@
+"""Seconds per explanation of every attribution method on IMDB reviews (one review at a time).
+
+    python scripts/bench_methods.py --model imdb-bert-small --n 10 --threads 2
+
+Each method explains the same seeded sample of test reviews after one warm-up review; the
+table gives the median and the mean seconds per review. Run it on an otherwise idle
+machine: the evaluation's own timings are taken while other jobs may be running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ib_nlp import Classifier, load_method, method_names
+from ib_nlp.data import load_imdb
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.evaluation import markdown_table, sample_items
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="imdb-bert-small")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--lime-samples", type=int, default=200)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    items = sample_items(load_imdb("test", args.data), args.n + 1, args.seed)
+    texts = [item["text"] for item in items]
+    classifier = Classifier.load(args.model, device="cpu")
+    tokens = [length for length in classifier.encode(texts[1:]).lengths]
+    rows = []
+    for name in method_names():
+        method = load_method(name, classifier, **({"samples": args.lime_samples} if name == "lime" else {}))
+        try:
+            method.explain(texts[0])
+        except InvalidInputError as error:
+            rows.append([name, "does not apply", str(error).split(":")[0][:60]])
+            continue
+        seconds = []
+        for text in texts[1:]:
+            started = time.perf_counter()
+            method.explain(text)
+            seconds.append(time.perf_counter() - started)
+        rows.append([name, f"{statistics.median(seconds):.3f}", f"{statistics.mean(seconds):.3f}"])
+    print(
+        f"{args.model}: seconds per explanation, {args.n} IMDB test reviews (seed {args.seed}; "
+        f"{statistics.mean(tokens):.0f} tokens on average), {torch.get_num_threads()} CPU threads, LIME {args.lime_samples} samples\n"
+    )
+    print(markdown_table(["method", "median s", "mean s"], rows))
+
+
+if __name__ == "__main__":
+    main()
