@@ -42,13 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     texts = [item["text"] for item in items]
     classifier = Classifier.load(args.model, device="cpu")
     tokens = [length for length in classifier.encode(texts[1:]).lengths]
-    rows = []
+    rows, notes = [], []
     for name in method_names():
         method = load_method(name, classifier, **({"samples": args.lime_samples} if name == "lime" else {}))
         try:
             method.explain(texts[0])
         except InvalidInputError as error:
-            rows.append([name, "does not apply", str(error).split(":")[0][:60]])
+            rows.append([name, "n/a", "n/a"])
+            notes.append(f"{name}: {error}")
             continue
         seconds = []
         for text in texts[1:]:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.model}: seconds per explanation, {args.n} IMDB test reviews (seed {args.seed}; "
         f"{statistics.mean(tokens):.0f} tokens on average), {torch.get_num_threads()} CPU threads, LIME {args.lime_samples} samples\n"
     )
-    print(markdown_table(["method", "median s", "mean s"], rows))
+    print(markdown_table(["method", "median s", "mean s"], rows) + "".join(f"\n{note}" for note in notes))
 
 
 if __name__ == "__main__":
