@@ -101,6 +101,18 @@ class AttributionMethod:
         seconds = (time.perf_counter() - started) / len(texts)
         return [self.build_explanation(batch, row, scores[row], probabilities[row], resolved[row], seconds) for row in range(len(texts))]
 
+    def forward_function(self, batch: EncodedBatch, probabilities: bool = False) -> tuple[Any, tuple[torch.Tensor, ...]]:
+        """For captum: a function of (input_ids, attention_mask, *extra inputs) giving the logits
+        (or the class probabilities), and those extra arguments, passed as additional forward
+        arguments so that captum expands them together with the ids."""
+        keys = ["attention_mask", *batch.extra]
+
+        def forward(input_ids: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+            logits = self.classifier.run({"input_ids": input_ids, **dict(zip(keys, values))})
+            return torch.softmax(logits.float(), dim=-1) if probabilities else logits
+
+        return forward, (batch.attention_mask, *batch.extra.values())
+
     def first_pass(self, batch: EncodedBatch) -> tuple[torch.Tensor, Any]:
         """Logits of the unperturbed model, and whatever the method records during that pass."""
         return self.classifier.predict(batch), None

@@ -17,21 +17,19 @@ from .base import AttributionMethod
 
 
 class _EmbeddingGradientMethod(AttributionMethod):
-    """Shared plumbing: a logit forward function over token ids and the embedding layer."""
+    """Shared plumbing: the embedding layer and the gradient of the target logit there."""
 
     @property
     def layer(self) -> str:
         return "embeddings"
 
-    def _forward(self, batch: EncodedBatch) -> tuple[Any, tuple[torch.Tensor, ...]]:
-        """A logit function of (input_ids, attention_mask, *extra inputs) and those extra arguments,
-        passed to captum as additional forward arguments so that it expands them with the ids."""
-        keys = ["attention_mask", *batch.extra]
+    def _embedding_gradients(self, batch: EncodedBatch, targets: list[int], multiply_by_inputs: bool) -> torch.Tensor:
+        """Gradient of the target logit at each token embedding (times the embedding if asked)."""
+        from captum.attr import LayerGradientXActivation
 
-        def logits(input_ids: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
-            return self.classifier.run({"input_ids": input_ids, **dict(zip(keys, values))})
-
-        return logits, (batch.attention_mask, *batch.extra.values())
+        forward, arguments = self.forward_function(batch)
+        method = LayerGradientXActivation(forward, self._embedding_layer(), multiply_by_inputs=multiply_by_inputs)
+        return method.attribute(batch.input_ids, target=torch.tensor(targets, device=batch.input_ids.device), additional_forward_args=arguments)
 
     def _embedding_layer(self) -> torch.nn.Module:
         return self.classifier.model.get_input_embeddings()
@@ -59,7 +57,7 @@ class IntegratedGradients(_EmbeddingGradientMethod):
         from captum.attr import LayerIntegratedGradients
 
         baseline = batch.replace_ordinary(self.classifier.replacement_id("pad"))
-        forward, arguments = self._forward(batch)
+        forward, arguments = self.forward_function(batch)
         method = LayerIntegratedGradients(forward, self._embedding_layer())
         attributions = method.attribute(
             batch.input_ids,
@@ -81,12 +79,7 @@ class Saliency(_EmbeddingGradientMethod):
     description = "norm of the gradient of the target logit at each token embedding (captum)"
 
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
-        from captum.attr import LayerGradientXActivation
-
-        forward, arguments = self._forward(batch)
-        method = LayerGradientXActivation(forward, self._embedding_layer(), multiply_by_inputs=False)
-        gradients = method.attribute(batch.input_ids, target=torch.tensor(targets, device=batch.input_ids.device), additional_forward_args=arguments)
-        return gradients.norm(dim=-1).detach().float().cpu()
+        return self._embedding_gradients(batch, targets, multiply_by_inputs=False).norm(dim=-1).detach().float().cpu()
 
 
 class GradientTimesInput(_EmbeddingGradientMethod):
@@ -98,9 +91,4 @@ class GradientTimesInput(_EmbeddingGradientMethod):
     description = "gradient of the target logit times the token embedding, summed (captum)"
 
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
-        from captum.attr import LayerGradientXActivation
-
-        forward, arguments = self._forward(batch)
-        method = LayerGradientXActivation(forward, self._embedding_layer(), multiply_by_inputs=True)
-        products = method.attribute(batch.input_ids, target=torch.tensor(targets, device=batch.input_ids.device), additional_forward_args=arguments)
-        return products.sum(dim=-1).detach().float().cpu()
+        return self._embedding_gradients(batch, targets, multiply_by_inputs=True).sum(dim=-1).detach().float().cpu()

@@ -60,14 +60,6 @@ class _RemovalMethod(AttributionMethod):
             sizes.append(counts[groups[row]].float().cpu())
         return groups, sizes
 
-    def _probability_forward(self, batch: EncodedBatch) -> tuple[Any, tuple[torch.Tensor, ...]]:
-        keys = ["attention_mask", *batch.extra]
-
-        def probabilities(input_ids: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.classifier.run({"input_ids": input_ids, **dict(zip(keys, values))}).float(), dim=-1)
-
-        return probabilities, (batch.attention_mask, *batch.extra.values())
-
 
 class Occlusion(_RemovalMethod):
     """Drop of the target probability when one token (or word) at a time is replaced."""
@@ -81,7 +73,7 @@ class Occlusion(_RemovalMethod):
         from captum.attr import FeatureAblation
 
         groups, sizes = self.feature_groups(batch)
-        forward, arguments = self._probability_forward(batch)
+        forward, arguments = self.forward_function(batch, probabilities=True)
         drops = FeatureAblation(forward).attribute(
             batch.input_ids,
             baselines=batch.replace_ordinary(self.replacement_token),
@@ -119,7 +111,7 @@ class Lime(_RemovalMethod):
         from captum.attr._core.lime import get_exp_kernel_similarity_function
 
         groups, sizes = self.feature_groups(batch)
-        forward, arguments = self._probability_forward(batch)
+        forward, arguments = self.forward_function(batch, probabilities=True)
         baselines = batch.replace_ordinary(self.replacement_token)
         scores = torch.zeros(batch.input_ids.shape, dtype=torch.float32)
         for row, target in enumerate(targets):
