@@ -10,6 +10,7 @@ setting is recommended.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -220,8 +221,7 @@ def sweep_betas(
     base = PerSampleIBA(classifier, layer, progress=False, **iba_options)
     explainers = []
     for beta in betas:
-        explainer = PerSampleIBA.__new__(PerSampleIBA)
-        explainer.__dict__.update(base.__dict__)
+        explainer = copy.copy(base)  # shares the classifier, site and statistics; only beta differs
         explainer.config = replace(base.config, beta=float(beta))
         explainers.append(explainer)
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)

@@ -89,6 +89,7 @@ class PerturbedText:
         self.ids = batch.input_ids[0, : batch.lengths[0]].tolist()
         self.extra_names = list(batch.extra)
         self.ordinary = [i for i, special in enumerate(batch.special[0]) if not special]
+        self._ordinary_set = frozenset(self.ordinary)
         self.removal = removal
         self.replacement = None if removal == "delete" else classifier.replacement_id(removal)
         self.batch_size = batch_size
@@ -96,7 +97,7 @@ class PerturbedText:
 
     def without(self, positions: Sequence[int]) -> tuple[int, ...]:
         """Input ids with ``positions`` removed (special positions are ignored)."""
-        removed = set(positions) & set(self.ordinary)
+        removed = self._ordinary_set.intersection(positions)
         if self.replacement is None:
             return tuple(token for i, token in enumerate(self.ids) if i not in removed)
         return tuple(self.replacement if i in removed else token for i, token in enumerate(self.ids))

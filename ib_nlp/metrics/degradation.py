@@ -26,7 +26,17 @@ def _fractions(steps: int) -> list[float]:
     return [k / steps for k in range(steps + 1)]
 
 
-class Degradation(FaithfulnessMetric):
+class _RankedRemovalMetric(FaithfulnessMetric):
+    """Options shared by the metrics that remove tokens in attribution order at fixed fractions."""
+
+    def __init__(self, steps: int, removal: str, seed: int, batch_size: int):
+        self.fractions = _fractions(steps)
+        self.removal = removal
+        self.seed = seed
+        self.batch_size = batch_size
+
+
+class Degradation(_RankedRemovalMetric):
     """Remove the top k% tokens by attribution (MoRF) or the bottom k% (LeRF), k = 0..100%.
 
     Records the target probability and the accuracy (prediction equals the label, or the
@@ -49,22 +59,25 @@ class Degradation(FaithfulnessMetric):
     )
 
     def __init__(self, steps: int = 10, removal: str = "delete", seed: int = 0, batch_size: int = 32):
-        self.fractions = _fractions(steps)
-        self.removal = removal
-        self.seed = seed
-        self.batch_size = batch_size
+        super().__init__(steps, removal, seed, batch_size)
 
     def compute(self, classifier: Classifier, explanations: Sequence[Explanation], label: int | None = None) -> list[dict[str, Any]]:
         self.check_same_text(explanations)
         text = PerturbedText(classifier, explanations[0], self.removal, self.batch_size)
         reference = explanations[0].target if label is None else label
+        orders = (("morf", True), ("lerf", False))
+        variants = {
+            (position, order): [text.without(ranked[: round(fraction * len(ranked))]) for fraction in self.fractions]
+            for position, explanation in enumerate(explanations)
+            for order, descending in orders
+            for ranked in [ranked_positions(explanation, text.ordinary, self.seed, descending)]
+        }
+        text.logits([variant for group in variants.values() for variant in group])  # one pass, full batches
         results = []
-        for explanation in explanations:
+        for position, explanation in enumerate(explanations):
             result: dict[str, Any] = {"fractions": self.fractions}
-            for order, descending in (("morf", True), ("lerf", False)):
-                ranked = ranked_positions(explanation, text.ordinary, self.seed, descending)
-                variants = [text.without(ranked[: round(fraction * len(ranked))]) for fraction in self.fractions]
-                logits = text.logits(variants)
+            for order, _ in orders:
+                logits = text.logits(variants[position, order])
                 probabilities = logits.softmax(dim=-1)[:, explanation.target].double().numpy()
                 accuracy = (logits.argmax(dim=-1).numpy() == reference).astype(np.float64)
                 result[order] = probabilities.tolist()
@@ -76,7 +89,7 @@ class Degradation(FaithfulnessMetric):
         return results
 
 
-class InsertionDeletion(FaithfulnessMetric):
+class InsertionDeletion(_RankedRemovalMetric):
     """Deletion: replace tokens by [MASK]/[UNK] in attribution order; insertion: start from an
     all-[MASK] text and put the tokens back in attribution order. Area under the target
     probability curve for each (deletion: lower is better; insertion: higher is better)."""
@@ -96,20 +109,21 @@ class InsertionDeletion(FaithfulnessMetric):
     def __init__(self, steps: int = 20, removal: str = "auto", seed: int = 0, batch_size: int = 32):
         if removal == "delete":
             raise InvalidInputError("insertion/deletion replaces tokens by a baseline token: use removal='mask', 'unk', 'pad' or 'auto'")
-        self.fractions = _fractions(steps)
-        self.removal = removal
-        self.seed = seed
-        self.batch_size = batch_size
+        super().__init__(steps, removal, seed, batch_size)
 
     def compute(self, classifier: Classifier, explanations: Sequence[Explanation], label: int | None = None) -> list[dict[str, Any]]:
         self.check_same_text(explanations)
         text = PerturbedText(classifier, explanations[0], self.removal, self.batch_size)
-        results = []
+        curves = []
         for explanation in explanations:
             ranked = ranked_positions(explanation, text.ordinary, self.seed, descending=True)
             counts = [round(fraction * len(ranked)) for fraction in self.fractions]
-            deletion = text.probabilities([text.without(ranked[:count]) for count in counts], explanation.target)
-            insertion = text.probabilities([text.without(ranked[count:]) for count in counts], explanation.target)
+            curves.append(([text.without(ranked[:count]) for count in counts], [text.without(ranked[count:]) for count in counts]))
+        text.logits([variant for pair in curves for group in pair for variant in group])  # one pass, full batches
+        results = []
+        for explanation, (deleted, inserted) in zip(explanations, curves):
+            deletion = text.probabilities(deleted, explanation.target)
+            insertion = text.probabilities(inserted, explanation.target)
             deletion_auc = area_under_curve(deletion, self.fractions)
             insertion_auc = area_under_curve(insertion, self.fractions)
             results.append(
