@@ -63,7 +63,7 @@ def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
 class JsonLines:
     """Append-only JSON lines, one file per process, read back across all processes' files."""
 
-    def __init__(self, folder: Path, pattern: str, rank: int):
+    def __init__(self, folder: Path, pattern: str, rank: int | str):
         self.folder = folder
         self.pattern = pattern
         self.path = folder / pattern.replace("*", str(rank))
@@ -168,11 +168,17 @@ def run_evaluation(
     classifier: Classifier | None = None,
     reference_texts: Sequence[str] | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate ``items`` (dicts with index, text, label), resuming from ``folder``; returns all records.
 
     Under ``accelerate launch`` each process takes every k-th text; the main process waits for
     the others and returns the merged records (other processes return theirs only).
+    ``shard=(index, count)`` does the same for independent processes started by hand (several
+    on one GPU, or a job array): shard ``index`` takes every ``count``-th text, skips those any
+    file in ``folder`` already holds, and writes ``results.s<index>of<count>.jsonl``; a run
+    without a shard then finds everything done and merges.
     """
     import torch
     from accelerate import PartialState
@@ -180,33 +186,45 @@ def run_evaluation(
 
     from .io import write_text_atomic
 
-    state = PartialState(cpu=not torch.cuda.is_available())
+    if shard is not None:
+        if not 0 <= shard[0] < shard[1]:
+            raise InvalidInputError(f"shard must be index/count with 0 <= index < count, got {shard[0]}/{shard[1]}")
+        state = None
+        rank, position, processes, is_main = f"s{shard[0]}of{shard[1]}", shard[0], shard[1], shard[0] == 0
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        state = PartialState(cpu=not torch.cuda.is_available())
+        rank = position = state.process_index
+        processes, is_main = state.num_processes, state.is_main_process
+        device = device or state.device
     folder = Path(folder)
-    if state.is_main_process:
+    if is_main or state is None:
         folder.mkdir(parents=True, exist_ok=True)
         _settings_guard(folder, settings)
         write_text_atomic(folder / SETTINGS_FILE, json.dumps(asdict(settings), indent=2) + "\n")
-    state.wait_for_everyone()
-    classifier = classifier or Classifier.load(settings.model, device=state.device)
+    if state is not None:
+        state.wait_for_everyone()
+    classifier = classifier or Classifier.load(settings.model, device=device)
     methods, skipped = applicable_methods(classifier, settings.methods, settings.options)
     for name, reason in skipped.items():
         warnings.warn(f"skipping {name}: {reason}", stacklevel=2)
     if not methods:
         raise InvalidInputError("none of the methods applies to this model")
     metrics = {name: load_metric(name, **settings.options.get(name, {})) for name in settings.metrics}
-    log = JsonLines(folder, RESULTS_PATTERN, state.process_index)
+    log = JsonLines(folder, RESULTS_PATTERN, rank)
     done = {record["index"] for record in log.read()}
-    shard = [item for item in items[state.process_index :: state.num_processes] if item["index"] not in done] if metrics else []
-    bar = tqdm(shard, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and state.is_main_process))
+    todo = [item for item in items[position::processes] if item["index"] not in done] if metrics else []
+    bar = tqdm(todo, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and is_main))
     for item in bar:
         log.append(evaluate_item(classifier, methods, metrics, item))
     if settings.sanity_n:
-        sanity_log = JsonLines(folder, SANITY_PATTERN, state.process_index)
+        sanity_log = JsonLines(folder, SANITY_PATTERN, rank)
         sanity_done = {record["index"] for record in sanity_log.read()}
-        sanity_items = [item for item in items[: settings.sanity_n][state.process_index :: state.num_processes] if item["index"] not in sanity_done]
-        for item in tqdm(sanity_items, desc="sanity check", unit="text", disable=not (progress and state.is_main_process)):
+        sanity_items = [item for item in items[: settings.sanity_n][position::processes] if item["index"] not in sanity_done]
+        for item in tqdm(sanity_items, desc="sanity check", unit="text", disable=not (progress and is_main)):
             sanity_log.append(sanity_record(classifier, settings, list(methods), item, reference_texts))
-    state.wait_for_everyone()
+    if state is not None:
+        state.wait_for_everyone()
     wanted = {item["index"] for item in items}
     return [record for record in log.read() if record["index"] in wanted]
 

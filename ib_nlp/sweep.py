@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .attr.base import check_texts, frozen_parameters
+from .attr.base import attribution_mode, check_texts
 from .classifier import Classifier
 from .errors import InvalidInputError
 from .explanation import Explanation
@@ -125,7 +125,7 @@ def _explain_settings(
         chunk_targets = None if targets is None else list(targets[start : start + batch_size])
         begun = time.perf_counter()
         batch = classifier.encode(chunk)
-        with frozen_parameters(classifier.model):
+        with attribution_mode(classifier.model):
             logits, store = classifier.capture(batch, sites)
         resolved = [classifier.resolve_target(None if chunk_targets is None else chunk_targets[i], logits[i]) for i in range(len(chunk))]
         probabilities = logits.float().softmax(dim=-1).cpu()
@@ -133,7 +133,7 @@ def _explain_settings(
         rows: list[list[Explanation]] = [[] for _ in chunk]
         for explainer in explainers:
             begun = time.perf_counter()
-            with frozen_parameters(classifier.model):
+            with attribution_mode(classifier.model):
                 bits = explainer.attribute(batch, logits, resolved, store[explainer.site.key])
             seconds = (time.perf_counter() - begun + shared) / len(chunk)
             for row in range(len(chunk)):

@@ -123,7 +123,7 @@ def make_text(tokenizer: PreTrainedTokenizerFast, tokens: int, seed: int) -> str
 
 @contextlib.contextmanager
 def _parameters_left_trainable(model: torch.nn.Module) -> Iterator[None]:
-    """Stand-in for ``ib_nlp.attr.base.frozen_parameters`` that leaves ``requires_grad`` as it is."""
+    """Stand-in for ``ib_nlp.attr.base.attribution_mode`` that leaves ``requires_grad`` as it is."""
     yield
 
 
@@ -159,12 +159,12 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         cuda_after_load = torch.cuda.memory_allocated(device) / 2**20
-    keep = contextlib.nullcontext() if variant.frozen else mock.patch.object(attr_base, "frozen_parameters", _parameters_left_trainable)
+    keep = contextlib.nullcontext() if variant.frozen else mock.patch.object(attr_base, "attribution_mode", _parameters_left_trainable)
     seconds = []
     with keep:
         bits = explainer.explain(text).token_scores
         if not variant.frozen and all(parameter.grad is None for parameter in model.parameters()):
-            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.attr.base.frozen_parameters was not replaced")
+            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.attr.base.attribution_mode was not replaced")
         for _ in range(job["repeats"]):
             model.zero_grad(set_to_none=True)
             _synchronize(device)

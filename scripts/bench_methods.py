@@ -1,6 +1,7 @@
 """Seconds per explanation of every attribution method on IMDB reviews (one review at a time).
 
     python scripts/bench_methods.py --model imdb-bert-small --n 10 --threads 2
+    python scripts/bench_methods.py --model imdb-bert-small --n 10 --device cuda
 
 Each method explains the same seeded sample of test reviews after one warm-up review; the
 table gives the median and the mean seconds per review. Run it on an otherwise idle
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--lime-samples", type=int, default=200)
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="text of .* characters is longer")
     if args.threads:
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
 
     items = sample_items(load_imdb("test", args.data), args.n + 1, args.seed)
     texts = [item["text"] for item in items]
-    classifier = Classifier.load(args.model, device="cpu")
+    classifier = Classifier.load(args.model, device=args.device)
     tokens = [length for length in classifier.encode(texts[1:]).lengths]
     rows, notes = [], []
     for name in method_names():
@@ -57,9 +59,10 @@ def main(argv: list[str] | None = None) -> None:
             method.explain(text)
             seconds.append(time.perf_counter() - started)
         rows.append([name, f"{statistics.median(seconds):.3f}", f"{statistics.mean(seconds):.3f}"])
+    hardware = torch.cuda.get_device_name(classifier.device) if classifier.device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
         f"{args.model}: seconds per explanation, {args.n} IMDB test reviews (seed {args.seed}; "
-        f"{statistics.mean(tokens):.0f} tokens on average), {torch.get_num_threads()} CPU threads, LIME {args.lime_samples} samples\n"
+        f"{statistics.mean(tokens):.0f} tokens on average), {hardware}, LIME {args.lime_samples} samples\n"
     )
     print(markdown_table(["method", "median s", "mean s"], rows) + "".join(f"\n{note}" for note in notes))
 

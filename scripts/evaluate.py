@@ -13,6 +13,8 @@ metric, and writes to --out:
     accelerate launch --multi_gpu --num_processes 2 scripts/evaluate.py --model imdb-lstm --n 100 --out runs/lstm
 
 (--multi_gpu starts one process per GPU; without GPUs it starts CPU processes that talk over gloo.)
+A small model leaves a GPU mostly idle; to run several processes on one GPU, start them by hand
+with --shard 0/4 ... 3/4 (same --out), then once more without --shard to write the summary.
 
 Options of methods and metrics: --option lime.samples=200 --option sensitivity_n.subsets=50
 (values are JSON, else strings).
@@ -71,6 +73,18 @@ def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
             value = raw
         options.setdefault(name, {})[key] = value
     return options
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``INDEX/COUNT`` (``0 <= INDEX < COUNT``) into a pair."""
+    index, _, count = value.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
+    return shard
 
 
 def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
@@ -148,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
     parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
+    parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
+    parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -163,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.sanity_n and "iba" in args.methods:
         given = settings.options.get("iba", {}).get("reference_corpus")
         references = given if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
-    records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress)
+    records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress, shard=args.shard, device=args.device)
+    if args.shard:
+        print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")
+        return
 
     from accelerate import PartialState
 

@@ -11,6 +11,7 @@ import torch
 from ib_nlp import Classifier, InvalidInputError
 from ib_nlp.attr import (
     AttributionMethod,
+    attribution_mode,
     get_method,
     load_method,
     method_names,
@@ -65,6 +66,17 @@ def test_registry_accepts_a_user_method_with_the_same_call(additive, monkeypatch
     assert explanation.method == "token_position" and explanation.token_scores[3] == 3.0
     with pytest.raises(InvalidInputError, match="built-in"):
         register_method(type("Clash", (Length,), {"name": "lime"}))
+
+
+@pytest.mark.parametrize("architecture", ["bert", "lstm"])
+def test_attribution_mode_freezes_parameters_and_turns_cudnn_off_only_for_recurrent_models(architecture):
+    model = random_classifier(architecture)[0]
+    next(model.parameters()).requires_grad_(False)
+    before = [parameter.requires_grad for parameter in model.parameters()]
+    with attribution_mode(model):
+        assert not any(parameter.requires_grad for parameter in model.parameters())
+        assert torch.backends.cudnn.enabled == (architecture != "lstm")
+    assert [parameter.requires_grad for parameter in model.parameters()] == before and torch.backends.cudnn.enabled
 
 
 def test_bad_options_name_the_method(additive):

@@ -91,6 +91,26 @@ def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
         run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
 
 
+def without_timings(record: dict) -> dict:
+    methods = {name: {key: value for key, value in result.items() if key != "seconds"} for name, result in record["methods"].items()}
+    return {**{key: value for key, value in record.items() if key != "metric_seconds"}, "methods": methods}
+
+
+def test_shards_started_by_hand_split_the_texts_and_merge_to_the_records_of_one_run(settings, classifier, tmp_path, monkeypatch):
+    one = run_evaluation(settings, items(4), tmp_path / "one", classifier=classifier, progress=False)
+    computed = []
+    original = evaluation.evaluate_item
+    monkeypatch.setattr(evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    for index in (1, 0):
+        run_evaluation(settings, items(4), tmp_path / "two", classifier=classifier, progress=False, shard=(index, 2))
+    assert sorted(p.name for p in (tmp_path / "two").glob("results.*.jsonl")) == ["results.s0of2.jsonl", "results.s1of2.jsonl"]
+    assert sorted(computed) == sorted(i["index"] for i in items(4))
+    merged = run_evaluation(settings, items(4), tmp_path / "two", classifier=classifier, progress=False)
+    assert len(computed) == 4 and [without_timings(r) for r in merged] == [without_timings(r) for r in one]
+    with pytest.raises(InvalidInputError, match="0 <= index < count"):
+        run_evaluation(settings, items(4), tmp_path / "three", classifier=classifier, progress=False, shard=(2, 2))
+
+
 def test_methods_that_do_not_apply_are_skipped_with_the_reason(settings, tmp_path):
     lstm = Classifier.load(random_classifier("lstm", layers=1))
     settings.methods = ["random", "attention"]

@@ -13,9 +13,9 @@ import functools
 from typing import Any
 
 from ..errors import InvalidInputError
-from .base import AttributionMethod, frozen_parameters
+from .base import AttributionMethod, attribution_mode
 
-__all__ = ["AttributionMethod", "frozen_parameters", "get_method", "load_method", "method_names", "register_method"]
+__all__ = ["AttributionMethod", "attribution_mode", "get_method", "load_method", "method_names", "register_method"]
 
 _REGISTERED: dict[str, type[AttributionMethod]] = {}
 

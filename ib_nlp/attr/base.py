@@ -23,13 +23,17 @@ from ..words import aggregate_to_words, segment_words
 
 
 @contextlib.contextmanager
-def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
-    """Turn off gradients of the model's parameters for the duration, then restore them."""
+def attribution_mode(model: torch.nn.Module) -> Iterator[None]:
+    """For the duration: no gradients for the model's parameters (only the inputs or the
+    bottleneck need them), and cuDNN off for models with recurrent layers, whose cuDNN
+    backward pass refuses eval mode (and eval mode must stay: dropout off). Restored afterwards."""
     previous = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    recurrent = any(isinstance(module, torch.nn.RNNBase) for module in model.modules())
     for parameter, _ in previous:
         parameter.requires_grad_(False)
     try:
-        yield
+        with torch.backends.cudnn.flags(enabled=False) if recurrent else contextlib.nullcontext():
+            yield
     finally:
         for parameter, flag in previous:
             parameter.requires_grad_(flag)
@@ -93,7 +97,7 @@ class AttributionMethod:
                     "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
                     stacklevel=2,
                 )
-        with frozen_parameters(classifier.model):
+        with attribution_mode(classifier.model):
             logits, recorded = self.first_pass(batch)
             resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
             scores = self.attribute(batch, logits, resolved, recorded)
