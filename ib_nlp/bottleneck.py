@@ -11,6 +11,11 @@ Q(Z) = N(mu, sigma^2), which in the normalised space r = (R - mu) / sigma is, pe
     KL = -log(1 - lam) + ((1 - lam)^2 + (lam * r)^2) / 2 - 1/2   [nats].
 
 See ``../shared/docs/ib-notes.md`` section 1 and Schulz et al. (ICLR 2020).
+
+InputIBA (Zhang, Khakzar et al. 2021, ib-notes section 4) replaces the prior by one that
+already keeps part of the input: with a prior mask lam_G, Q(Z) = N(lam_G lam I +
+(1 - lam_G lam) mu, (1 - lam_G lam)^2 sigma^2), and the KL becomes Proposition 3
+(``prior_capacity``), which is ``gaussian_capacity`` when lam_G = 0.
 """
 
 from __future__ import annotations
@@ -32,6 +37,30 @@ def gaussian_capacity(alpha: torch.Tensor, normalized_activations: torch.Tensor)
     lam = torch.sigmoid(alpha)
     one_minus_lam = torch.sigmoid(-alpha)
     return F.softplus(alpha) + 0.5 * (one_minus_lam**2 + (lam * normalized_activations) ** 2) - 0.5
+
+
+def prior_capacity(alpha: torch.Tensor, normalized_activations: torch.Tensor, prior_alpha: torch.Tensor) -> torch.Tensor:
+    """KL[P(Z|I) || Q(Z)] per element in nats under InputIBA's prior (Proposition 3).
+
+    ``alpha`` gives the bottleneck's lam = sigmoid(alpha), ``prior_alpha`` the prior's mask
+    lam_G = sigmoid(prior_alpha), ``normalized_activations`` is r = (I - mu) / sigma:
+
+        log((1 - lam_G lam) / (1 - lam)) + (1 - lam)^2 / (2 (1 - lam_G lam)^2)
+        + r^2 (lam - lam_G lam)^2 / (2 (1 - lam_G lam)^2) - 1/2
+
+    ``1 - lam_G lam`` is computed as ``(1 - lam) + lam (1 - lam_G)`` so that nothing cancels.
+    """
+    lam = torch.sigmoid(alpha)
+    one_minus_lam = torch.sigmoid(-alpha)
+    kept_only_here = lam * torch.sigmoid(-prior_alpha)  # lam - lam_G lam
+    prior_one_minus = one_minus_lam + kept_only_here  # 1 - lam_G lam
+    return (
+        torch.log(prior_one_minus)
+        + F.softplus(alpha)
+        + 0.5 * (one_minus_lam / prior_one_minus) ** 2
+        + 0.5 * (normalized_activations * kept_only_here / prior_one_minus) ** 2
+        - 0.5
+    )
 
 
 def apply_bottleneck(

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .attr.base import AttributionMethod
-from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
+from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize, prior_capacity
 from .classifier import Classifier, EncodedBatch
 from .errors import (
     InvalidInputError,
@@ -235,9 +235,29 @@ class PerSampleIBA(AttributionMethod):
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
         activations = first_tensor(captured) if self.site.kind != "block_input" else captured
         self._check_features(activations)
-        engine = _PrefixEngine(self.classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(self.classifier, self.site, batch)
+        engine = self.engine_for(batch, captured)
         self._check_influence(engine, activations, logits, batch)
-        return self._optimise(engine, activations, batch, targets)
+        alpha = self.optimise_alpha(engine, activations, batch, targets)
+        return self.bits_per_token(alpha, activations, batch)
+
+    def engine_for(self, batch: EncodedBatch, captured: Any) -> _PrefixEngine | _FullEngine:
+        """The engine that runs the model with a bottleneck at this site for ``batch``."""
+        return _PrefixEngine(self.classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(self.classifier, self.site, batch)
+
+    def capacity(self, alpha: torch.Tensor, activations: torch.Tensor, prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """KL per element in nats: IBA's Gaussian prior, or InputIBA's prior with mask ``prior_alpha``."""
+        mean, std = self._prior(activations)
+        normalized = normalize(activations.float(), mean, std)
+        return gaussian_capacity(alpha, normalized) if prior_alpha is None else prior_capacity(alpha, normalized, prior_alpha)
+
+    def bits_per_token(self, alpha: torch.Tensor, activations: torch.Tensor, batch: EncodedBatch, prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """The capacity summed over features, in bits per token (texts x tokens, zero on padding)."""
+        with torch.no_grad():
+            mask = batch.attention_mask.to(device=alpha.device, dtype=torch.float32)
+            bits = (self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
+        if not torch.isfinite(bits).all():
+            raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
+        return bits.detach().float().cpu()
 
     def _check_features(self, activations: torch.Tensor) -> None:
         if activations.dim() != 3:
@@ -267,15 +287,15 @@ class PerSampleIBA(AttributionMethod):
                 f"this layer, so its attribution would be a silent zero map. Choose another layer ({self.classifier.layers.valid_layers()})."
             )
 
-    def _optimise(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
-        """Run the optimisation and return bits per token (texts x tokens, zero on padding)."""
+    def optimise_alpha(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int], prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """Optimise alpha (texts x tokens x features) for loss = CE + beta * mean KL, where the
+        KL is IBA's or, with ``prior_alpha``, InputIBA's (Proposition 3)."""
         from tqdm.auto import tqdm
 
         config = self.config
         mean, std = self._prior(activations)
         texts, length, features = activations.shape
-        mask = batch.attention_mask.to(torch.float32)
-        normalized = normalize(activations.float(), mean, std)
+        mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
         alpha = torch.full(activations.shape, config.init_alpha, dtype=torch.float32, device=activations.device, requires_grad=True)
         optimizer = torch.optim.Adam([alpha], lr=config.lr)
         noise_source = _NoiseSource(batch.lengths, config.samples, features, config.seed, activations.device)
@@ -285,12 +305,12 @@ class PerSampleIBA(AttributionMethod):
             noise = noise_source.draw(length, torch.float32)
             alpha_rows = alpha.repeat_interleave(config.samples, dim=0)
 
-            def bottleneck(values: torch.Tensor) -> torch.Tensor:
+            def bottleneck(values: torch.Tensor, alpha_rows: torch.Tensor = alpha_rows, noise: torch.Tensor = noise) -> torch.Tensor:
                 return apply_bottleneck(values.float(), alpha_rows, mean, std, noise).to(values.dtype)
 
             logits = engine.logits(bottleneck, config.samples)
             cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(texts, config.samples).mean(dim=1)
-            capacity = (gaussian_capacity(alpha, normalized) * mask.unsqueeze(-1)).sum(dim=(1, 2)) / elements
+            capacity = (self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)).sum(dim=(1, 2)) / elements
             loss = (cross_entropy + config.beta * capacity).sum()
             if not torch.isfinite(loss):
                 raise NonFiniteError(
@@ -299,8 +319,4 @@ class PerSampleIBA(AttributionMethod):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        with torch.no_grad():
-            bits = (gaussian_capacity(alpha, normalized) * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
-        if not torch.isfinite(bits).all():
-            raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
-        return bits.detach().float().cpu()
+        return alpha.detach()

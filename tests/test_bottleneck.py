@@ -14,6 +14,7 @@ from ib_nlp.bottleneck import (
     apply_bottleneck,
     capacity_in_bits,
     gaussian_capacity,
+    prior_capacity,
 )
 
 
@@ -45,6 +46,40 @@ def test_capacity_matches_monte_carlo_estimate():
     prior = torch.distributions.Normal(torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64))
     estimate = (posterior.log_prob(z) - prior.log_prob(z)).mean()
     assert abs(float(estimate) - float(gaussian_capacity(alpha, r))) < 0.01
+
+
+def test_prior_capacity_matches_the_gaussian_kl_of_proposition_3():
+    """Remarks 1 and 2 of InputIBA: P(Z|I) and the prior are Gaussians; their KL by the textbook formula."""
+    rng = np.random.default_rng(2)
+    activations = rng.normal(0.5, 2.0, size=300)
+    mean, std = rng.normal(size=300), rng.uniform(0.1, 2.0, size=300)
+    alpha, prior_alpha = rng.uniform(-6, 6, size=300), rng.uniform(-6, 6, size=300)
+    lam, lam_g = 1 / (1 + np.exp(-alpha)), 1 / (1 + np.exp(-prior_alpha))
+    posterior_mean, posterior_std = lam * activations + (1 - lam) * mean, (1 - lam) * std
+    prior_mean, prior_std = lam_g * lam * activations + (1 - lam_g * lam) * mean, (1 - lam_g * lam) * std
+    expected = numpy_gaussian_kl(posterior_mean, posterior_std, prior_mean, prior_std)
+    result = prior_capacity(torch.tensor(alpha), torch.tensor((activations - mean) / std), torch.tensor(prior_alpha)).numpy()
+    np.testing.assert_allclose(result, expected, rtol=1e-8, atol=1e-10)
+
+
+def test_prior_capacity_matches_monte_carlo_estimate():
+    generator = torch.Generator().manual_seed(3)
+    alpha, prior_alpha = torch.tensor(1.2, dtype=torch.float64), torch.tensor(0.4, dtype=torch.float64)
+    activation, mean, std = torch.tensor(2.5, dtype=torch.float64), torch.tensor(-0.2, dtype=torch.float64), torch.tensor(1.3, dtype=torch.float64)
+    lam, lam_g = torch.sigmoid(alpha), torch.sigmoid(prior_alpha)
+    z = apply_bottleneck(activation, alpha, mean, std, torch.randn(400_000, generator=generator, dtype=torch.float64))
+    posterior = torch.distributions.Normal(lam * activation + (1 - lam) * mean, (1 - lam) * std)
+    prior = torch.distributions.Normal(lam_g * lam * activation + (1 - lam_g * lam) * mean, (1 - lam_g * lam) * std)
+    estimate = (posterior.log_prob(z) - prior.log_prob(z)).mean()
+    assert abs(float(estimate) - float(prior_capacity(alpha, (activation - mean) / std, prior_alpha))) < 0.01
+
+
+def test_prior_capacity_without_a_prior_mask_is_the_ibas_capacity_and_shrinks_as_the_prior_keeps_more():
+    alpha, r = torch.linspace(-8, 12, 41, dtype=torch.float64), torch.linspace(-3, 3, 41, dtype=torch.float64)
+    torch.testing.assert_close(prior_capacity(alpha, r, torch.full_like(alpha, -80.0)), gaussian_capacity(alpha, r), rtol=1e-9, atol=1e-12)
+    values = [prior_capacity(alpha, r, torch.full_like(alpha, g)) for g in (-4.0, 0.0, 4.0)]
+    assert all(bool((later <= earlier + 1e-12).all()) for earlier, later in zip(values, values[1:]))
+    assert bool(torch.isfinite(prior_capacity(torch.tensor([40.0]), torch.tensor([3.0]), torch.tensor([40.0]))).all())
 
 
 def test_bottleneck_samples_have_the_expected_moments():
