@@ -25,12 +25,13 @@ def _builtin() -> dict[str, type[AttributionMethod]]:
     """The methods shipped with the toolkit (imported on first use: IBA imports this package)."""
     from ..iba import PerSampleIBA
     from ..input_iba import InputIBA
+    from ..readout import ReadoutIBA
     from .attention import AttentionRollout, LastLayerAttention
     from .gradient import GradientTimesInput, IntegratedGradients, Saliency
     from .perturbation import Lime, Occlusion
     from .random import RandomAttribution
 
-    classes = [PerSampleIBA, InputIBA, IntegratedGradients, Saliency, GradientTimesInput, Lime, Occlusion, LastLayerAttention, AttentionRollout, RandomAttribution]
+    classes = [PerSampleIBA, InputIBA, ReadoutIBA, IntegratedGradients, Saliency, GradientTimesInput, Lime, Occlusion, LastLayerAttention, AttentionRollout, RandomAttribution]
     return {cls.name: cls for cls in classes}
 
 
