@@ -156,7 +156,8 @@ def train_readout(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """Train ``readout`` on ``texts`` (the classifier frozen); returns the mean loss per epoch."""
+    """Train ``readout`` on ``texts`` (the classifier frozen); returns the mean loss per epoch.
+    Calling it again continues the training (the configuration records every epoch's loss)."""
     from tqdm.auto import tqdm
 
     if not texts:
@@ -164,7 +165,7 @@ def train_readout(
     attach, sites = readout.sites(classifier)
     iba = PerSampleIBA(classifier, readout.config.layer, statistics=readout.statistics, beta=readout.config.beta, samples=samples, min_std=readout.config.min_std)
     optimizer = torch.optim.Adam(readout.network.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + len(readout.config.training.get("loss", [])))
     losses = []
     readout.network.train()
     with attribution_mode(classifier.model):
@@ -182,7 +183,8 @@ def train_readout(
                 bar.set_postfix(loss=f"{total / count:.3f}")
             losses.append(total / count)
     readout.network.eval()
-    readout.config.training.update({"texts": len(texts), "epochs": epochs, "batch_size": batch_size, "lr": lr, "samples": samples, "seed": seed, "loss": losses})
+    history = readout.config.training.get("loss", []) + losses
+    readout.config.training.update({"texts": len(texts), "epochs": len(history), "batch_size": batch_size, "lr": lr, "samples": samples, "seed": seed, "loss": history})
     return losses
 
 

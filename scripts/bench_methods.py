@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--lime-samples", type=int, default=200)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="text of .* characters is longer")
     if args.threads:
@@ -44,10 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     texts = [item["text"] for item in items]
     classifier = Classifier.load(args.model, device=args.device)
     tokens = [length for length in classifier.encode(texts[1:]).lengths]
-    rows, notes = [], []
-    for name in method_names():
-        method = load_method(name, classifier, **({"samples": args.lime_samples} if name == "lime" else {}))
+    rows, notes, medians = [], [], {}
+    for name in args.methods:
         try:
+            method = load_method(name, classifier, **({"samples": args.lime_samples} if name == "lime" else {}))
             method.explain(texts[0])
         except InvalidInputError as error:
             rows.append([name, "n/a", "n/a"])
@@ -58,13 +59,18 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             method.explain(text)
             seconds.append(time.perf_counter() - started)
-        rows.append([name, f"{statistics.median(seconds):.3f}", f"{statistics.mean(seconds):.3f}"])
+        medians[name] = statistics.median(seconds)
+        rows.append([name, f"{medians[name]:.3f}", f"{statistics.mean(seconds):.3f}"])
     hardware = torch.cuda.get_device_name(classifier.device) if classifier.device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
         f"{args.model}: seconds per explanation, {args.n} IMDB test reviews (seed {args.seed}; "
         f"{statistics.mean(tokens):.0f} tokens on average), {hardware}, LIME {args.lime_samples} samples\n"
     )
-    print(markdown_table(["method", "median s", "mean s"], rows) + "".join(f"\n{note}" for note in notes))
+    header = ["method", "median s", "mean s"]
+    if "iba" in medians:
+        header.append("per-sample IBA / method (median)")
+        rows = [[*row, f"{medians['iba'] / medians[row[0]]:.1f}x" if row[0] in medians else "n/a"] for row in rows]
+    print(markdown_table(header, rows) + "".join(f"\n{note}" for note in notes))
 
 
 if __name__ == "__main__":

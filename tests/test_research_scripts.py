@@ -52,5 +52,19 @@ def test_bench_methods_script(tiny):
     model, data = tiny
     with pytest.raises(subprocess.CalledProcessError):  # a model without shipped statistics cannot run IBA
         run("bench_methods.py", "--model", str(model), "--data", str(data), "--n", "2")
-    out = run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "2", "--lime-samples", "10")
-    assert "| iba |" in out and "| attention | n/a |" in out and "| random |" in out
+    out = run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "2", "--lime-samples", "10", "--methods", "iba", "lime", "attention", "random", "readout")
+    assert "| iba |" in out and "| attention | n/a |" in out and "| random |" in out and "| readout |" in out
+    assert "per-sample IBA / method (median)" in out and "| 1.0x |" in out
+
+
+@pytest.mark.slow
+def test_train_readout_script_trains_saves_and_continues(tiny, tmp_path):
+    from ib_nlp.readout import Readout
+
+    model, data = tiny
+    arguments = ["--model", str(model), "--data", str(data), "--n", "2", "--reference-n", "2", "--batch-size", "2", "--hidden", "8", "--out", str(tmp_path / "r.safetensors"), "--no-progress"]
+    assert "epoch 1/1" in run("train_readout.py", *arguments, "--epochs", "1")
+    out = run("train_readout.py", *arguments, "--epochs", "2")
+    assert "epoch 2/2" in out and "epoch 1/2" not in out
+    readout = Readout.load(tmp_path / "r.safetensors")
+    assert readout.config.training["epochs"] == 2 and len(readout.config.training["loss"]) == 2 and readout.config.hidden == 8
