@@ -58,10 +58,12 @@ class InputIBAConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = {name: getattr(self, name) for name in ("feature_steps", "steps", "samples", "gan_samples", "gan_epochs", "gan_batch", "critic_steps", "critic_hidden")}
+        positive = {name: getattr(self, name) for name in ("feature_steps", "steps", "samples", "gan_samples", "gan_batch", "critic_steps", "critic_hidden")}
         bad = [f"{name}={value}" for name, value in positive.items() if not (isinstance(value, int) and value >= 1)]
         if bad:
             raise InvalidInputError(f"these InputIBA options must be integers >= 1: {', '.join(bad)}")
+        if not (isinstance(self.gan_epochs, int) and self.gan_epochs >= 0):
+            raise InvalidInputError(f"gan_epochs must be an integer >= 0 (0: no GAN, lam_G stays 0.5), got {self.gan_epochs}")
         if self.critic not in CRITIC_REGULARISERS:
             raise InvalidInputError(f"critic must be one of {CRITIC_REGULARISERS}, got {self.critic!r}")
         if not (self.gan_lr > 0 and self.clip > 0 and self.penalty >= 0 and self.local_noise >= 0):
@@ -90,7 +92,9 @@ class InputIBA(AttributionMethod):
 
     ``deep_layer`` is where step 1 runs (default: the last block). Statistics for both the deep
     layer and the embeddings come from ``statistics`` (a file or a mapping by layer key),
-    ``reference_corpus``, or the statistics shipped with the model.
+    ``reference_corpus``, or the statistics shipped with the model. The generator's mask starts
+    at lam_G = 0.5; ``gan_epochs=0`` skips the GAN (an ablation). ``last_prior_masks`` keeps
+    lam_G of each text of the last call (tokens x embedding units), for diagnostics.
     """
 
     name = "input_iba"
@@ -127,6 +131,7 @@ class InputIBA(AttributionMethod):
             raise InvalidInputError(f"the deep layer must be the output of a block (0..{len(self.classifier.layers) - 1}), got {deep_layer!r}")
         self.input = PerSampleIBA(self.classifier, "embeddings", beta=config.beta, steps=config.steps, lr=config.lr, samples=config.samples, seed=config.seed, **prior)
         self.stage_seconds: dict[str, float] = {}
+        self.last_prior_masks: list[torch.Tensor] = []
 
     @property
     def layer(self) -> int | str:
@@ -170,6 +175,7 @@ class InputIBA(AttributionMethod):
             seconds["input"] = time.perf_counter() - started
             bar.update()
         self.stage_seconds = {stage: value / len(batch.texts) for stage, value in seconds.items()}
+        self.last_prior_masks = [torch.sigmoid(prior_alpha[row, :length]).cpu() for row, length in enumerate(batch.lengths)]
         return bits
 
     def deep_activations(self, batch: EncodedBatch, row: int, embeddings: torch.Tensor) -> torch.Tensor:

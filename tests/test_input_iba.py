@@ -59,10 +59,18 @@ def test_the_gan_moves_the_prior_mask_and_is_seeded(reference_texts):
     torch.testing.assert_close(first, again)
 
 
+def test_without_gan_epochs_the_prior_mask_stays_at_one_half(reference_texts):
+    method = InputIBA(random_classifier("bert", layers=2), reference_corpus=reference_texts, **{**FAST, "gan_epochs": 0})
+    explanation = method.explain(TEXT)
+    (mask,) = method.last_prior_masks
+    assert mask.shape == (len(explanation.tokens), method.input.statistics.num_features) and torch.all(mask == 0.5)
+
+
 def test_the_gradient_penalty_critic_runs_and_moves_the_mask(reference_texts):
     method = InputIBA(random_classifier("lstm", layers=2), reference_corpus=reference_texts, **{**FAST, "critic": "gradient_penalty", "gan_lr": 0.05})
     explanation = method.explain(TEXT)
     assert explanation.parameters["critic"] == "gradient_penalty" and all(v >= 0 for v in explanation.token_scores)
+    assert float((method.last_prior_masks[0] - 0.5).abs().max()) > 1e-3
 
 
 def test_explanation_is_the_proposition_3_kl_in_bits_and_reports_each_stage(method):
@@ -93,6 +101,8 @@ def test_bad_options_are_refused(reference_texts):
         InputIBA(model, reference_corpus=reference_texts, critic="spectral")
     with pytest.raises(InvalidInputError, match="integers >= 1: gan_batch=0"):
         InputIBA(model, reference_corpus=reference_texts, gan_batch=0)
+    with pytest.raises(InvalidInputError, match="gan_epochs must be an integer >= 0"):
+        InputIBA(model, reference_corpus=reference_texts, gan_epochs=-1)
     with pytest.raises(InvalidInputError, match="deep layer must be the output of a block"):
         InputIBA(model, "embeddings", reference_corpus=reference_texts)
 

@@ -48,6 +48,16 @@ def test_iba_diagnostics_script(tiny):
 
 
 @pytest.mark.slow
+def test_input_iba_diagnostics_script(tiny):
+    model, data = tiny
+    options = ["--option", "gan_epochs=1", "--option", "gan_samples=4", "--option", "gan_batch=2", "--option", "steps=2", "--option", "samples=2"]
+    out = run("input_iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "1", "--reference-n", "4", "--settings", "paper", "no-gan", *options)
+    assert "| per-sample IBA (recommended layer) |" in out and "| InputIBA paper |" in out
+    no_gan = next(line for line in out.splitlines() if line.startswith("| InputIBA no-gan |")).split("|")
+    assert no_gan[5].strip() == "0.000" and no_gan[6].strip() == "0.000"
+
+
+@pytest.mark.slow
 def test_bench_methods_script(tiny):
     model, data = tiny
     with pytest.raises(subprocess.CalledProcessError):  # a model without shipped statistics cannot run IBA
