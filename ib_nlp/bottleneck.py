@@ -28,15 +28,25 @@ import torch.nn.functional as F
 NATS_PER_BIT = math.log(2.0)
 
 
+def _capacity(lam: torch.Tensor, one_minus_lam: torch.Tensor, neg_log_one_minus_lam: torch.Tensor, normalized_activations: torch.Tensor) -> torch.Tensor:
+    return neg_log_one_minus_lam + 0.5 * (one_minus_lam**2 + (lam * normalized_activations) ** 2) - 0.5
+
+
 def gaussian_capacity(alpha: torch.Tensor, normalized_activations: torch.Tensor) -> torch.Tensor:
     """KL[P(Z|R) || N(mu, sigma^2)] per element in nats, from alpha and r = (R - mu) / sigma.
 
     ``-log(1 - lam)`` is computed as ``softplus(alpha)`` and ``1 - lam`` as ``sigmoid(-alpha)``,
     so the value stays finite for any finite alpha (lam -> 1 is the dangerous end).
     """
-    lam = torch.sigmoid(alpha)
-    one_minus_lam = torch.sigmoid(-alpha)
-    return F.softplus(alpha) + 0.5 * (one_minus_lam**2 + (lam * normalized_activations) ** 2) - 0.5
+    return _capacity(torch.sigmoid(alpha), torch.sigmoid(-alpha), F.softplus(alpha), normalized_activations)
+
+
+def mask_capacity(lam: torch.Tensor, normalized_activations: torch.Tensor, max_lam: float = 1 - 1e-6) -> torch.Tensor:
+    """The same KL for a mask lam given directly (e.g. a spatially smoothed sigmoid(alpha), as
+    for images), with lam capped at ``max_lam`` so that -log(1 - lam) stays finite."""
+    lam = lam.clamp(0.0, max_lam)
+    one_minus_lam = 1.0 - lam
+    return _capacity(lam, one_minus_lam, -torch.log(one_minus_lam), normalized_activations)
 
 
 def prior_capacity(alpha: torch.Tensor, normalized_activations: torch.Tensor, prior_alpha: torch.Tensor) -> torch.Tensor:
@@ -70,13 +80,22 @@ def apply_bottleneck(
     std: torch.Tensor,
     standard_noise: torch.Tensor,
 ) -> torch.Tensor:
-    """Z = lam * R + (1 - lam) * eps with eps = mean + std * standard_noise.
+    """Z = lam * R + (1 - lam) * eps with lam = sigmoid(alpha) and eps = mean + std * standard_noise.
 
     All arguments broadcast against each other; the noise usually carries the sample batch.
     """
-    lam = torch.sigmoid(alpha)
-    noise = mean + std * standard_noise
-    return lam * activations + (1.0 - lam) * noise
+    return apply_mask(activations, torch.sigmoid(alpha), mean, std, standard_noise)
+
+
+def apply_mask(
+    activations: torch.Tensor,
+    lam: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    standard_noise: torch.Tensor,
+) -> torch.Tensor:
+    """Z = lam * R + (1 - lam) * eps for a mask lam given directly."""
+    return lam * activations + (1.0 - lam) * (mean + std * standard_noise)
 
 
 def normalize(activations: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

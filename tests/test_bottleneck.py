@@ -14,6 +14,7 @@ from ib_nlp.bottleneck import (
     apply_bottleneck,
     capacity_in_bits,
     gaussian_capacity,
+    mask_capacity,
     prior_capacity,
 )
 
@@ -80,6 +81,13 @@ def test_prior_capacity_without_a_prior_mask_is_the_ibas_capacity_and_shrinks_as
     values = [prior_capacity(alpha, r, torch.full_like(alpha, g)) for g in (-4.0, 0.0, 4.0)]
     assert all(bool((later <= earlier + 1e-12).all()) for earlier, later in zip(values, values[1:]))
     assert bool(torch.isfinite(prior_capacity(torch.tensor([40.0]), torch.tensor([3.0]), torch.tensor([40.0]))).all())
+
+
+def test_mask_capacity_is_the_capacity_of_the_same_mask_and_stays_finite_at_one():
+    alpha, r = torch.linspace(-10, 10, 81, dtype=torch.float64), torch.linspace(-4, 4, 81, dtype=torch.float64)
+    torch.testing.assert_close(mask_capacity(torch.sigmoid(alpha), r), gaussian_capacity(alpha, r), rtol=1e-6, atol=1e-8)
+    assert bool(torch.isfinite(mask_capacity(torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))).all())
+    assert float(mask_capacity(torch.zeros(1), torch.tensor([2.0]))) == 0.0
 
 
 def test_bottleneck_samples_have_the_expected_moments():
