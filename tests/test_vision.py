@@ -11,6 +11,7 @@ from torch import nn
 from ib_nlp.errors import InvalidInputError, LayerNotReadError, StatisticsError
 from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from vision.iba import torchvision_model
+from vision.methods import load_image_method
 
 
 class LeftHalfCNN(nn.Module):
@@ -19,8 +20,8 @@ class LeftHalfCNN(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.ReLU())
         self.unused = nn.Conv2d(3, 4, 1)
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.ReLU())
         self.head = nn.Linear(1, 2)
         with torch.no_grad():
             for conv in (self.features[0], self.features[2]):
@@ -72,12 +73,12 @@ def test_bits_concentrate_where_the_head_reads_and_the_map_keeps_the_total(model
     image = images(1, seed=5)[0]
     image[0] = 2.0 + 0.1 * image[0]  # a bright channel 0 on both sides; the head reads only the left
     explanation = explainer.explain(image)
-    cells = explanation.cell_bits
-    assert cells.shape == (16, 16) and explanation.pixel_bits.shape == (16, 16) and bool((cells >= 0).all())
+    cells = explanation.feature_scores
+    assert cells.shape == (16, 16) and explanation.scores.shape == (16, 16) and bool((cells >= 0).all())
     assert float(cells[:, :8].sum()) > 5 * float(cells[:, 8:].sum())
-    assert float(explanation.pixel_bits.sum()) == pytest.approx(explanation.total_bits, rel=1e-4)
+    assert explanation.total == pytest.approx(float(cells.sum()), rel=1e-4) and explanation.unit == "bits"
     again = explainer.explain(image)
-    torch.testing.assert_close(again.cell_bits, cells)
+    torch.testing.assert_close(again.feature_scores, cells)
     assert explanation.target == int(torch.tensor(explanation.probabilities).argmax()) and explanation.layer == "features.2"
 
 
@@ -110,3 +111,57 @@ def test_torchvision_presets_name_the_papers_layers():
     assert isinstance(module, nn.Conv2d) and (module.in_channels, module.out_channels) == (256, 512)
     resnet, layer = torchvision_model("resnet50")
     assert layer == "layer3" and layer in dict(resnet.named_modules())
+
+
+@pytest.fixture(scope="module")
+def bright_left() -> torch.Tensor:
+    image = images(1, seed=5)[0]
+    image[0] = 2.0 + 0.1 * image[0]
+    return image
+
+
+@pytest.mark.parametrize("name", ["gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"])
+def test_every_image_method_returns_a_map_at_the_input_resolution(model, bright_left, name):
+    options = {"samples": 4} if name == "smoothgrad" else {}
+    explanation = load_image_method(name, model, **options).explain(bright_left)
+    assert explanation.scores.shape == (16, 16) and bool(torch.isfinite(explanation.scores).all())
+    assert explanation.method == ("occlusion" if name == "occlusion_14" else name) and explanation.target == 1
+
+
+def test_gradient_methods_see_only_what_the_head_reads(model, bright_left):
+    for name in ("gradient", "saliency", "integrated_gradients"):
+        scores = load_image_method(name, model).explain(bright_left).scores
+        assert float(scores[:, 8:].abs().sum()) == 0.0 and float(scores[:, :8].abs().sum()) > 0, name
+
+
+def test_integrated_gradients_are_complete(model, bright_left):
+    scores = load_image_method("integrated_gradients", model, steps=200).explain(bright_left, target=1).scores
+    with torch.no_grad():
+        difference = model(bright_left[None])[0, 1] - model(torch.zeros(1, 3, 16, 16))[0, 1]
+    assert float(scores.sum()) == pytest.approx(float(difference), rel=1e-3)
+
+
+def test_occlusion_is_the_probability_drop_of_each_tile(model, bright_left):
+    scores = load_image_method("occlusion", model).explain(bright_left, target=1).scores
+    with torch.no_grad():
+        base = torch.softmax(model(bright_left[None]), -1)[0, 1]
+        occluded = bright_left.clone()
+        occluded[:, 8:16, 0:8] = 0
+        drop = base - torch.softmax(model(occluded[None]), -1)[0, 1]
+    assert float(scores[8, 0]) == pytest.approx(float(drop), rel=1e-5) and float(scores[:, 8:].abs().max()) == 0.0
+
+
+def test_grad_cam_reads_the_last_convolution_and_keeps_its_grid(model, bright_left):
+    explanation = load_image_method("grad_cam", model).explain(bright_left)
+    assert explanation.layer == "features.2" and explanation.feature_scores.shape == (16, 16) and bool((explanation.scores >= 0).all())
+
+
+def test_image_registry_refuses_unknown_names_and_runs_iba(model, bright_left):
+    with pytest.raises(InvalidInputError, match="unknown image method 'lrp'"):
+        load_image_method("lrp", model)
+    with pytest.raises(InvalidInputError, match="'unused' does not influence the target"):
+        load_image_method("grad_cam", model, layer="unused").explain(bright_left)
+    explanation = load_image_method("iba", model, layer="features.2", reference_images=[images(8)]).explain(bright_left)
+    assert explanation.unit == "bits" and explanation.scores.shape == (16, 16)
+    random_a, random_b = (load_image_method("random", model, seed=3).explain(bright_left).scores for _ in range(2))
+    torch.testing.assert_close(random_a, random_b)

@@ -32,19 +32,25 @@ PRESET_LAYERS = {"vgg16": "features.17", "resnet50": "layer3", "resnet50-layer2"
 
 @dataclass
 class ImageExplanation:
-    """Bits per pixel of one image, with the feature-cell map it came from."""
+    """Scores of one image at the input resolution (height x width), from one method.
 
-    pixel_bits: torch.Tensor
-    cell_bits: torch.Tensor
+    ``feature_scores`` is the map at the resolution the method works at (IBA: bits per feature
+    cell, Grad-CAM: the layer's grid), when it differs from the input's.
+    """
+
+    method: str
+    unit: str
+    scores: torch.Tensor
     target: int
     probabilities: list[float]
-    layer: str
+    layer: str | None = None
+    feature_scores: torch.Tensor | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
-    def total_bits(self) -> float:
-        return float(self.cell_bits.sum())
+    def total(self) -> float:
+        return float(self.scores.sum())
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -198,7 +204,7 @@ class VisionIBA:
         pixel_bits = F.interpolate(cell_bits[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
         pixel_bits = pixel_bits.clamp_min(0) * (cell_bits.sum() / pixel_bits.clamp_min(0).sum().clamp_min(1e-12))
         probabilities = torch.softmax(logits[0].float(), dim=-1).tolist()
-        return ImageExplanation(pixel_bits.cpu(), cell_bits.cpu(), target, probabilities, self.layer, dict(options), time.perf_counter() - started)
+        return ImageExplanation("iba", "bits", pixel_bits.cpu(), target, probabilities, self.layer, cell_bits.cpu(), dict(options), time.perf_counter() - started)
 
     def _check_influence(self, image: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
         with torch.no_grad():

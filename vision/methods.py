@@ -1,0 +1,215 @@
+"""Image attribution methods behind one registry and one call:
+
+    method = load_image_method("grad_cam", model, layer="layer4")
+    explanation = method.explain(image, target)      # ImageExplanation, scores per pixel
+
+Baselines come from captum. Per-pixel maps sum over colour channels where the method gives
+one value per channel (saliency takes the largest absolute gradient over channels, as in
+Simonyan et al.).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ib_nlp.errors import InvalidInputError
+
+from .iba import ImageExplanation, VisionIBA, _module
+
+
+def last_convolution(model: nn.Module) -> str:
+    """Name of the model's last ``Conv2d`` module (Grad-CAM's usual layer)."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    if not names:
+        raise InvalidInputError("the model has no Conv2d module; pass layer= explicitly")
+    return names[-1]
+
+
+class ImageMethod:
+    """A captum-backed attribution method for one image classifier."""
+
+    name: ClassVar[str]
+    unit: ClassVar[str]
+
+    def __init__(self, model: nn.Module, **options: Any):
+        self.model = model.eval()
+        self.options = options
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
+        if image.dim() != 3:
+            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
+        started = time.perf_counter()
+        batch = image.unsqueeze(0).to(self.device)
+        with torch.no_grad():
+            logits = self.model(batch)
+        target = int(logits.argmax()) if target is None else int(target)
+        if not 0 <= target < logits.shape[-1]:
+            raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
+                scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), target)
+        except RuntimeError as error:
+            if "not have been used in the graph" not in str(error):
+                raise
+            raise InvalidInputError(f"layer {self.options.get('layer')!r} does not influence the target: the classifier does not read it") from error
+        return ImageExplanation(
+            self.name, self.unit, scores.detach().float().cpu(), target, torch.softmax(logits[0].float(), -1).tolist(),
+            self.options.get("layer"), None if feature_scores is None else feature_scores.detach().float().cpu(), dict(self.options), time.perf_counter() - started,
+        )
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scores (height x width) and, where the method works on a coarser grid, that grid."""
+        raise NotImplementedError
+
+
+class Gradient(ImageMethod):
+    name, unit = "gradient", "logit gradient"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import Saliency as CaptumSaliency
+
+        return CaptumSaliency(self.model).attribute(batch, target=target, abs=False)[0].sum(dim=0), None
+
+
+class Saliency(ImageMethod):
+    name, unit = "saliency", "gradient magnitude"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import Saliency as CaptumSaliency
+
+        return CaptumSaliency(self.model).attribute(batch, target=target, abs=True)[0].amax(dim=0), None
+
+
+class IntegratedGradients(ImageMethod):
+    name, unit = "integrated_gradients", "logit"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import IntegratedGradients as CaptumIG
+
+        steps = int(self.options.get("steps", 50))
+        return CaptumIG(self.model).attribute(batch, baselines=torch.zeros_like(batch), target=target, n_steps=steps)[0].sum(dim=0), None
+
+
+class SmoothGrad(ImageMethod):
+    name, unit = "smoothgrad", "gradient magnitude"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import NoiseTunnel
+        from captum.attr import Saliency as CaptumSaliency
+
+        samples = int(self.options.get("samples", 50))
+        noise = float(self.options.get("noise", 0.15)) * float(batch.max() - batch.min())
+        tunnel = NoiseTunnel(CaptumSaliency(self.model))
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(int(self.options.get("seed", 0)))
+        try:
+            grads = tunnel.attribute(batch, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=min(samples, 16), stdevs=noise, target=target, abs=True)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        return grads[0].amax(dim=0), None
+
+
+class GuidedBackprop(ImageMethod):
+    name, unit = "guided_backprop", "guided gradient"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import GuidedBackprop as CaptumGuidedBackprop
+
+        return CaptumGuidedBackprop(self.model).attribute(batch, target=target)[0].sum(dim=0), None
+
+
+class _LayerMethod(ImageMethod):
+    """Methods that read a convolutional layer (default: the last Conv2d)."""
+
+    def __init__(self, model: nn.Module, layer: str | None = None, **options: Any):
+        layer = layer or last_convolution(model)
+        super().__init__(model, layer=layer, **options)
+        self.layer_module = _module(model, layer)
+
+
+class GradCAM(_LayerMethod):
+    name, unit = "grad_cam", "Grad-CAM"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from captum.attr import LayerGradCam
+
+        cam = LayerGradCam(self.model, self.layer_module).attribute(batch, target=target, relu_attributions=True)
+        upsampled = F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False)
+        return upsampled[0, 0], cam[0, 0]
+
+
+class GuidedGradCAM(_LayerMethod):
+    name, unit = "guided_grad_cam", "guided Grad-CAM"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import GuidedGradCam
+
+        return GuidedGradCam(self.model, self.layer_module).attribute(batch, target=target)[0].sum(dim=0), None
+
+
+class Occlusion(ImageMethod):
+    """Drop of the target probability when a tile (default 8x8, stride = tile) is set to 0."""
+
+    name, unit = "occlusion", "probability"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        from captum.attr import Occlusion as CaptumOcclusion
+
+        tile = int(self.options.get("tile", 8))
+        channels = batch.shape[1]
+
+        def probabilities(images: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.model(images), dim=-1)
+
+        scores = CaptumOcclusion(probabilities).attribute(batch, sliding_window_shapes=(channels, tile, tile), strides=(channels, tile, tile), baselines=0.0, target=target)
+        return scores[0].mean(dim=0), None
+
+
+class RandomImage(ImageMethod):
+    name, unit = "random", "-"
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        generator = torch.Generator().manual_seed(int(self.options.get("seed", 0)))
+        return torch.rand(batch.shape[-2:], generator=generator), None
+
+
+class _IBA(ImageMethod):
+    """Per-sample IBA (``vision.iba.VisionIBA``) under the registry's call."""
+
+    name, unit = "iba", "bits"
+
+    def __init__(self, model: nn.Module, layer: str, **options: Any):
+        super().__init__(model, layer=layer, **{k: v for k, v in options.items() if k not in ("statistics", "reference_images")})
+        self.iba = VisionIBA(model, layer, **options)
+
+    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
+        return self.iba.explain(image, target)
+
+
+IMAGE_METHODS: dict[str, Callable[..., ImageMethod]] = {
+    cls.name: cls for cls in (_IBA, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage)
+}
+
+
+def load_image_method(name: str, model: nn.Module, **options: Any) -> ImageMethod:
+    """Build the image method ``name`` for ``model``; ``occlusion_14`` is occlusion with 14x14 tiles."""
+    if name == "occlusion_14":
+        return Occlusion(model, **{"tile": 14, **options})
+    if name not in IMAGE_METHODS:
+        raise InvalidInputError(f"unknown image method {name!r}; available: {', '.join([*IMAGE_METHODS, 'occlusion_14'])}")
+    try:
+        return IMAGE_METHODS[name](model, **options)
+    except TypeError as error:
+        raise InvalidInputError(f"bad options for {name}: {error}") from error
