@@ -83,3 +83,17 @@ def test_missing_or_wrong_readout_files_are_refused_clearly(classifier, tmp_path
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(InvalidInputError, match="is not a readout file"):
         ReadoutIBA(classifier, tmp_path / "other.safetensors")
+
+
+@pytest.mark.parametrize("name", ["imdb-bert-small", "imdb-lstm"])
+def test_shipped_readouts_are_small_and_explain_through_the_one_call(name):
+    from ib_nlp import explain_text
+    from ib_nlp.classifier import shipped_model_path
+    from ib_nlp.readout import READOUT_FILE
+
+    path = shipped_model_path(name) / READOUT_FILE
+    assert path.stat().st_size < 2_000_000
+    readout = Readout.load(path)
+    assert readout.config.model == name and readout.config.training["texts"] >= 1000
+    explanation = explain_text("A boring, predictable film. The director wasted a great cast.", model=name, method="readout")
+    assert explanation.method == "readout" and explanation.unit == "bits" and max(explanation.word_scores) > 0
