@@ -12,6 +12,7 @@ from ib_nlp.errors import InvalidInputError, LayerNotReadError, StatisticsError
 from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from vision.iba import torchvision_model
 from vision.methods import load_image_method
+from vision.metrics import ImageInsertionDeletion, TileDegradation, bounding_box_ratio, effective_heat_ratio, tile_means
 
 
 class LeftHalfCNN(nn.Module):
@@ -165,3 +166,74 @@ def test_image_registry_refuses_unknown_names_and_runs_iba(model, bright_left):
     assert explanation.unit == "bits" and explanation.scores.shape == (16, 16)
     random_a, random_b = (load_image_method("random", model, seed=3).explain(bright_left).scores for _ in range(2))
     torch.testing.assert_close(random_a, random_b)
+
+
+def test_tile_means_are_numpy_block_means():
+    scores = torch.rand(16, 24, generator=torch.Generator().manual_seed(0))
+    expected = scores.numpy().reshape(2, 8, 3, 8).mean(axis=(1, 3))
+    np.testing.assert_allclose(tile_means(scores, 8).numpy(), expected, rtol=1e-6)
+    with pytest.raises(InvalidInputError, match="not a whole number of 14x14 tiles"):
+        tile_means(scores, 14)
+
+
+def test_tile_degradation_rewards_the_map_that_points_at_the_read_half(model, bright_left):
+    metric = TileDegradation(tile=4, steps=16)
+    good = torch.zeros(16, 16)
+    good[:, :8] = 1.0
+    right = metric.compute(model, bright_left, good, target=1)
+    wrong = metric.compute(model, bright_left, 1.0 - good, target=1)
+    assert right["morf"][0] == pytest.approx(1.0) and right["morf"][-1] == pytest.approx(0.0) and right["lerf"][-1] == pytest.approx(0.0)
+    assert right["lerf_minus_morf"] > 0.3 and wrong["lerf_minus_morf"] < -0.3
+    with torch.no_grad():
+        probability = lambda x: float(torch.softmax(model(x[None]), -1)[0, 1])  # noqa: E731
+        start, end = probability(bright_left), probability(torch.zeros_like(bright_left))
+        half = bright_left.clone()
+        half[:, :, :8] = 0.0
+    assert right["morf"][8] == pytest.approx((probability(half) - end) / (start - end), rel=1e-5)
+    assert TileDegradation.info.value("lerf_minus_morf").higher_is_better
+
+
+def test_bounding_box_ratio_counts_the_top_pixels_inside_the_box():
+    scores = torch.zeros(10, 10)
+    scores[2:5, 3:7] = 1.0
+    assert bounding_box_ratio(scores, [(3, 2, 7, 5)]) == 1.0
+    assert bounding_box_ratio(1.0 - scores, [(3, 2, 7, 5)]) == 0.0
+    ramp = torch.arange(100, dtype=torch.float32).view(10, 10)
+    box = [(0, 8, 10, 10)]
+    assert bounding_box_ratio(ramp, box) == 1.0 and bounding_box_ratio(-ramp, box) == 0.0
+    with pytest.raises(InvalidInputError, match="cover no pixel"):
+        bounding_box_ratio(scores, [(20, 20, 30, 30)])
+
+
+def test_effective_heat_ratio_matches_a_straightforward_loop():
+    scores = torch.rand(12, 12, generator=torch.Generator().manual_seed(2))
+    box = [(2, 3, 8, 9)]
+    values = scores.numpy().astype(np.float64).ravel()
+    values = (values - values.min()) / (values.max() - values.min())
+    inside = np.zeros((12, 12), bool)
+    inside[3:9, 2:8] = True
+    inside = inside.ravel()
+    quantiles = np.linspace(0, 1, 50, endpoint=False)
+    ratios = []
+    for q in quantiles:
+        level = np.quantile(values, q)
+        above = values >= level
+        ratios.append(values[above & inside].sum() / above.sum())
+    expected = np.trapezoid(ratios, quantiles) / quantiles[-1]
+    assert effective_heat_ratio(scores, box, thresholds=50) == pytest.approx(expected, rel=1e-9)
+    focused = torch.zeros(12, 12)
+    focused[3:9, 2:8] = 1.0
+    assert effective_heat_ratio(focused, box) > effective_heat_ratio(scores, box)
+
+
+def test_insertion_starts_from_the_blurred_image_and_deletion_ends_black(model, bright_left):
+    metric = ImageInsertionDeletion(steps=8, blur_sigma=2.0)
+    blurred = metric.blurred(bright_left)
+    expected = np.stack([ndimage.gaussian_filter(bright_left[c].numpy(), sigma=2.0, mode="mirror", truncate=3.0) for c in range(3)])
+    np.testing.assert_allclose(blurred.numpy(), expected, rtol=1e-4, atol=1e-5)
+    result = metric.compute(model, bright_left, torch.rand(16, 16, generator=torch.Generator().manual_seed(1)), target=1)
+    with torch.no_grad():
+        probability = lambda x: float(torch.softmax(model(x[None]), -1)[0, 1])  # noqa: E731
+    assert result["deletion"][0] == pytest.approx(probability(bright_left)) and result["deletion"][-1] == pytest.approx(probability(torch.zeros_like(bright_left)))
+    assert result["insertion"][0] == pytest.approx(probability(blurred)) and result["insertion"][-1] == pytest.approx(probability(bright_left))
+    assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
