@@ -110,7 +110,7 @@ class SmoothGrad(ImageMethod):
         from captum.attr import Saliency as CaptumSaliency
 
         samples = int(self.options.get("samples", 50))
-        noise = float(self.options.get("noise", 0.15)) * float(batch.max() - batch.min())
+        noise = float(self.options.get("noise", 0.15)) * float(batch.detach().max() - batch.detach().min())
         tunnel = NoiseTunnel(CaptumSaliency(self.model))
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(int(self.options.get("seed", 0)))
