@@ -78,3 +78,26 @@ def test_train_readout_script_trains_saves_and_continues(tiny, tmp_path):
     assert "epoch 2/2" in out and "epoch 1/2" not in out
     readout = Readout.load(tmp_path / "r.safetensors")
     assert readout.config.training["epochs"] == 2 and len(readout.config.training["loss"]) == 2 and readout.config.hidden == 8
+
+
+@pytest.mark.slow
+def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "sample"
+    (data / "images").mkdir(parents=True)
+    rows = ["image_id,wnid,class_index,x0,y0,x1,y1,orig_width,orig_height,width,height"]
+    for index in range(2):
+        pixels = np.random.default_rng(index).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(data / "images" / f"img{index}.jpg")
+        rows.append(f"img{index},n1,{index},40,40,120,140,256,256,256,256")
+    (data / "boxes.csv").write_text("\n".join(rows) + "\n")
+    arguments = ["--data", str(data), "--n", "2", "--methods", "iba", "grad_cam", "random", "--reference-n", "2", "--steps", "4",
+                 "--option", "iba.steps=1", "--option", "iba.samples=2", "--out", str(tmp_path / "out"), "--device", "cpu"]
+    out = run("evaluate_vision.py", *arguments, "--shard", "0/2")
+    assert "shard 0/2 done" in out and len((tmp_path / "out" / "results.s0of2.jsonl").read_text().splitlines()) == 1
+    out = run("evaluate_vision.py", *arguments)
+    assert "| iba |" in out and "| grad_cam |" in out and "degradation 14x14" in out and (tmp_path / "out" / "summary.md").is_file()
+    assert sum(len(p.read_text().splitlines()) for p in (tmp_path / "out").glob("results.*.jsonl")) == 2

@@ -1,0 +1,153 @@
+"""Faithfulness and localisation of image attribution methods on the ImageNet sample.
+
+Explains each image (centre crop 224) with every method for the class the model predicts and
+scores the map with the tile degradation test (8x8 and 14x14 tiles), the bounding-box ratio,
+the effective heat ratio (images whose boxes cover less than a third of the crop) and
+insertion/deletion. One JSON line per image as soon as it is done (re-running resumes;
+``--shard INDEX/COUNT`` splits the images over independent processes); at the end a table in
+the layout of the IBA paper's Table 1 (Markdown and CSV).
+
+    python scripts/evaluate_vision.py --n 1000 --out runs/vision-lite0
+    python scripts/evaluate_vision.py --n 50 --methods iba grad_cam random --out runs/vision-quick
+
+The prior of IBA is estimated over --reference-n images of the sample (the first ones; each
+image is a small part of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ib_nlp.evaluation import JsonLines, markdown_table
+from ib_nlp.io import write_text_atomic
+from vision.metrics import ImageInsertionDeletion, TileDegradation, bounding_box_ratio, effective_heat_ratio
+from vision.methods import IMAGE_METHODS, load_image_method
+from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-val-1000"
+DEFAULT_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"]
+COLUMNS = [("degradation_8", "degradation 8x8 (↑)"), ("degradation_14", "degradation 14x14 (↑)"), ("bbox", "bbox (↑)"), ("ehr", "EHR (↑)"), ("deletion_auc", "deletion AUC (↓)"), ("insertion_auc", "insertion AUC (↑)"), ("seconds", "s per image (↓)")]
+
+
+def score_image(model: torch.nn.Module, methods: dict[str, Any], item: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Explain one image with every method and score every map."""
+    record: dict[str, Any] = {"index": item.image_id, "label": item.label, "box_fraction": item.box_fraction, "methods": {}}
+    for name, method in methods.items():
+        started = time.perf_counter()
+        explanation = method.explain(item.image)
+        seconds = time.perf_counter() - started
+        scores, target = explanation.scores, explanation.target
+        result = {
+            "seconds": seconds,
+            "target": target,
+            "degradation_8": metrics["tiles_8"].compute(model, item.image, scores, target)["lerf_minus_morf"],
+            "degradation_14": metrics["tiles_14"].compute(model, item.image, scores, target)["lerf_minus_morf"],
+            "bbox": bounding_box_ratio(scores, item.boxes) if item.boxes else None,
+            "ehr": effective_heat_ratio(scores, item.boxes) if item.boxes and item.box_fraction < 1 / 3 else None,
+        }
+        insertion_deletion = metrics["insertion_deletion"].compute(model, item.image, scores, target)
+        result.update(deletion_auc=insertion_deletion["deletion_auc"], insertion_auc=insertion_deletion["insertion_auc"])
+        record["methods"][name] = result
+        record["predicted"] = target
+    return record
+
+
+def summary(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Methods x columns: mean ± standard error (seconds: median)."""
+    header = ["method"] + [title for _, title in COLUMNS]
+    body = []
+    for method in records[0]["methods"]:
+        cells = [method]
+        for key, _ in COLUMNS:
+            values = np.array([r["methods"][method][key] for r in records if r["methods"][method][key] is not None], dtype=np.float64)
+            if key == "seconds":
+                cells.append(f"{np.median(values):.3f}")
+            elif len(values) > 1:
+                cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f} (n={len(values)})" if key == "ehr" else f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f}")
+            else:
+                cells.append("n/a")
+        body.append(cells)
+    return header, body
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    index, _, count = value.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
+    return shard
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ImageNet sample folder (images/, boxes.csv)")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=[*IMAGE_METHODS, "occlusion_14"])
+    parser.add_argument("--layer", default=EFFICIENTNET_LITE0_LAYER, help="IBA's layer (module name)")
+    parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
+    parser.add_argument("--steps", type=int, default=20, help="points of the degradation and insertion/deletion curves")
+    parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+
+    options: dict[str, dict[str, Any]] = {}
+    for pair in args.option:
+        target, _, raw = pair.partition("=")
+        name, _, key = target.partition(".")
+        try:
+            options.setdefault(name, {})[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options.setdefault(name, {})[key] = raw
+    settings = {"n": args.n, "methods": args.methods, "layer": args.layer, "reference_n": args.reference_n, "options": options, "steps": args.steps}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stored = args.out / "settings.json"
+    if stored.is_file() and {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"} != {k: v for k, v in settings.items() if k != "n"}:
+        raise SystemExit(f"{args.out} holds a run with other settings; resume with the same settings or choose another --out")
+    write_text_atomic(stored, json.dumps(settings, indent=2) + "\n")
+
+    model = efficientnet_lite0().to(args.device)
+    items = list(imagenet_sample(args.data, args.n))
+    methods = {}
+    for name in args.methods:
+        extra = dict(options.get(name, {}))
+        if name == "iba":
+            references = [item.image for item in imagenet_sample(args.data, args.reference_n)]
+            extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
+        methods[name] = load_image_method(name, model, **extra)
+    metrics = {"tiles_8": TileDegradation(tile=8, steps=args.steps), "tiles_14": TileDegradation(tile=14, steps=args.steps), "insertion_deletion": ImageInsertionDeletion(steps=args.steps)}
+    rank = f"s{args.shard[0]}of{args.shard[1]}" if args.shard else 0
+    log = JsonLines(args.out, "results.*.jsonl", rank)
+    done = {record["index"] for record in log.read()}
+    share = items[args.shard[0] :: args.shard[1]] if args.shard else items
+    from tqdm.auto import tqdm
+
+    for item in tqdm([item for item in share if item.image_id not in done], desc="images", unit="image"):
+        log.append(score_image(model, methods, item, metrics))
+    if args.shard:
+        print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")
+        return
+    wanted = {item.image_id for item in items}
+    records = [record for record in log.read() if record["index"] in wanted]
+    header, body = summary(records)
+    markdown = f"EfficientNet-Lite0, {len(records)} ImageNet validation images (centre crop 224); IBA at {args.layer}\n\n" + markdown_table(header, body)
+    write_text_atomic(args.out / "summary.md", markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
