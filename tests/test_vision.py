@@ -272,3 +272,23 @@ def test_efficientnet_lite0_loads_offline_and_exposes_the_preset_layer():
     assert logits.shape == (1, 1000)
     features = estimate_feature_statistics(model, EFFICIENTNET_LITE0_LAYER, [torch.zeros(2, 3, 224, 224)])
     assert features.metadata["shape"] == "80x14x14"
+
+
+def test_guided_backprop_passes_only_positive_gradients_through_relu6():
+    from vision.methods import guided_gradient
+
+    torch.manual_seed(0)
+    first, second = nn.Conv2d(2, 5, 1), nn.Conv2d(5, 3, 1)
+    model = nn.Sequential(first, nn.ReLU6(), second, nn.Flatten(), nn.LazyLinear(2)).eval()
+    image = torch.randn(1, 2, 1, 1) * 4
+    model(image)
+    with torch.no_grad():
+        hidden = first(image).flatten()
+        active = ((hidden > 0) & (hidden < 6)).float()
+        head = model[4].weight[1] @ second.weight.flatten(1)  # d logit / d relu6 output, per hidden unit
+        expected = first.weight.flatten(1).T @ (head.clamp_min(0) * active)
+    torch.testing.assert_close(guided_gradient(model, image, 1).flatten(), expected)
+    plain = torch.autograd.grad(model(image.requires_grad_(True))[0, 1], image)[0].flatten()
+    assert not torch.allclose(plain, expected)
+    with pytest.raises(InvalidInputError, match="needs ReLU or ReLU6 modules"):
+        guided_gradient(nn.Sequential(nn.Conv2d(2, 2, 1), nn.Flatten(), nn.Linear(2, 2)), image.detach(), 0)

@@ -3,16 +3,17 @@
     method = load_image_method("grad_cam", model, layer="layer4")
     explanation = method.explain(image, target)      # ImageExplanation, scores per pixel
 
-Baselines come from captum. Per-pixel maps sum over colour channels where the method gives
-one value per channel (saliency takes the largest absolute gradient over channels, as in
-Simonyan et al.).
+Baselines come from captum, except guided backpropagation (and so guided Grad-CAM): captum's
+hooks only nn.ReLU, and EfficientNet-Lite uses ReLU6, so the rule is applied here to both.
+Per-pixel maps sum over colour channels where the method gives one value per channel
+(saliency takes the largest absolute gradient over channels, as in Simonyan et al.).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -57,9 +58,7 @@ class ImageMethod:
         if not 0 <= target < logits.shape[-1]:
             raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
-                scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), target)
+            scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), target)
         except RuntimeError as error:
             if "not have been used in the graph" not in str(error):
                 raise
@@ -121,13 +120,38 @@ class SmoothGrad(ImageMethod):
         return grads[0].amax(dim=0), None
 
 
+@contextlib.contextmanager
+def guided_activations(model: nn.Module) -> Iterator[None]:
+    """Guided backpropagation's rule for every ReLU and ReLU6 module: after the module's own
+    backward pass, only positive gradients go on. (captum's GuidedBackprop hooks only nn.ReLU,
+    so on a ReLU6 network such as EfficientNet-Lite it silently returns the plain gradient.)"""
+    handles = [
+        module.register_full_backward_hook(lambda _, grad_input, __: tuple(None if g is None else g.clamp_min(0) for g in grad_input))
+        for module in model.modules()
+        if isinstance(module, (nn.ReLU, nn.ReLU6))
+    ]
+    if not handles:
+        raise InvalidInputError("guided backpropagation needs ReLU or ReLU6 modules (nn.ReLU / nn.ReLU6); this model has none")
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_gradient(model: nn.Module, batch: torch.Tensor, target: int) -> torch.Tensor:
+    """The guided-backpropagation gradient of the target logit (batch x channels x height x width)."""
+    inputs = batch.detach().clone().requires_grad_(True)
+    with guided_activations(model):
+        (gradient,) = torch.autograd.grad(model(inputs)[:, target].sum(), inputs)
+    return gradient
+
+
 class GuidedBackprop(ImageMethod):
     name, unit = "guided_backprop", "guided gradient"
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
-        from captum.attr import GuidedBackprop as CaptumGuidedBackprop
-
-        return CaptumGuidedBackprop(self.model).attribute(batch, target=target)[0].sum(dim=0), None
+        return guided_gradient(self.model, batch, target)[0].sum(dim=0), None
 
 
 class _LayerMethod(ImageMethod):
@@ -150,13 +174,14 @@ class GradCAM(_LayerMethod):
         return upsampled[0, 0], cam[0, 0]
 
 
-class GuidedGradCAM(_LayerMethod):
+class GuidedGradCAM(GradCAM):
+    """Guided backpropagation times the upsampled Grad-CAM map (Selvaraju et al.)."""
+
     name, unit = "guided_grad_cam", "guided Grad-CAM"
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
-        from captum.attr import GuidedGradCam
-
-        return GuidedGradCam(self.model, self.layer_module).attribute(batch, target=target)[0].sum(dim=0), None
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cam, grid = super().attribute(batch, target)
+        return guided_gradient(self.model, batch, target)[0].sum(dim=0) * cam, grid
 
 
 class Occlusion(ImageMethod):
