@@ -292,3 +292,25 @@ def test_guided_backprop_passes_only_positive_gradients_through_relu6():
     assert not torch.allclose(plain, expected)
     with pytest.raises(InvalidInputError, match="needs ReLU or ReLU6 modules"):
         guided_gradient(nn.Sequential(nn.Conv2d(2, 2, 1), nn.Flatten(), nn.Linear(2, 2)), image.detach(), 0)
+
+
+def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright_left, tmp_path):
+    from vision.readout import ImageReadout, ReadoutConvolutions
+
+    network = ReadoutConvolutions(6, 4)
+    with torch.no_grad():
+        assert torch.equal(network(torch.randn(1, 6, 3, 3)), torch.full((1, 4, 3, 3), 5.0))
+    training = []
+    for seed in range(4):
+        batch = images(8, seed)
+        batch[:4, 0] = 2.0 + 0.1 * batch[:4, 0]
+        training.append(batch)
+    readout = ImageReadout.create(model, "features.0", ["features.2"], training, beta=1.0)
+    losses = readout.train(training, epochs=5, lr=1e-2)
+    assert losses[-1] < losses[0] and all(p.grad is None for p in model.parameters())
+    explanation = readout.explain(bright_left)
+    assert explanation.method == "readout" and explanation.scores.shape == (16, 16) and explanation.feature_scores.shape == (16, 16)
+    assert explanation.total == pytest.approx(float(explanation.feature_scores.sum()), rel=1e-4)
+    loaded = ImageReadout.load(model, readout.save(tmp_path / "readout.pt"))
+    torch.testing.assert_close(loaded.explain(bright_left).scores, explanation.scores)
+    assert loaded.readout_layers == ["features.0", "features.2"]

@@ -1,0 +1,175 @@
+"""The readout bottleneck for CNNs (Schulz et al. 2020, ib-notes section 3).
+
+Three 1x1 convolutions (in -> in/2 -> 2C -> C, ReLU between) read the normalised feature maps
+(R - mu) / sigma of the attach layer and of later layers, each resized to the attach layer's
+grid, and predict alpha at the attach layer (C channels); the last convolution starts at
+alpha = 5 and alpha is clamped to [-5, 5]. Trained over images with the classifier frozen
+for CE + beta * mean KL of the class it predicts; an explanation then needs one forward pass.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
+
+from .iba import ImageExplanation, _feature_tensor, _module, estimate_feature_statistics
+
+ALPHA_BOUND = 5.0
+
+
+class ReadoutConvolutions(nn.Module):
+    """in -> in/2 -> 2C -> C 1x1 convolutions; output alpha in [-5, 5], starting at ``init_alpha``."""
+
+    def __init__(self, in_channels: int, out_channels: int, init_alpha: float = 5.0):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, max(1, in_channels // 2), 1), nn.ReLU(),
+            nn.Conv2d(max(1, in_channels // 2), 2 * out_channels, 1), nn.ReLU(),
+            nn.Conv2d(2 * out_channels, out_channels, 1),
+        )
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.constant_(self.layers[-1].bias, init_alpha)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features).clamp(-ALPHA_BOUND, ALPHA_BOUND)
+
+
+class ImageReadout:
+    """A readout for one image classifier: attach layer, readout layers, their statistics and the network."""
+
+    def __init__(self, model: nn.Module, layer: str, readout_layers: Sequence[str], statistics: dict[str, FeatureStatistics], beta: float = 10.0, min_std: float = DEFAULT_MIN_STD):
+        self.model = model.eval()
+        self.layer = layer
+        self.readout_layers = [layer, *[name for name in readout_layers if name != layer]]
+        self.modules = {name: _module(model, name) for name in self.readout_layers}
+        missing = [name for name in self.readout_layers if name not in statistics]
+        if missing:
+            raise InvalidInputError(f"no statistics for {', '.join(missing)}")
+        self.statistics = statistics
+        self.beta = beta
+        self.min_std = min_std
+        shapes = {name: [int(v) for v in statistics[name].metadata["shape"].split("x")] for name in self.readout_layers}
+        self.shapes = shapes
+        self.network = ReadoutConvolutions(sum(shape[0] for shape in shapes.values()), shapes[layer][0]).to(next(model.parameters()).device)
+
+    @classmethod
+    def create(cls, model: nn.Module, layer: str, readout_layers: Sequence[str], reference_images: Iterable[torch.Tensor], beta: float = 10.0) -> ImageReadout:
+        images = list(reference_images)
+        statistics = {name: estimate_feature_statistics(model, name, images) for name in dict.fromkeys([layer, *readout_layers])}
+        return cls(model, layer, readout_layers, statistics, beta)
+
+    def _prior(self, name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        stats, shape = self.statistics[name], self.shapes[name]
+        return stats.mean.to(device).view(shape), stats.clamped_std(self.min_std).to(device).view(shape)
+
+    def _capture(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        recorded: dict[str, torch.Tensor] = {}
+        handles = [module.register_forward_hook(lambda _, __, output, name=name: recorded.__setitem__(name, _feature_tensor(output, name))) for name, module in self.modules.items()]
+        try:
+            with torch.no_grad():
+                logits = self.model(images)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return logits, recorded
+
+    def alpha(self, recorded: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted alpha at the attach layer from the normalised, resized readout features."""
+        grid = recorded[self.layer].shape[-2:]
+        parts = []
+        for name in self.readout_layers:
+            mean, std = self._prior(name, recorded[name].device)
+            normalised = normalize(recorded[name].float(), mean, std)
+            parts.append(normalised if normalised.shape[-2:] == grid else F.interpolate(normalised, size=grid, mode="bilinear", align_corners=False))
+        return self.network(torch.cat(parts, dim=1))
+
+    def train(self, batches: Iterable[torch.Tensor], epochs: int = 1, lr: float = 1e-3, seed: int = 0) -> list[float]:
+        """Train on batches of images (the classifier frozen); the mean loss per epoch."""
+        batches = list(batches)
+        if not batches:
+            raise InvalidInputError("no training images")
+        module = self.modules[self.layer]
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=lr)
+        generator = torch.Generator().manual_seed(seed)
+        frozen = [(parameter, parameter.requires_grad) for parameter in self.model.parameters()]
+        for parameter, _ in frozen:
+            parameter.requires_grad_(False)
+        losses = []
+        try:
+            self.network.train()
+            for _ in range(epochs):
+                total, count = 0.0, 0
+                for images in batches:
+                    device = next(self.model.parameters()).device
+                    images = images.to(device)
+                    logits, recorded = self._capture(images)
+                    alpha = self.alpha(recorded)
+                    mean, std = self._prior(self.layer, device)
+                    noise = torch.randn(alpha.shape, generator=generator).to(device)
+                    handle = module.register_forward_hook(lambda _, __, output: apply_bottleneck(output.float(), alpha, mean, std, noise).to(output.dtype))
+                    try:
+                        noisy = self.model(images)
+                    finally:
+                        handle.remove()
+                    capacity = gaussian_capacity(alpha, normalize(recorded[self.layer].float(), mean, std)).mean()
+                    loss = F.cross_entropy(noisy.float(), logits.argmax(dim=-1)) + self.beta * capacity
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total, count = total + loss.item() * len(images), count + len(images)
+                losses.append(total / count)
+        finally:
+            self.network.eval()
+            for parameter, flag in frozen:
+                parameter.requires_grad_(flag)
+        return losses
+
+    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
+        """Bits per pixel from the predicted alpha (one forward pass)."""
+        if image.dim() != 3:
+            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
+        started = time.perf_counter()
+        batch = image.unsqueeze(0).to(next(self.model.parameters()).device)
+        logits, recorded = self._capture(batch)
+        with torch.no_grad():
+            alpha = self.alpha(recorded)
+            mean, std = self._prior(self.layer, batch.device)
+            cells = (gaussian_capacity(alpha, normalize(recorded[self.layer].float(), mean, std)).sum(dim=1)[0] / NATS_PER_BIT)
+        pixels = F.interpolate(cells[None, None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
+        pixels = pixels * (cells.sum() / pixels.sum().clamp_min(1e-12))
+        predicted = int(logits.argmax())
+        return ImageExplanation("readout", "bits", pixels.cpu(), predicted if target is None else int(target), torch.softmax(logits[0].float(), -1).tolist(), self.layer, cells.cpu(), {"beta": self.beta, "readout_layers": list(self.readout_layers)}, time.perf_counter() - started)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Network, layers, beta and statistics in one file (torch format)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std,
+            "network": {k: v.cpu() for k, v in self.network.state_dict().items()},
+            "statistics": {name: {"mean": s.mean, "std": s.std, "count": s.count, "metadata": s.metadata} for name, s in self.statistics.items()},
+        }
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, temporary)
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, model: nn.Module, path: str | os.PathLike[str]) -> ImageReadout:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        statistics = {name: FeatureStatistics(**values) for name, values in state["statistics"].items()}
+        readout = cls(model, state["layer"], state["readout_layers"], statistics, state["beta"], state["min_std"])
+        readout.network.load_state_dict(state["network"])
+        readout.network.eval()
+        return readout
