@@ -117,7 +117,7 @@ class ImageReadout:
                     alpha = self.alpha(recorded)
                     mean, std = self._prior(self.layer, device)
                     noise = torch.randn(alpha.shape, generator=generator).to(device)
-                    handle = module.register_forward_hook(lambda _, __, output: apply_bottleneck(output.float(), alpha, mean, std, noise).to(output.dtype))
+                    handle = module.register_forward_hook(lambda _, __, output, a=alpha, m=mean, s=std, n=noise: apply_bottleneck(output.float(), a, m, s, n).to(output.dtype))
                     try:
                         noisy = self.model(images)
                     finally:
