@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .attr.base import AttributionMethod
+from .bottleneck import apply_mask
 from .classifier import EncodedBatch
 from .errors import InvalidInputError
 from .iba import PerSampleIBA
@@ -216,53 +217,79 @@ class InputIBA(AttributionMethod):
             critic = SequenceCritic(deep.shape[-1], config.critic_hidden).to(device)
         deep_mean, deep_std = self.feature._prior(deep)
         input_mean, input_std = self.input._prior(embeddings)
-        keep = torch.sigmoid(feature_alpha)
-        noise = torch.randn(config.gan_samples, *deep.shape, generator=generator, device=device)
-        real = ((keep * deep.float() + (1 - keep) * (deep_mean + deep_std * noise)) - deep_mean) / deep_std
-        mask_logits = torch.zeros(embeddings.shape, device=device, requires_grad=True)
-        noise_mean = input_mean.expand(embeddings.shape).clone().requires_grad_(True)
-        noise_log_std = input_std.log().expand(embeddings.shape).clone().requires_grad_(True)
-        generator_optimizer = torch.optim.RMSprop([mask_logits, noise_mean, noise_log_std], lr=config.gan_lr)
-        critic_optimizer = torch.optim.RMSprop(critic.parameters(), lr=config.gan_lr)
+        real = bottleneck_samples(deep.float(), torch.sigmoid(feature_alpha), deep_mean, deep_std, config.gan_samples, generator)
 
-        def fake(count: int) -> torch.Tensor:
-            local = embeddings.float() + config.local_noise * input_std * torch.randn(count, *embeddings.shape, generator=generator, device=device)
-            standard = torch.randn(count, *embeddings.shape, generator=generator, device=device)
-            lam = torch.sigmoid(mask_logits)
-            z_g = lam * local + (1 - lam) * (noise_mean + noise_log_std.exp() * standard)
+        def to_deep(z_g: torch.Tensor) -> torch.Tensor:
             return (self.deep_activations(batch, row, z_g.to(embeddings.dtype)).float() - deep_mean) / deep_std
 
-        critic_updates = 0
-        with torch.enable_grad():
-            for _ in range(config.gan_epochs):
-                order = torch.randperm(config.gan_samples, generator=generator, device=device)
-                for start in range(0, config.gan_samples, config.gan_batch):
-                    real_batch = real[order[start : start + config.gan_batch]]
-                    with torch.no_grad():
-                        fake_batch = fake(len(real_batch))
-                    critic_loss = critic(fake_batch).mean() - critic(real_batch).mean()
-                    if config.critic == "gradient_penalty":
-                        critic_loss = critic_loss + config.penalty * self._gradient_penalty(critic, real_batch, fake_batch, generator)
-                    critic_optimizer.zero_grad(set_to_none=True)
-                    critic_loss.backward()
-                    critic_optimizer.step()
-                    if config.critic == "clip":
-                        with torch.no_grad():
-                            for parameter in critic.parameters():
-                                parameter.clamp_(-config.clip, config.clip)
-                    critic_updates += 1
-                    if critic_updates % config.critic_steps == 0:
-                        generator_loss = -critic(fake(config.gan_batch)).mean()
-                        generator_optimizer.zero_grad(set_to_none=True)
-                        critic_optimizer.zero_grad(set_to_none=True)
-                        generator_loss.backward()
-                        generator_optimizer.step()
-        return mask_logits.detach()
+        return fit_prior_mask(config, critic, real, embeddings.float(), input_mean, input_std, to_deep, generator)
 
-    @staticmethod
-    def _gradient_penalty(critic: SequenceCritic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """WGAN-GP: (||grad critic|| - 1)^2 at random interpolates of real and fake samples."""
-        mix = torch.rand(len(real), 1, 1, generator=generator, device=real.device)
-        points = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        (gradient,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
-        return ((gradient.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+def bottleneck_samples(activations: torch.Tensor, lam: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` draws of Z* = lam R + (1 - lam) eps, normalised by the layer's statistics: the
+    WGAN's real samples (lam in [0, 1], never capacities: a trap of the public code)."""
+    noise = torch.randn(count, *activations.shape, generator=generator, device=activations.device)
+    return (apply_mask(activations, lam, mean, std, noise) - mean) / std
+
+
+def fit_prior_mask(
+    config: InputIBAConfig,
+    critic: nn.Module,
+    real: torch.Tensor,
+    inputs: torch.Tensor,
+    input_mean: torch.Tensor,
+    input_std: torch.Tensor,
+    to_deep: Callable[[torch.Tensor], torch.Tensor],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Step 2 of InputIBA for one input (a text's embeddings or an image): a WGAN whose
+    generator has lam_G, mu_G and sigma_G per input element. ``to_deep`` maps a batch of
+    generated inputs Z_G to the critic's view of the deep layer (normalised activations), which
+    the critic compares with ``real`` draws of Z*. Returns the mask logits (sigmoid: lam_G)."""
+    device = inputs.device
+    mask_logits = torch.zeros(inputs.shape, device=device, requires_grad=True)
+    noise_mean = input_mean.expand(inputs.shape).clone().requires_grad_(True)
+    noise_log_std = input_std.log().expand(inputs.shape).clone().requires_grad_(True)
+    generator_optimizer = torch.optim.RMSprop([mask_logits, noise_mean, noise_log_std], lr=config.gan_lr)
+    critic_optimizer = torch.optim.RMSprop(critic.parameters(), lr=config.gan_lr)
+
+    def fake(count: int) -> torch.Tensor:
+        local = inputs + config.local_noise * input_std * torch.randn(count, *inputs.shape, generator=generator, device=device)
+        standard = torch.randn(count, *inputs.shape, generator=generator, device=device)
+        lam = torch.sigmoid(mask_logits)
+        return to_deep(lam * local + (1 - lam) * (noise_mean + noise_log_std.exp() * standard))
+
+    critic_updates = 0
+    with torch.enable_grad():
+        for _ in range(config.gan_epochs):
+            order = torch.randperm(len(real), generator=generator, device=device)
+            for start in range(0, len(real), config.gan_batch):
+                real_batch = real[order[start : start + config.gan_batch]]
+                with torch.no_grad():
+                    fake_batch = fake(len(real_batch))
+                critic_loss = critic(fake_batch).mean() - critic(real_batch).mean()
+                if config.critic == "gradient_penalty":
+                    critic_loss = critic_loss + config.penalty * gradient_penalty(critic, real_batch, fake_batch, generator)
+                critic_optimizer.zero_grad(set_to_none=True)
+                critic_loss.backward()
+                critic_optimizer.step()
+                if config.critic == "clip":
+                    with torch.no_grad():
+                        for parameter in critic.parameters():
+                            parameter.clamp_(-config.clip, config.clip)
+                critic_updates += 1
+                if critic_updates % config.critic_steps == 0:
+                    generator_loss = -critic(fake(config.gan_batch)).mean()
+                    generator_optimizer.zero_grad(set_to_none=True)
+                    critic_optimizer.zero_grad(set_to_none=True)
+                    generator_loss.backward()
+                    generator_optimizer.step()
+    return mask_logits.detach()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """WGAN-GP: (||grad critic|| - 1)^2 at random interpolates of real and fake samples."""
+    mix = torch.rand(len(real), *[1] * (real.dim() - 1), generator=generator, device=real.device)
+    points = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    return ((gradient.flatten(1).norm(dim=1) - 1) ** 2).mean()

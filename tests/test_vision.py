@@ -314,3 +314,23 @@ def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright
     loaded = ImageReadout.load(model, readout.save(tmp_path / "readout.pt"))
     torch.testing.assert_close(loaded.explain(bright_left).scores, explanation.scores)
     assert loaded.readout_layers == ["features.0", "features.2"]
+
+
+def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_half(model, bright_left):
+    from vision.input_iba import VisionInputIBA
+
+    fast = {"feature_steps": 5, "steps": 20, "samples": 4, "gan_samples": 8, "gan_epochs": 2, "gan_batch": 4, "critic_steps": 2, "critic_hidden": 8, "beta": 1.0, "feature_beta": 1.0}
+    explainer = VisionInputIBA(model, "features.2", [images(16)], **fast)
+    with torch.no_grad():
+        _, deep = explainer.feature._run(bright_left[None])
+        torch.testing.assert_close(explainer.deep_features(bright_left[None]), deep)
+        mean = explainer.input_statistics.mean.view(3, 16, 16)
+        assert not torch.allclose(explainer.deep_features(mean[None]), deep)
+        assert not torch.allclose(model(mean[None]), model(bright_left[None]))
+    explanation = explainer.explain(bright_left)
+    bits = explanation.scores
+    assert explanation.method == "input_iba" and bits.shape == (16, 16) and bool((bits >= 0).all())
+    assert float(bits[:, :8].sum()) > 2 * float(bits[:, 8:].sum())
+    assert set(explanation.parameters["stage_seconds"]) == {"feature", "gan", "input"} and explainer.last_prior_mask.shape == (3, 16, 16)
+    registry = load_image_method("input_iba", model, layer="features.2", reference_images=[images(16)], **fast).explain(bright_left)
+    torch.testing.assert_close(registry.scores, bits)

@@ -223,8 +223,38 @@ class _IBA(ImageMethod):
         return self.iba.explain(image, target)
 
 
+class _InputIBA(ImageMethod):
+    """InputIBA (``vision.input_iba.VisionInputIBA``) under the registry's call."""
+
+    name, unit = "input_iba", "bits"
+
+    def __init__(self, model: nn.Module, layer: str, reference_images: Any, **options: Any):
+        from .input_iba import VisionInputIBA
+
+        super().__init__(model, layer=layer, **options)
+        self.input_iba = VisionInputIBA(model, layer, reference_images, **options)
+
+    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
+        return self.input_iba.explain(image, target)
+
+
+class _Readout(ImageMethod):
+    """A trained readout (``vision.readout.ImageReadout``, or the path of a saved one)."""
+
+    name, unit = "readout", "bits"
+
+    def __init__(self, model: nn.Module, readout: Any):
+        from .readout import ImageReadout
+
+        self.readout = readout if isinstance(readout, ImageReadout) else ImageReadout.load(model, readout)
+        super().__init__(model, layer=self.readout.layer)
+
+    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
+        return self.readout.explain(image, target)
+
+
 IMAGE_METHODS: dict[str, Callable[..., ImageMethod]] = {
-    cls.name: cls for cls in (_IBA, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage)
+    cls.name: cls for cls in (_IBA, _InputIBA, _Readout, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage)
 }
 
 
