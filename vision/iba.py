@@ -22,7 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, mask_capacity, normalize
-from ib_nlp.errors import InvalidInputError, LayerNotReadError, NonFiniteError, StatisticsError
+from ib_nlp.errors import (
+    InvalidInputError,
+    LayerNotReadError,
+    NonFiniteError,
+    StatisticsError,
+)
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
 
 # The layers of the papers, by torchvision module name: VGG-16 conv4_1 and ResNet-50 after

@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
+from ib_nlp.bottleneck import (
+    NATS_PER_BIT,
+    apply_bottleneck,
+    gaussian_capacity,
+    normalize,
+)
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
