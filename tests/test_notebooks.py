@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = ["quickstart.ipynb", "layer_sweep.ipynb", "evaluation.ipynb"]
+NOTEBOOKS = ["quickstart.ipynb", "layer_sweep.ipynb", "evaluation.ipynb", "vision.ipynb"]
 KERNEL = "python3"
 CELL_TIMEOUT_S = 300
 
