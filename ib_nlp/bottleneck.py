@@ -58,19 +58,11 @@ def prior_capacity(alpha: torch.Tensor, normalized_activations: torch.Tensor, pr
         log((1 - lam_G lam) / (1 - lam)) + (1 - lam)^2 / (2 (1 - lam_G lam)^2)
         + r^2 (lam - lam_G lam)^2 / (2 (1 - lam_G lam)^2) - 1/2
 
-    ``1 - lam_G lam`` is computed as ``(1 - lam) + lam (1 - lam_G)`` so that nothing cancels.
+    This is IBA's capacity at the effective alpha t = alpha - softplus(prior_alpha): with
+    lam_t = sigmoid(t), (1 - lam) / (1 - lam_G lam) = 1 - lam_t and (lam - lam_G lam) /
+    (1 - lam_G lam) = lam_t. Computing it that way keeps it finite for any finite inputs.
     """
-    lam = torch.sigmoid(alpha)
-    one_minus_lam = torch.sigmoid(-alpha)
-    kept_only_here = lam * torch.sigmoid(-prior_alpha)  # lam - lam_G lam
-    prior_one_minus = one_minus_lam + kept_only_here  # 1 - lam_G lam
-    return (
-        torch.log(prior_one_minus)
-        + F.softplus(alpha)
-        + 0.5 * (one_minus_lam / prior_one_minus) ** 2
-        + 0.5 * (normalized_activations * kept_only_here / prior_one_minus) ** 2
-        - 0.5
-    )
+    return gaussian_capacity(alpha - F.softplus(prior_alpha), normalized_activations)
 
 
 def apply_bottleneck(

@@ -173,8 +173,8 @@ def run_evaluation(
 ) -> list[dict[str, Any]]:
     """Evaluate ``items`` (dicts with index, text, label), resuming from ``folder``; returns all records.
 
-    Under ``accelerate launch`` each process takes every k-th text; the main process waits for
-    the others and returns the merged records (other processes return theirs only).
+    Under ``accelerate launch`` each process takes every k-th text; every process waits for
+    the others and returns the merged records of all files.
     ``shard=(index, count)`` does the same for independent processes started by hand (several
     on one GPU, or a job array): shard ``index`` takes every ``count``-th text, skips those any
     file in ``folder`` already holds, and writes ``results.s<index>of<count>.jsonl``; a run

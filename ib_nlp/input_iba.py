@@ -15,6 +15,7 @@ prior is learnt from a deep layer (ib-notes section 4).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -260,7 +261,9 @@ def fit_prior_mask(
         return to_deep(lam * local + (1 - lam) * (noise_mean + noise_log_std.exp() * standard))
 
     critic_updates = 0
-    with torch.enable_grad():
+    recurrent = any(isinstance(module, nn.RNNBase) for module in critic.modules())
+    # cuDNN's RNN has no double backward, which the gradient penalty needs
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False) if recurrent else contextlib.nullcontext():
         for _ in range(config.gan_epochs):
             order = torch.randperm(len(real), generator=generator, device=device)
             for start in range(0, len(real), config.gan_batch):

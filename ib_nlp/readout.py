@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,12 @@ def train_readout(
     samples: int = 1,
     seed: int = 0,
     progress: bool = True,
+    on_epoch_end: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train ``readout`` on ``texts`` (the classifier frozen); returns the mean loss per epoch.
-    Calling it again continues the training (the configuration records every epoch's loss)."""
+    ``on_epoch_end(epoch, loss)`` runs after each epoch (e.g. to save a checkpoint). Calling it
+    again continues the training (the configuration records every epoch's loss; the optimiser
+    starts afresh)."""
     from tqdm.auto import tqdm
 
     if not texts:
@@ -165,8 +169,9 @@ def train_readout(
     attach, sites = readout.sites(classifier)
     iba = PerSampleIBA(classifier, readout.config.layer, statistics=readout.statistics, beta=readout.config.beta, samples=samples, min_std=readout.config.min_std)
     optimizer = torch.optim.Adam(readout.network.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed + len(readout.config.training.get("loss", [])))
-    losses = []
+    history = list(readout.config.training.get("loss", []))
+    generator = torch.Generator().manual_seed(seed + len(history))
+    losses: list[float] = []
     readout.network.train()
     with attribution_mode(classifier.model):
         for epoch in range(epochs):
@@ -182,9 +187,12 @@ def train_readout(
                 total, count = total + loss.item() * len(batch.texts), count + len(batch.texts)
                 bar.set_postfix(loss=f"{total / count:.3f}")
             losses.append(total / count)
+            readout.config.training.update({"texts": len(texts), "epochs": len(history) + len(losses), "batch_size": batch_size, "lr": lr, "samples": samples, "seed": seed, "loss": history + losses})
+            if on_epoch_end is not None:
+                readout.network.eval()
+                on_epoch_end(epoch, losses[-1])
+                readout.network.train()
     readout.network.eval()
-    history = readout.config.training.get("loss", []) + losses
-    readout.config.training.update({"texts": len(texts), "epochs": len(history), "batch_size": batch_size, "lr": lr, "samples": samples, "seed": seed, "loss": history})
     return losses
 
 
@@ -239,6 +247,9 @@ class ReadoutIBA(AttributionMethod):
         return self.classifier.capture(batch, self.sites)
 
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+        predicted = logits.argmax(dim=-1).tolist()
+        if any(target != guess for target, guess in zip(targets, predicted)):
+            warnings.warn("the readout's bits do not depend on the target: it was trained for the predicted class, which differs from the requested target", stacklevel=3)
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
         with torch.no_grad():
             alpha = self.readout.network(self.readout.features(captured, self.sites))

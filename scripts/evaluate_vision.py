@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=[*IMAGE_METHODS, "occlusion_14"])
     parser.add_argument("--layer", default=EFFICIENTNET_LITE0_LAYER, help="IBA's layer (module name)")
+    parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
     parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
     parser.add_argument("--steps", type=int, default=20, help="points of the degradation and insertion/deletion curves")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             options.setdefault(name, {})[key] = json.loads(raw)
         except json.JSONDecodeError:
             options.setdefault(name, {})[key] = raw
-    settings = {"n": args.n, "methods": args.methods, "layer": args.layer, "reference_n": args.reference_n, "options": options, "steps": args.steps}
+    settings = {"n": args.n, "methods": args.methods, "layer": args.layer, "cam_layer": args.cam_layer, "reference_n": args.reference_n, "options": options, "steps": args.steps}
     args.out.mkdir(parents=True, exist_ok=True)
     stored = args.out / "settings.json"
     if stored.is_file() and {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"} != {k: v for k, v in settings.items() if k != "n"}:
@@ -125,11 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     methods = {}
     for name in args.methods:
         extra = dict(options.get(name, {}))
-        if name == "iba":
+        if name in ("iba", "input_iba"):
             references = [item.image for item in imagenet_sample(args.data, args.reference_n)]
             extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
+        elif name in ("grad_cam", "guided_grad_cam"):
+            extra = {"layer": args.cam_layer, **extra}
         methods[name] = load_image_method(name, model, **extra)
-    metrics = {"tiles_8": TileDegradation(tile=8, steps=args.steps), "tiles_14": TileDegradation(tile=14, steps=args.steps), "insertion_deletion": ImageInsertionDeletion(steps=args.steps)}
+    metrics = {"tiles_8": TileDegradation(tile=8, steps=args.steps), "tiles_14": TileDegradation(tile=14, steps=args.steps), "insertion_deletion": ImageInsertionDeletion(steps=args.steps, black=-1.0)}
     rank = f"s{args.shard[0]}of{args.shard[1]}" if args.shard else 0
     log = JsonLines(args.out, "results.*.jsonl", rank)
     done = {record["index"] for record in log.read()}

@@ -5,7 +5,8 @@
 
 The readout attaches at the model's recommended IBA layer with its recommended beta (override
 with --layer and --beta) and reads that layer and every later block. The file is written after
-every epoch; running the same command again continues from it until --epochs are done.
+every epoch; running the same command again continues from it until --epochs are done (the
+optimiser's state is not saved: a continued run starts Adam afresh).
 """
 
 from __future__ import annotations
@@ -59,12 +60,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         readout = Readout.create(classifier, layer, hidden=args.hidden, beta=beta, reference_corpus=reference)
     done = readout.config.training.get("epochs", 0)
-    for epoch in range(done, args.epochs):
-        loss = train_readout(classifier, readout, texts, epochs=1, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=not args.no_progress)[0]
-        readout.save(args.out)
-        print(f"epoch {epoch + 1}/{args.epochs}: mean loss {loss:.4f}; saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     if done >= args.epochs:
         print(f"{args.out} already has {done} epochs", file=sys.stderr)
+        return
+
+    def save(epoch: int, loss: float) -> None:
+        readout.save(args.out)
+        print(f"epoch {done + epoch + 1}/{args.epochs}: mean loss {loss:.4f}; saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", flush=True)
+
+    train_readout(classifier, readout, texts, epochs=args.epochs - done, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=not args.no_progress, on_epoch_end=save)
 
 
 if __name__ == "__main__":

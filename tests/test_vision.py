@@ -334,3 +334,19 @@ def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_ha
     assert set(explanation.parameters["stage_seconds"]) == {"feature", "gan", "input"} and explainer.last_prior_mask.shape == (3, 16, 16)
     registry = load_image_method("input_iba", model, layer="features.2", reference_images=[images(16)], **fast).explain(bright_left)
     torch.testing.assert_close(registry.scores, bits)
+
+
+def test_in_place_activations_after_the_layer_change_neither_features_nor_guided_gradients():
+    from vision.methods import guided_gradient
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(), nn.LazyLinear(3)).eval()
+    batch = images(4)
+    model(batch)
+    explainer = VisionIBA(model, "0", reference_images=[batch])
+    with torch.no_grad():
+        _, features = explainer._run(batch[:1])
+        torch.testing.assert_close(features, model[0](batch[:1]))
+    assert float(features.min()) < 0
+    gradient = guided_gradient(model, batch[:1], 0)
+    assert gradient.shape == batch[:1].shape and model[1].inplace and model[3].inplace

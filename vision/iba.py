@@ -5,8 +5,8 @@ of one module; mu and sigma are per element of the feature map, estimated over r
 images. As in the reference implementation, lam = sigmoid(alpha) is smoothed spatially with a
 Gaussian (sigma 1 feature cell) before it is used, alpha is optimised for CE + beta * mean KL,
 and the attribution is the KL summed over channels, in bits per feature cell. The map at the
-input resolution spreads each cell's bits evenly over its pixels (bilinear resize, rescaled
-so that the map still sums to the total bits): bits per pixel.
+input resolution is the cell map resized bilinearly and rescaled so that it still sums to the
+total bits: bits per pixel.
 """
 
 from __future__ import annotations
@@ -155,13 +155,16 @@ class VisionIBA:
         return next(self.model.parameters()).device
 
     def _run(self, images: torch.Tensor, replace: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits, and the feature map of the layer (replaced by ``replace(features)`` if given)."""
+        """Logits, and a copy of the layer's feature map; with ``replace``, the layer's output is
+        replaced by ``replace(features)`` and no copy is kept."""
         recorded: dict[str, torch.Tensor] = {}
 
         def hook(_: nn.Module, __: Any, output: Any) -> Any:
             features = _feature_tensor(output, self.layer)
-            recorded["features"] = features
-            return replace(features) if replace is not None else None
+            if replace is not None:
+                return replace(features)
+            recorded["features"] = features.clone()  # a copy: an in-place ReLU after the layer would change it
+            return None
 
         handle = self.module.register_forward_hook(hook)
         try:

@@ -112,6 +112,8 @@ class VisionInputIBA:
                 logits, deep = self.feature._run(image[None])
             assert deep is not None
             target = int(logits.argmax()) if target is None else int(target)
+            if not 0 <= target < logits.shape[-1]:
+                raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
             deep_mean, deep_std = self.feature._prior(deep)
             self.feature._check_influence(image[None], logits, deep_mean, deep_std)
             lam_star = self.feature._optimise(image[None], deep.float(), target, deep_mean, deep_std)[0]

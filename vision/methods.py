@@ -111,12 +111,9 @@ class SmoothGrad(ImageMethod):
         samples = int(self.options.get("samples", 50))
         noise = float(self.options.get("noise", 0.15)) * float(batch.detach().max() - batch.detach().min())
         tunnel = NoiseTunnel(CaptumSaliency(self.model))
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(int(self.options.get("seed", 0)))
-        try:
+        with torch.random.fork_rng(devices=[batch.device] if batch.device.type == "cuda" else []):
+            torch.manual_seed(int(self.options.get("seed", 0)))
             grads = tunnel.attribute(batch, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=min(samples, 16), stdevs=noise, target=target, abs=True)
-        finally:
-            torch.random.set_rng_state(generator_state)
         return grads[0].amax(dim=0), None
 
 
@@ -125,18 +122,20 @@ def guided_activations(model: nn.Module) -> Iterator[None]:
     """Guided backpropagation's rule for every ReLU and ReLU6 module: after the module's own
     backward pass, only positive gradients go on. (captum's GuidedBackprop hooks only nn.ReLU,
     so on a ReLU6 network such as EfficientNet-Lite it silently returns the plain gradient.)"""
-    handles = [
-        module.register_full_backward_hook(lambda _, grad_input, __: tuple(None if g is None else g.clamp_min(0) for g in grad_input))
-        for module in model.modules()
-        if isinstance(module, (nn.ReLU, nn.ReLU6))
-    ]
-    if not handles:
+    activations = [module for module in model.modules() if isinstance(module, (nn.ReLU, nn.ReLU6))]
+    if not activations:
         raise InvalidInputError("guided backpropagation needs ReLU or ReLU6 modules (nn.ReLU / nn.ReLU6); this model has none")
+    in_place = [(module, module.inplace) for module in activations]
+    for module in activations:
+        module.inplace = False  # backward hooks cannot follow an in-place activation
+    handles = [module.register_full_backward_hook(lambda _, grad_input, __: tuple(None if g is None else g.clamp_min(0) for g in grad_input)) for module in activations]
     try:
         yield
     finally:
         for handle in handles:
             handle.remove()
+        for module, flag in in_place:
+            module.inplace = flag
 
 
 def guided_gradient(model: nn.Module, batch: torch.Tensor, target: int) -> torch.Tensor:

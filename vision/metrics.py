@@ -148,8 +148,9 @@ def effective_heat_ratio(scores: torch.Tensor, boxes: Sequence[Sequence[float]],
 
 @dataclass
 class ImageInsertionDeletion:
-    """Deletion into a black image (0 in pixel space, ``black``) and insertion into a blurred
-    copy (Gaussian, ``blur_sigma`` pixels), in ``steps`` equal portions of pixels."""
+    """Deletion into a black image and insertion into a blurred copy (Gaussian, ``blur_sigma``
+    pixels), in ``steps`` equal portions of pixels. ``black`` is a black pixel's value in the
+    model's input space (EfficientNet-Lite0, normalised with mean = std = 0.5: -1)."""
 
     steps: int = 20
     blur_sigma: float = 15.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class ImageReadout:
 
     def _capture(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         recorded: dict[str, torch.Tensor] = {}
-        handles = [module.register_forward_hook(lambda _, __, output, name=name: recorded.__setitem__(name, _feature_tensor(output, name))) for name, module in self.modules.items()]
+        handles = [module.register_forward_hook(lambda _, __, output, name=name: recorded.__setitem__(name, _feature_tensor(output, name).clone())) for name, module in self.modules.items()]
         try:
             with torch.no_grad():
                 logits = self.model(images)
@@ -154,6 +155,8 @@ class ImageReadout:
         pixels = F.interpolate(cells[None, None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
         pixels = pixels * (cells.sum() / pixels.sum().clamp_min(1e-12))
         predicted = int(logits.argmax())
+        if target is not None and int(target) != predicted:
+            warnings.warn(f"the readout's bits do not depend on the target: it was trained for the predicted class ({predicted}), not {target}", stacklevel=2)
         return ImageExplanation("readout", "bits", pixels.cpu(), predicted if target is None else int(target), torch.softmax(logits[0].float(), -1).tolist(), self.layer, cells.cpu(), {"beta": self.beta, "readout_layers": list(self.readout_layers)}, time.perf_counter() - started)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
