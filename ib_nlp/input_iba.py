@@ -94,7 +94,8 @@ class InputIBA(AttributionMethod):
 
     ``deep_layer`` is where step 1 runs (default: the last block). Statistics for both the deep
     layer and the embeddings come from ``statistics`` (a file or a mapping by layer key),
-    ``reference_corpus``, or the statistics shipped with the model. The generator's mask starts
+    ``reference_corpus``, or the statistics shipped with the model. Settings a model recommends
+    in its config (``ib_nlp_input_iba_defaults``) replace the paper's defaults. The generator's mask starts
     at lam_G = 0.5; ``gan_epochs=0`` skips the GAN (an ablation). ``last_prior_masks`` keeps
     lam_G of each text of the last call (tokens x embedding units), for diagnostics.
     """
@@ -119,7 +120,8 @@ class InputIBA(AttributionMethod):
         **overrides: Any,
     ):
         super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
-        base = config or InputIBAConfig()
+        recommended = getattr(self.classifier.model.config, "ib_nlp_input_iba_defaults", None) or {}
+        base = config or InputIBAConfig(**{key: value for key, value in recommended.items() if key in InputIBAConfig.__dataclass_fields__})
         unknown = set(overrides) - set(asdict(base))
         if unknown:
             raise InvalidInputError(f"unknown InputIBA option(s): {', '.join(sorted(unknown))}; options are {', '.join(asdict(base))}")

@@ -93,6 +93,14 @@ def test_bits_are_the_capacity_summed_over_the_embedding_units(method):
     torch.testing.assert_close(method.input.bits_per_token(alpha, embeddings, batch, prior_alpha=prior), expected)
 
 
+def test_a_model_can_recommend_its_own_settings(reference_texts):
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.config.ib_nlp_input_iba_defaults = {"beta": 300.0, "steps": 7, "unrelated": 1}
+    method = InputIBA((model, tokenizer), reference_corpus=reference_texts)
+    assert method.config.beta == 300.0 and method.config.steps == 7 and method.input.config.beta == 300.0
+    assert InputIBA((model, tokenizer), reference_corpus=reference_texts, beta=5.0).config.beta == 5.0
+
+
 def test_bad_options_are_refused(reference_texts):
     model = random_classifier("bert", layers=2)
     with pytest.raises(InvalidInputError, match="unknown InputIBA option"):
