@@ -10,6 +10,7 @@ error per method and metric value.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -49,6 +50,18 @@ class EvaluationSettings:
     def comparable(self) -> dict[str, Any]:
         """The settings that must not change when a run is resumed (``n`` may grow)."""
         return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``INDEX/COUNT`` (``0 <= INDEX < COUNT``) into a pair."""
+    index, _, count = value.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
+    return shard
 
 
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:

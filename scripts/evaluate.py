@@ -37,6 +37,7 @@ from ib_nlp.evaluation import (
     JsonLines,
     markdown_table,
     mean_curves,
+    parse_shard,
     run_evaluation,
     sample_items,
     summarize,
@@ -73,18 +74,6 @@ def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
             value = raw
         options.setdefault(name, {})[key] = value
     return options
-
-
-def parse_shard(value: str) -> tuple[int, int]:
-    """``INDEX/COUNT`` (``0 <= INDEX < COUNT``) into a pair."""
-    index, _, count = value.partition("/")
-    try:
-        shard = int(index), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
-    if not 0 <= shard[0] < shard[1]:
-        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
-    return shard
 
 
 def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:

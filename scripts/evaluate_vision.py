@@ -27,10 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ib_nlp.evaluation import JsonLines, markdown_table
+from ib_nlp.evaluation import JsonLines, markdown_table, parse_shard
 from ib_nlp.io import write_text_atomic
-from vision.metrics import ImageInsertionDeletion, TileDegradation, bounding_box_ratio, effective_heat_ratio
 from vision.methods import IMAGE_METHODS, load_image_method
+from vision.metrics import (
+    ImageInsertionDeletion,
+    TileDegradation,
+    bounding_box_ratio,
+    effective_heat_ratio,
+)
 from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-val-1000"
@@ -77,17 +82,6 @@ def summary(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 cells.append("n/a")
         body.append(cells)
     return header, body
-
-
-def parse_shard(value: str) -> tuple[int, int]:
-    index, _, count = value.partition("/")
-    try:
-        shard = int(index), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
-    if not 0 <= shard[0] < shard[1]:
-        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
-    return shard
 
 
 def main(argv: list[str] | None = None) -> None:

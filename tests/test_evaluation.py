@@ -189,3 +189,14 @@ def test_curves_png_draws_any_number_of_panels(panels):
     curves = {"iba": ([0, 0.5, 1], [1.0, 0.4, 0.2]), "random": (["original", "head", "layer.0"], [1.0, 0.9, 0.8])}
     png = curves_png([(f"panel {i}", "x", "y", curves) for i in range(panels)])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_shard_arguments_are_parsed_and_bad_ones_refused():
+    import argparse
+
+    from ib_nlp.evaluation import parse_shard
+
+    assert parse_shard("3/14") == (3, 14)
+    for bad, message in (("4/4", "0 <= INDEX < COUNT"), ("a/2", "INDEX/COUNT such as 0/4"), ("2", "INDEX/COUNT such as 0/4")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse_shard(bad)
