@@ -80,20 +80,34 @@ def test_train_readout_script_trains_saves_and_continues(tiny, tmp_path):
     assert readout.config.training["epochs"] == 2 and len(readout.config.training["loss"]) == 2 and readout.config.hidden == 8
 
 
-@pytest.mark.slow
-def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
-    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+def image_sample(folder: Path, count: int) -> Path:
+    """A folder in the layout of the ImageNet sample with ``count`` random pictures."""
     import numpy as np
     from PIL import Image
 
-    data = tmp_path / "sample"
-    (data / "images").mkdir(parents=True)
+    (folder / "images").mkdir(parents=True)
     rows = ["image_id,wnid,class_index,x0,y0,x1,y1,orig_width,orig_height,width,height"]
-    for index in range(2):
+    for index in range(count):
         pixels = np.random.default_rng(index).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(data / "images" / f"img{index}.jpg")
+        Image.fromarray(pixels).save(folder / "images" / f"img{index}.jpg")
         rows.append(f"img{index},n1,{index},40,40,120,140,256,256,256,256")
-    (data / "boxes.csv").write_text("\n".join(rows) + "\n")
+    (folder / "boxes.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_vision_heatmaps_script_writes_a_png(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    data = image_sample(tmp_path / "sample", 3)
+    out = tmp_path / "maps.png"
+    run("vision_heatmaps.py", "--data", str(data), "--n", "1", "--reference-n", "2", "--methods", "grad_cam", "random", "--out", str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    data = image_sample(tmp_path / "sample", 2)
     arguments = ["--data", str(data), "--n", "2", "--methods", "iba", "grad_cam", "random", "--reference-n", "2", "--steps", "4",
                  "--option", "iba.steps=1", "--option", "iba.samples=2", "--out", str(tmp_path / "out"), "--device", "cpu"]
     out = run("evaluate_vision.py", *arguments, "--shard", "0/2")

@@ -350,3 +350,11 @@ def test_in_place_activations_after_the_layer_change_neither_features_nor_guided
     assert float(features.min()) < 0
     gradient = guided_gradient(model, batch[:1], 0)
     assert gradient.shape == batch[:1].shape and model[1].inplace and model[3].inplace
+
+
+def test_heatmaps_are_drawn_side_by_side_as_png(bright_left):
+    from vision.plots import heatmaps_png
+
+    maps = {"iba": torch.rand(16, 16), "random": torch.rand(16, 16)}
+    png = heatmaps_png([("a", bright_left.clamp(0, 1), maps), ("b", bright_left.clamp(0, 1), {"iba": torch.rand(16, 16)})], boxes=[[(2, 2, 8, 8)], []])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
