@@ -115,3 +115,17 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
     out = run("evaluate_vision.py", *arguments)
     assert "| iba |" in out and "| grad_cam |" in out and "degradation 14x14" in out and (tmp_path / "out" / "summary.md").is_file()
     assert sum(len(p.read_text().splitlines()) for p in (tmp_path / "out").glob("results.*.jsonl")) == 2
+
+
+@pytest.mark.slow
+def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    from vision.models import efficientnet_lite0
+    from vision.readout import ImageReadout
+
+    data = image_sample(tmp_path / "sample", 3)
+    out = tmp_path / "readout.pt"
+    printed = run("train_vision_readout.py", "--data", str(data), "--skip", "1", "--n", "2", "--epochs", "1", "--batch-size", "2", "--out", str(out))
+    assert "epoch 1/1" in printed
+    readout = ImageReadout.load(efficientnet_lite0(), out)
+    assert readout.readout_layers == ["_blocks.5", "_blocks.10", "_blocks.15"] and readout.statistics["_blocks.5"].count == 2
