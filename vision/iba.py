@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ib_nlp.attr.base import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, mask_capacity, normalize
 from ib_nlp.errors import (
     InvalidInputError,
@@ -77,6 +78,13 @@ def smooth(mask: torch.Tensor, sigma: float) -> torch.Tensor:
     channels = mask.shape[1]
     padded = F.pad(mask, (radius,) * 4, mode="replicate")
     return F.conv2d(padded, kernel.expand(channels, 1, *kernel.shape), groups=channels)
+
+
+def cells_to_pixels(cells: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """A (height x width) map of feature cells at the input resolution: bilinear resize,
+    rescaled so that it keeps the cells' total (bits per cell become bits per pixel)."""
+    pixels = F.interpolate(cells[None, None], size=tuple(size), mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
+    return pixels * (cells.sum() / pixels.sum().clamp_min(1e-12))
 
 
 def _module(model: nn.Module, layer: str) -> nn.Module:
@@ -188,10 +196,7 @@ class VisionIBA:
         started = time.perf_counter()
         options = self.parameters
         image = image.unsqueeze(0).to(self.device)
-        parameters = [(parameter, parameter.requires_grad) for parameter in self.model.parameters()]
-        for parameter, _ in parameters:
-            parameter.requires_grad_(False)
-        try:
+        with attribution_mode(self.model):
             with torch.no_grad():
                 logits, features = self._run(image)
             assert features is not None
@@ -203,14 +208,9 @@ class VisionIBA:
             lam = self._optimise(image, features.float(), target, mean, std)
             normalized = normalize(features.float(), mean, std)
             cell_bits = (mask_capacity(lam, normalized).sum(dim=1)[0] / NATS_PER_BIT).detach()
-        finally:
-            for parameter, flag in parameters:
-                parameter.requires_grad_(flag)
         if not torch.isfinite(cell_bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
-        height, width = image.shape[-2:]
-        pixel_bits = F.interpolate(cell_bits[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-        pixel_bits = pixel_bits.clamp_min(0) * (cell_bits.sum() / pixel_bits.clamp_min(0).sum().clamp_min(1e-12))
+        pixel_bits = cells_to_pixels(cell_bits, image.shape[-2:])
         probabilities = torch.softmax(logits[0].float(), dim=-1).tolist()
         return ImageExplanation("iba", "bits", pixel_bits.cpu(), target, probabilities, self.layer, cell_bits.cpu(), dict(options), time.perf_counter() - started)
 

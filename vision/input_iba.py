@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ib_nlp.attr.base import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
 from ib_nlp.errors import InvalidInputError, NonFiniteError
 from ib_nlp.input_iba import InputIBAConfig, bottleneck_samples, fit_prior_mask
@@ -104,10 +105,7 @@ class VisionInputIBA:
         shape = image.shape
         input_mean = self.input_statistics.mean.to(self.device).view(shape)
         input_std = self.input_statistics.clamped_std(self.feature.parameters["min_std"]).to(self.device).view(shape)
-        frozen = [(parameter, parameter.requires_grad) for parameter in self.model.parameters()]
-        for parameter, _ in frozen:
-            parameter.requires_grad_(False)
-        try:
+        with attribution_mode(self.model):
             with torch.no_grad():
                 logits, deep = self.feature._run(image[None])
             assert deep is not None
@@ -129,9 +127,6 @@ class VisionInputIBA:
             with torch.no_grad():
                 kl = prior_capacity(alpha, normalize(image, input_mean, input_std), prior_alpha)
                 pixels = kl.sum(dim=0) / NATS_PER_BIT
-        finally:
-            for parameter, flag in frozen:
-                parameter.requires_grad_(flag)
         if not torch.isfinite(pixels).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics and lr")
         done = time.perf_counter()

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ib_nlp.attr.base import attribution_mode
 from ib_nlp.bottleneck import (
     NATS_PER_BIT,
     apply_bottleneck,
@@ -29,7 +30,13 @@ from ib_nlp.bottleneck import (
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
-from .iba import ImageExplanation, _feature_tensor, _module, estimate_feature_statistics
+from .iba import (
+    ImageExplanation,
+    _feature_tensor,
+    _module,
+    cells_to_pixels,
+    estimate_feature_statistics,
+)
 
 ALPHA_BOUND = 5.0
 
@@ -108,11 +115,8 @@ class ImageReadout:
         module = self.modules[self.layer]
         optimizer = torch.optim.Adam(self.network.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
-        frozen = [(parameter, parameter.requires_grad) for parameter in self.model.parameters()]
-        for parameter, _ in frozen:
-            parameter.requires_grad_(False)
         losses = []
-        try:
+        with attribution_mode(self.model):
             self.network.train()
             for _ in range(epochs):
                 total, count = 0.0, 0
@@ -135,10 +139,7 @@ class ImageReadout:
                     optimizer.step()
                     total, count = total + loss.item() * len(images), count + len(images)
                 losses.append(total / count)
-        finally:
-            self.network.eval()
-            for parameter, flag in frozen:
-                parameter.requires_grad_(flag)
+        self.network.eval()
         return losses
 
     def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
@@ -152,8 +153,7 @@ class ImageReadout:
             alpha = self.alpha(recorded)
             mean, std = self._prior(self.layer, batch.device)
             cells = (gaussian_capacity(alpha, normalize(recorded[self.layer].float(), mean, std)).sum(dim=1)[0] / NATS_PER_BIT)
-        pixels = F.interpolate(cells[None, None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
-        pixels = pixels * (cells.sum() / pixels.sum().clamp_min(1e-12))
+        pixels = cells_to_pixels(cells, image.shape[-2:])
         predicted = int(logits.argmax())
         if target is not None and int(target) != predicted:
             warnings.warn(f"the readout's bits do not depend on the target: it was trained for the predicted class ({predicted}), not {target}", stacklevel=2)
