@@ -24,7 +24,6 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from . import models as _registered_models
 from .errors import InvalidInputError, ModelLoadError, StatisticsError
 from .sites import LayerMap, Site, first_tensor, intercept_calls
 from .statistics import (

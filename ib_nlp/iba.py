@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from .attr.base import AttributionMethod
-from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize, prior_capacity
+from .bottleneck import (
+    NATS_PER_BIT,
+    apply_bottleneck,
+    gaussian_capacity,
+    normalize,
+    prior_capacity,
+)
 from .classifier import Classifier, EncodedBatch
 from .errors import (
     InvalidInputError,

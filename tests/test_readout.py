@@ -9,7 +9,13 @@ import torch
 
 from ib_nlp import Classifier, InvalidInputError, load_method
 from ib_nlp.bottleneck import capacity_in_bits
-from ib_nlp.readout import ALPHA_BOUND, Readout, ReadoutIBA, ReadoutNetwork, train_readout
+from ib_nlp.readout import (
+    ALPHA_BOUND,
+    Readout,
+    ReadoutIBA,
+    ReadoutNetwork,
+    train_readout,
+)
 from ib_nlp.sites import first_tensor
 from ib_nlp.testing import random_classifier
 

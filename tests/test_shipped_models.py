@@ -8,7 +8,6 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import ib_nlp.models
 from ib_nlp.text import clean_text
 
 ASSETS = Path(__file__).resolve().parent.parent / "ib_nlp" / "assets"

@@ -12,7 +12,13 @@ from ib_nlp.errors import InvalidInputError, LayerNotReadError, StatisticsError
 from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from vision.iba import torchvision_model
 from vision.methods import load_image_method
-from vision.metrics import ImageInsertionDeletion, TileDegradation, bounding_box_ratio, effective_heat_ratio, tile_means
+from vision.metrics import (
+    ImageInsertionDeletion,
+    TileDegradation,
+    bounding_box_ratio,
+    effective_heat_ratio,
+    tile_means,
+)
 
 
 class LeftHalfCNN(nn.Module):
@@ -112,6 +118,25 @@ def test_torchvision_presets_name_the_papers_layers():
     assert isinstance(module, nn.Conv2d) and (module.in_channels, module.out_channels) == (256, 512)
     resnet, layer = torchvision_model("resnet50")
     assert layer == "layer3" and layer in dict(resnet.named_modules())
+    assert torchvision_model("resnet50-layer2")[1] == "layer2"
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "resnet50-layer2"])
+def test_iba_explains_at_each_torchvision_preset(name):
+    """IBA at each paper layer of a randomly initialised torchvision model: a finite bits map at
+    the input resolution (no weights are downloaded; the science is tested on the small CNNs)."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception as error:
+        pytest.skip(f"torchvision cannot be imported here ({type(error).__name__}); the presets are tested where it can")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    model, layer = torchvision_model(name)
+    model.to(device)
+    batches = [torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(seed)).to(device) for seed in range(2)]
+    explanation = VisionIBA(model, layer, reference_images=batches, steps=3).explain(batches[0][0], target=1)
+    assert explanation.scores.shape == (224, 224)
+    assert torch.isfinite(explanation.scores).all() and float(explanation.scores.min()) >= 0 and float(explanation.scores.sum()) > 0
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +175,11 @@ def test_occlusion_is_the_probability_drop_of_each_tile(model, bright_left):
         occluded[:, 8:16, 0:8] = 0
         drop = base - torch.softmax(model(occluded[None]), -1)[0, 1]
     assert float(scores[8, 0]) == pytest.approx(float(drop), rel=1e-5) and float(scores[:, 8:].abs().max()) == 0.0
+    one_at_a_time = load_image_method("occlusion", model, tile=4, batch_size=1).explain(bright_left, target=1).scores
+    batched = load_image_method("occlusion", model, tile=4, batch_size=5).explain(bright_left, target=1).scores
+    torch.testing.assert_close(batched, one_at_a_time)
+    with pytest.raises(InvalidInputError, match="batch_size >= 1"):
+        load_image_method("occlusion", model, batch_size=0).explain(bright_left)
 
 
 def test_grad_cam_reads_the_last_convolution_and_keeps_its_grid(model, bright_left):

@@ -184,7 +184,9 @@ class GuidedGradCAM(GradCAM):
 
 
 class Occlusion(ImageMethod):
-    """Drop of the target probability when a tile (default 8x8, stride = tile) is set to 0."""
+    """Drop of the target probability when a tile (default 8x8, stride = tile) is set to 0;
+    ``batch_size`` occluded images go through the model per forward pass (default 32 on a GPU;
+    1 on a CPU, where batching measured no faster)."""
 
     name, unit = "occlusion", "probability"
 
@@ -192,12 +194,15 @@ class Occlusion(ImageMethod):
         from captum.attr import Occlusion as CaptumOcclusion
 
         tile = int(self.options.get("tile", 8))
+        batch_size = int(self.options.get("batch_size", 32 if batch.is_cuda else 1))
+        if tile < 1 or batch_size < 1:
+            raise InvalidInputError(f"occlusion needs tile >= 1 and batch_size >= 1, got {tile} and {batch_size}")
         channels = batch.shape[1]
 
         def probabilities(images: torch.Tensor) -> torch.Tensor:
             return torch.softmax(self.model(images), dim=-1)
 
-        scores = CaptumOcclusion(probabilities).attribute(batch, sliding_window_shapes=(channels, tile, tile), strides=(channels, tile, tile), baselines=0.0, target=target)
+        scores = CaptumOcclusion(probabilities).attribute(batch, sliding_window_shapes=(channels, tile, tile), strides=(channels, tile, tile), baselines=0.0, target=target, perturbations_per_eval=batch_size)
         return scores[0].mean(dim=0), None
 
 
