@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from . import models as _registered_models  # noqa: F401  (registers the LSTM with the Auto classes)
 from .errors import InvalidInputError, ModelLoadError, StatisticsError
 from .sites import LayerMap, Site, first_tensor, intercept_calls
 from .statistics import (

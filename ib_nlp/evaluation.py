@@ -64,6 +64,23 @@ def parse_shard(value: str) -> tuple[int, int]:
     return shard
 
 
+def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` pairs (the scripts' ``--option``) into {name: {key: value}}; values are
+    JSON when they parse (numbers, true/false, lists), else strings."""
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        target, equals, raw = pair.partition("=")
+        name, dot, key = target.partition(".")
+        if not (name and dot and key and equals):
+            raise InvalidInputError(f"an option needs NAME.KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(name, {})[key] = value
+    return options
+
+
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
     """The first ``n`` texts of a seeded permutation (a larger ``n`` extends a smaller run)."""
     if n < 1 or n > len(dataset):

@@ -21,7 +21,7 @@ import torch
 from ib_nlp import Classifier, load_method, method_names
 from ib_nlp.data import load_imdb
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.evaluation import markdown_table, sample_items
+from ib_nlp.evaluation import markdown_table, parse_options, sample_items
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 
@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lime-samples", type=int, default=200)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON), e.g. input_iba.gan_epochs=0")
     args = parser.parse_args(argv)
+    try:
+        options = parse_options(args.option)
+    except InvalidInputError as error:
+        parser.error(str(error))
     warnings.filterwarnings("ignore", message="text of .* characters is longer")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     rows, notes, medians = [], [], {}
     for name in args.methods:
         try:
-            method = load_method(name, classifier, **({"samples": args.lime_samples} if name == "lime" else {}))
+            method = load_method(name, classifier, **{**({"samples": args.lime_samples} if name == "lime" else {}), **options.get(name, {})})
             method.explain(texts[0])
         except InvalidInputError as error:
             rows.append([name, "n/a", "n/a"])

@@ -30,6 +30,7 @@ from typing import Any
 
 from ib_nlp.attr import method_names
 from ib_nlp.data import load_imdb
+from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import (
     RESULTS_PATTERN,
     SANITY_PATTERN,
@@ -37,6 +38,7 @@ from ib_nlp.evaluation import (
     JsonLines,
     markdown_table,
     mean_curves,
+    parse_options,
     parse_shard,
     run_evaluation,
     sample_items,
@@ -58,22 +60,6 @@ MAIN_VALUES = [
     ("insertion_deletion", "insertion_auc"),
     ("time", "median_seconds_per_text"),
 ]
-
-
-def parse_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``name.key=value`` pairs into {name: {key: value}}; values are JSON when they parse."""
-    options: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        target, _, raw = pair.partition("=")
-        name, _, key = target.partition(".")
-        if not (name and key and _):
-            raise SystemExit(f"--option needs name.key=value, got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        options.setdefault(name, {})[key] = value
-    return options
 
 
 def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
@@ -159,9 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(args.methods) - set(method_names()))
     if unknown:
         raise SystemExit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}")
+    try:
+        options = parse_options(args.option)
+    except InvalidInputError as error:
+        parser.error(str(error))
     settings = EvaluationSettings(
         model=args.model, data=str(args.data), split=args.split, n=args.n, seed=args.seed, methods=args.methods,
-        metrics=args.metrics, options=parse_options(args.option), sanity_n=args.sanity_n,
+        metrics=args.metrics, options=options, sanity_n=args.sanity_n,
     )
     items = sample_items(load_imdb(args.split, args.data), args.n, args.seed)
     references = None

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ib_nlp.evaluation import JsonLines, markdown_table, parse_shard
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.evaluation import JsonLines, markdown_table, parse_options, parse_shard
 from ib_nlp.io import write_text_atomic
 from vision.methods import IMAGE_METHODS, load_image_method
 from vision.metrics import (
@@ -100,14 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
 
-    options: dict[str, dict[str, Any]] = {}
-    for pair in args.option:
-        target, _, raw = pair.partition("=")
-        name, _, key = target.partition(".")
-        try:
-            options.setdefault(name, {})[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options.setdefault(name, {})[key] = raw
+    try:
+        options = parse_options(args.option)
+    except InvalidInputError as error:
+        parser.error(str(error))
     settings = {"n": args.n, "methods": args.methods, "layer": args.layer, "cam_layer": args.cam_layer, "reference_n": args.reference_n, "options": options, "steps": args.steps}
     args.out.mkdir(parents=True, exist_ok=True)
     stored = args.out / "settings.json"

@@ -200,3 +200,13 @@ def test_shard_arguments_are_parsed_and_bad_ones_refused():
     for bad, message in (("4/4", "0 <= INDEX < COUNT"), ("a/2", "INDEX/COUNT such as 0/4"), ("2", "INDEX/COUNT such as 0/4")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse_shard(bad)
+
+
+def test_script_options_are_parsed_as_json_else_strings_and_bad_ones_refused():
+    from ib_nlp.evaluation import parse_options
+
+    parsed = parse_options(["iba.beta=1", "iba.layer=embeddings", "lime.samples=200", "input_iba.gan_epochs=0", "readout.readout=runs/a=b.pt"])
+    assert parsed == {"iba": {"beta": 1, "layer": "embeddings"}, "lime": {"samples": 200}, "input_iba": {"gan_epochs": 0}, "readout": {"readout": "runs/a=b.pt"}}
+    for bad in ("beta=1", "iba.beta", ".beta=1", "iba.=1"):
+        with pytest.raises(InvalidInputError, match="NAME.KEY=VALUE"):
+            parse_options([bad])

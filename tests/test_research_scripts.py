@@ -65,6 +65,10 @@ def test_bench_methods_script(tiny):
     out = run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "2", "--lime-samples", "10", "--methods", "iba", "lime", "attention", "random", "readout")
     assert "| iba |" in out and "| attention | n/a |" in out and "| random |" in out and "| readout |" in out
     assert "per-sample IBA / method (median)" in out and "| 1.0x |" in out
+    out = run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "1", "--methods", "random", "--option", "random.bogus=1")
+    assert "| random | n/a |" in out and "bogus" in out  # the option reached the method, which refused it
+    with pytest.raises(subprocess.CalledProcessError):
+        run("bench_methods.py", "--model", "imdb-lstm", "--data", str(data), "--n", "1", "--methods", "random", "--option", "bogus")
 
 
 @pytest.mark.slow

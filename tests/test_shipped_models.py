@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import ib_nlp.models  # noqa: F401  (registers the LSTM with the Auto classes)
 from ib_nlp.text import clean_text
 
 ASSETS = Path(__file__).resolve().parent.parent / "ib_nlp" / "assets"
