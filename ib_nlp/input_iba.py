@@ -85,8 +85,8 @@ class SequenceCritic(nn.Module):
         return self.head(last[-1]).squeeze(-1)
 
 
-class _DeepLayerReached(Exception):
-    """Raised to stop the forward pass once the deep layer's output is recorded."""
+class DeepLayerReached(Exception):
+    """Raised to stop the forward pass once the deep layer's output is recorded (text and images)."""
 
 
 class InputIBA(AttributionMethod):
@@ -194,7 +194,7 @@ class InputIBA(AttributionMethod):
 
         def record(forward: Any, args: tuple, kwargs: dict) -> Any:
             recorded["deep"] = first_tensor(forward(*args, **kwargs))
-            raise _DeepLayerReached
+            raise DeepLayerReached
 
         if input_call == deep_call:
             handlers = {input_call[0]: {input_call[1]: lambda forward, args, kwargs: record(lambda *a, **k: replace(forward, a, k), args, kwargs)}}
@@ -205,7 +205,7 @@ class InputIBA(AttributionMethod):
         inputs = {key: value[row : row + 1, :length].expand(count, length) for key, value in batch.model_inputs().items()}
         try:
             self.classifier.run(inputs, handlers)
-        except _DeepLayerReached:
+        except DeepLayerReached:
             return recorded["deep"]
         raise InvalidInputError(f"the model never called the block of {self.feature.site.key}")
 

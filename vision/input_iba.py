@@ -25,7 +25,12 @@ from torch import nn
 from ib_nlp.attr.base import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
 from ib_nlp.errors import InvalidInputError, NonFiniteError
-from ib_nlp.input_iba import InputIBAConfig, bottleneck_samples, fit_prior_mask
+from ib_nlp.input_iba import (
+    DeepLayerReached,
+    InputIBAConfig,
+    bottleneck_samples,
+    fit_prior_mask,
+)
 from ib_nlp.statistics import RunningMoments
 
 from .iba import ImageExplanation, VisionIBA, _feature_tensor
@@ -49,10 +54,6 @@ class ImageCritic(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(self.convolutions(features)).squeeze(-1)
-
-
-class _DeepLayerReached(Exception):
-    """Stops the forward pass once the deep layer's output is recorded."""
 
 
 class VisionInputIBA:
@@ -85,12 +86,12 @@ class VisionInputIBA:
 
         def hook(_: nn.Module, __: Any, output: Any) -> None:
             recorded["features"] = _feature_tensor(output, self.feature.layer)
-            raise _DeepLayerReached
+            raise DeepLayerReached
 
         handle = self.feature.module.register_forward_hook(hook)
         try:
             self.model(images)
-        except _DeepLayerReached:
+        except DeepLayerReached:
             return recorded["features"]
         finally:
             handle.remove()

@@ -38,6 +38,13 @@ def _order(scores: torch.Tensor, seed: int) -> torch.Tensor:
     return shuffle[ranked]
 
 
+def _removal_masks(order: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
+    """One boolean row per count: True for the first ``count`` elements of ``order``."""
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel())
+    return rank[None, :] < torch.as_tensor(counts)[:, None]
+
+
 def tile_means(scores: torch.Tensor, tile: int) -> torch.Tensor:
     """Mean score of each tile (rows x columns of tiles); the image must be a whole number of tiles."""
     height, width = scores.shape
@@ -84,14 +91,12 @@ class TileDegradation:
         order = _order(tiles, self.seed)
         counts = np.unique(np.linspace(0, order.numel(), self.steps + 1).round().astype(int))
         curves = {}
+        baseline = torch.full_like(image, self.baseline)
         for name, ranking in (("morf", order), ("lerf", order.flip(0))):
-            variants = []
-            for count in counts:
-                mask = torch.zeros(rows * columns, dtype=torch.bool)
-                mask[ranking[:count]] = True
-                pixels = mask.view(rows, columns).repeat_interleave(self.tile, 0).repeat_interleave(self.tile, 1)
-                variants.append(torch.where(pixels, torch.full_like(image, self.baseline), image))
-            curves[name] = _probabilities(model, torch.stack(variants), target, self.batch_size)
+            tiles_removed = _removal_masks(ranking, counts).view(len(counts), rows, columns)
+            pixels = tiles_removed.repeat_interleave(self.tile, 1).repeat_interleave(self.tile, 2)
+            variants = torch.where(pixels[:, None], baseline, image)
+            curves[name] = _probabilities(model, variants, target, self.batch_size)
         start, end = curves["morf"][0], curves["morf"][-1]
         span = start - end if abs(start - end) > 1e-12 else 1.0
         fractions = counts / order.numel()
@@ -181,13 +186,9 @@ class ImageInsertionDeletion:
         counts = np.unique(np.linspace(0, order.numel(), self.steps + 1).round().astype(int))
         black, blurred = torch.full_like(image, self.black), self.blurred(image)
         curves = {}
+        removed = _removal_masks(order, counts).view(len(counts), 1, *scores.shape)
         for name, start, finish in (("deletion", image, black), ("insertion", blurred, image)):
-            variants = []
-            for count in counts:
-                mask = torch.zeros(order.numel(), dtype=torch.bool)
-                mask[order[:count]] = True
-                variants.append(torch.where(mask.view(scores.shape), finish, start))
-            curves[name] = _probabilities(model, torch.stack(variants), target, self.batch_size)
+            curves[name] = _probabilities(model, torch.where(removed, finish, start), target, self.batch_size)
         fractions = counts / order.numel()
         return {
             "fractions": fractions.tolist(),

@@ -115,13 +115,13 @@ class ImageReadout:
         module = self.modules[self.layer]
         optimizer = torch.optim.Adam(self.network.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
+        device = next(self.model.parameters()).device
         losses = []
         with attribution_mode(self.model):
             self.network.train()
             for _ in range(epochs):
                 total, count = 0.0, 0
                 for images in batches:
-                    device = next(self.model.parameters()).device
                     images = images.to(device)
                     logits, recorded = self._capture(images)
                     alpha = self.alpha(recorded)
