@@ -30,7 +30,7 @@ import torch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import JsonLines, markdown_table, parse_options, parse_shard
 from ib_nlp.io import write_text_atomic
-from vision.methods import IMAGE_METHODS, load_image_method
+from vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
 from vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ImageNet sample folder (images/, boxes.csv)")
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=[*IMAGE_METHODS, "occlusion_14"])
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=image_method_names())
     parser.add_argument("--layer", default=EFFICIENTNET_LITE0_LAYER, help="IBA's layer (module name)")
     parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
     parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
@@ -106,23 +106,27 @@ def main(argv: list[str] | None = None) -> None:
     except InvalidInputError as error:
         parser.error(str(error))
     settings = {"n": args.n, "methods": args.methods, "layer": args.layer, "cam_layer": args.cam_layer, "reference_n": args.reference_n, "options": options, "steps": args.steps}
-    args.out.mkdir(parents=True, exist_ok=True)
     stored = args.out / "settings.json"
     if stored.is_file() and {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"} != {k: v for k, v in settings.items() if k != "n"}:
         raise SystemExit(f"{args.out} holds a run with other settings; resume with the same settings or choose another --out")
-    write_text_atomic(stored, json.dumps(settings, indent=2) + "\n")
 
     model = efficientnet_lite0().to(args.device)
     items = list(imagenet_sample(args.data, args.n))
     methods = {}
     for name in args.methods:
         extra = dict(options.get(name, {}))
-        if name in ("iba", "input_iba"):
+        base = IMAGE_VARIANTS[name][0] if name in IMAGE_VARIANTS else name
+        if base in ("iba", "input_iba"):
             references = [item.image for item in imagenet_sample(args.data, args.reference_n)]
             extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
-        elif name in ("grad_cam", "guided_grad_cam"):
+        elif base in ("grad_cam", "guided_grad_cam"):
             extra = {"layer": args.cam_layer, **extra}
-        methods[name] = load_image_method(name, model, **extra)
+        try:
+            methods[name] = load_image_method(name, model, **extra)
+        except InvalidInputError as error:
+            parser.error(str(error))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(stored, json.dumps(settings, indent=2) + "\n")
     metrics = {"tiles_8": TileDegradation(tile=8, steps=args.steps), "tiles_14": TileDegradation(tile=14, steps=args.steps), "insertion_deletion": ImageInsertionDeletion(steps=args.steps, black=-1.0)}
     rank = f"s{args.shard[0]}of{args.shard[1]}" if args.shard else 0
     log = JsonLines(args.out, "results.*.jsonl", rank)

@@ -11,7 +11,7 @@ from torch import nn
 from ib_nlp.errors import InvalidInputError, LayerNotReadError, StatisticsError
 from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from vision.iba import torchvision_model
-from vision.methods import load_image_method
+from vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
 from vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
@@ -146,12 +146,51 @@ def bright_left() -> torch.Tensor:
     return image
 
 
-@pytest.mark.parametrize("name", ["gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"])
+@pytest.mark.parametrize("name", [name for name in image_method_names() if name not in ("iba", "input_iba", "readout")])
 def test_every_image_method_returns_a_map_at_the_input_resolution(model, bright_left, name):
+    """The baselines and their variants (IBA, InputIBA and the readout need references or training; own tests)."""
     options = {"samples": 4} if name == "smoothgrad" else {}
     explanation = load_image_method(name, model, **options).explain(bright_left)
     assert explanation.scores.shape == (16, 16) and bool(torch.isfinite(explanation.scores).all())
-    assert explanation.method == ("occlusion" if name == "occlusion_14" else name) and explanation.target == 1
+    assert explanation.method == IMAGE_VARIANTS.get(name, (name,))[0] and explanation.target == 1
+
+
+def mixed_sign_cnn() -> nn.Module:
+    """A small random CNN whose input gradients take both signs."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 3)).eval()
+
+
+def test_absolute_variants_sum_absolute_channel_values():
+    from captum.attr import IntegratedGradients as CaptumIG
+
+    cnn, image = mixed_sign_cnn(), images(1, seed=7)[0]
+    target = int(cnn(image[None]).argmax())
+    inputs = image[None].clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(cnn(inputs)[0, target], inputs)
+    integrated = CaptumIG(cnn).attribute(image[None], baselines=torch.zeros(1, 3, 16, 16), target=target, n_steps=20)
+    expected = {"gradient": gradient[0], "integrated_gradients": integrated[0].detach()}
+    for name, per_channel in expected.items():
+        options = {"steps": 20} if name == "integrated_gradients" else {}
+        signed = load_image_method(name, cnn, **options).explain(image, target).scores
+        absolute = load_image_method(f"{name}_abs", cnn, **options).explain(image, target).scores
+        assert float(signed.min()) < 0, name
+        torch.testing.assert_close(signed, per_channel.sum(dim=0), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(absolute, per_channel.abs().sum(dim=0), rtol=1e-4, atol=1e-6)
+    guided = load_image_method("guided_backprop_abs", cnn).explain(image, target).scores
+    cam = load_image_method("grad_cam", cnn).explain(image, target).scores
+    torch.testing.assert_close(load_image_method("guided_grad_cam_abs", cnn).explain(image, target).scores, guided * cam)
+    assert bool((guided >= 0).all()) and float(guided.sum()) > float(load_image_method("guided_backprop", cnn).explain(image, target).scores.sum())
+    with pytest.raises(InvalidInputError, match="absolute must be true or false"):
+        load_image_method("gradient", cnn, absolute="yes")
+
+
+def test_image_methods_refuse_options_they_do_not_take(model):
+    with pytest.raises(InvalidInputError, match="integrated_gradients has no option 'stpes'; its options: steps, absolute"):
+        load_image_method("integrated_gradients", model, stpes=10)
+    with pytest.raises(InvalidInputError, match="saliency has no option 'absolute'; its options: none"):
+        load_image_method("saliency", model, absolute=True)
+    assert load_image_method("occlusion_14", model).options == {"tile": 14, "batch_size": None}
 
 
 def test_gradient_methods_see_only_what_the_head_reads(model, bright_left):

@@ -6,7 +6,10 @@
 Baselines come from captum, except guided backpropagation (and so guided Grad-CAM): captum's
 hooks only nn.ReLU, and EfficientNet-Lite uses ReLU6, so the rule is applied here to both.
 Per-pixel maps sum over colour channels where the method gives one value per channel
-(saliency takes the largest absolute gradient over channels, as in Simonyan et al.).
+(saliency takes the largest absolute gradient over channels, as in Simonyan et al.). The signed
+methods (gradient, integrated gradients, guided backpropagation, guided Grad-CAM) take the
+option ``absolute=True`` to sum absolute values instead, so that strongly negative pixels rank
+as relevant too; the registry names ``*_abs`` select it.
 """
 
 from __future__ import annotations
@@ -34,12 +37,23 @@ def last_convolution(model: nn.Module) -> str:
 
 
 class ImageMethod:
-    """A captum-backed attribution method for one image classifier."""
+    """A captum-backed attribution method for one image classifier.
+
+    ``defaults`` names every option the method takes and its default; an unknown option is
+    refused (a misspelt option would otherwise be ignored without a word). ``None`` means the
+    wrapped implementation checks its own options.
+    """
 
     name: ClassVar[str]
     unit: ClassVar[str]
+    defaults: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(self, model: nn.Module, **options: Any):
+        if self.defaults is not None:
+            unknown = sorted(set(options) - set(self.defaults))
+            if unknown:
+                raise InvalidInputError(f"{self.name} has no option {', '.join(map(repr, unknown))}; its options: {', '.join(self.defaults) or 'none'}")
+            options = {**self.defaults, **options}
         self.model = model.eval()
         self.options = options
 
@@ -73,13 +87,28 @@ class ImageMethod:
         raise NotImplementedError
 
 
-class Gradient(ImageMethod):
+class _SignedPixelMethod(ImageMethod):
+    """Methods with one signed value per channel and pixel; ``absolute=True`` sums |values|."""
+
+    defaults: ClassVar[dict[str, Any] | None] = {"absolute": False}
+
+    def __init__(self, model: nn.Module, **options: Any):
+        super().__init__(model, **options)
+        if not isinstance(self.options["absolute"], bool):
+            raise InvalidInputError(f"absolute must be true or false, got {self.options['absolute']!r}")
+
+    def channel_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum over the colour channels (dimension 0) of one image's values."""
+        return (values.abs() if self.options["absolute"] else values).sum(dim=0)
+
+
+class Gradient(_SignedPixelMethod):
     name, unit = "gradient", "logit gradient"
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import Saliency as CaptumSaliency
 
-        return CaptumSaliency(self.model).attribute(batch, target=target, abs=False)[0].sum(dim=0), None
+        return self.channel_sum(CaptumSaliency(self.model).attribute(batch, target=target, abs=False)[0]), None
 
 
 class Saliency(ImageMethod):
@@ -91,28 +120,30 @@ class Saliency(ImageMethod):
         return CaptumSaliency(self.model).attribute(batch, target=target, abs=True)[0].amax(dim=0), None
 
 
-class IntegratedGradients(ImageMethod):
+class IntegratedGradients(_SignedPixelMethod):
     name, unit = "integrated_gradients", "logit"
+    defaults: ClassVar[dict[str, Any] | None] = {"steps": 50, "absolute": False}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import IntegratedGradients as CaptumIG
 
-        steps = int(self.options.get("steps", 50))
-        return CaptumIG(self.model).attribute(batch, baselines=torch.zeros_like(batch), target=target, n_steps=steps)[0].sum(dim=0), None
+        steps = int(self.options["steps"])
+        return self.channel_sum(CaptumIG(self.model).attribute(batch, baselines=torch.zeros_like(batch), target=target, n_steps=steps)[0]), None
 
 
 class SmoothGrad(ImageMethod):
     name, unit = "smoothgrad", "gradient magnitude"
+    defaults: ClassVar[dict[str, Any] | None] = {"samples": 50, "noise": 0.15, "seed": 0}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import NoiseTunnel
         from captum.attr import Saliency as CaptumSaliency
 
-        samples = int(self.options.get("samples", 50))
-        noise = float(self.options.get("noise", 0.15)) * float(batch.detach().max() - batch.detach().min())
+        samples = int(self.options["samples"])
+        noise = float(self.options["noise"]) * float(batch.detach().max() - batch.detach().min())
         tunnel = NoiseTunnel(CaptumSaliency(self.model))
         with torch.random.fork_rng(devices=[batch.device] if batch.device.type == "cuda" else []):
-            torch.manual_seed(int(self.options.get("seed", 0)))
+            torch.manual_seed(int(self.options["seed"]))
             grads = tunnel.attribute(batch, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=min(samples, 16), stdevs=noise, target=target, abs=True)
         return grads[0].amax(dim=0), None
 
@@ -146,24 +177,23 @@ def guided_gradient(model: nn.Module, batch: torch.Tensor, target: int) -> torch
     return gradient
 
 
-class GuidedBackprop(ImageMethod):
+class GuidedBackprop(_SignedPixelMethod):
     name, unit = "guided_backprop", "guided gradient"
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
-        return guided_gradient(self.model, batch, target)[0].sum(dim=0), None
+        return self.channel_sum(guided_gradient(self.model, batch, target)[0]), None
 
 
-class _LayerMethod(ImageMethod):
-    """Methods that read a convolutional layer (default: the last Conv2d)."""
+class GradCAM(ImageMethod):
+    """Grad-CAM at a convolutional layer (default: the last Conv2d)."""
+
+    name, unit = "grad_cam", "Grad-CAM"
+    defaults: ClassVar[dict[str, Any] | None] = {"layer": None}
 
     def __init__(self, model: nn.Module, layer: str | None = None, **options: Any):
         layer = layer or last_convolution(model)
         super().__init__(model, layer=layer, **options)
         self.layer_module = _module(model, layer)
-
-
-class GradCAM(_LayerMethod):
-    name, unit = "grad_cam", "Grad-CAM"
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
         from captum.attr import LayerGradCam
@@ -173,14 +203,15 @@ class GradCAM(_LayerMethod):
         return upsampled[0, 0], cam[0, 0]
 
 
-class GuidedGradCAM(GradCAM):
+class GuidedGradCAM(GradCAM, _SignedPixelMethod):
     """Guided backpropagation times the upsampled Grad-CAM map (Selvaraju et al.)."""
 
     name, unit = "guided_grad_cam", "guided Grad-CAM"
+    defaults: ClassVar[dict[str, Any] | None] = {"layer": None, "absolute": False}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
         cam, grid = super().attribute(batch, target)
-        return guided_gradient(self.model, batch, target)[0].sum(dim=0) * cam, grid
+        return self.channel_sum(guided_gradient(self.model, batch, target)[0]) * cam, grid
 
 
 class Occlusion(ImageMethod):
@@ -189,12 +220,14 @@ class Occlusion(ImageMethod):
     1 on a CPU, where batching measured no faster)."""
 
     name, unit = "occlusion", "probability"
+    defaults: ClassVar[dict[str, Any] | None] = {"tile": 8, "batch_size": None}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import Occlusion as CaptumOcclusion
 
-        tile = int(self.options.get("tile", 8))
-        batch_size = int(self.options.get("batch_size", 32 if batch.is_cuda else 1))
+        tile = int(self.options["tile"])
+        chosen = self.options["batch_size"]
+        batch_size = int(chosen) if chosen is not None else (32 if batch.is_cuda else 1)
         if tile < 1 or batch_size < 1:
             raise InvalidInputError(f"occlusion needs tile >= 1 and batch_size >= 1, got {tile} and {batch_size}")
         channels = batch.shape[1]
@@ -208,9 +241,10 @@ class Occlusion(ImageMethod):
 
 class RandomImage(ImageMethod):
     name, unit = "random", "-"
+    defaults: ClassVar[dict[str, Any] | None] = {"seed": 0}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
-        generator = torch.Generator().manual_seed(int(self.options.get("seed", 0)))
+        generator = torch.Generator().manual_seed(int(self.options["seed"]))
         return torch.rand(batch.shape[-2:], generator=generator), None
 
 
@@ -218,6 +252,7 @@ class _IBA(ImageMethod):
     """Per-sample IBA (``vision.iba.VisionIBA``) under the registry's call."""
 
     name, unit = "iba", "bits"
+    defaults: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, model: nn.Module, layer: str, **options: Any):
         super().__init__(model, layer=layer, **{k: v for k, v in options.items() if k not in ("statistics", "reference_images")})
@@ -231,6 +266,7 @@ class _InputIBA(ImageMethod):
     """InputIBA (``vision.input_iba.VisionInputIBA``) under the registry's call."""
 
     name, unit = "input_iba", "bits"
+    defaults: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, model: nn.Module, layer: str, reference_images: Any, **options: Any):
         from .input_iba import VisionInputIBA
@@ -246,6 +282,7 @@ class _Readout(ImageMethod):
     """A trained readout (``vision.readout.ImageReadout``, or the path of a saved one)."""
 
     name, unit = "readout", "bits"
+    defaults: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, model: nn.Module, readout: Any):
         from .readout import ImageReadout
@@ -262,12 +299,26 @@ IMAGE_METHODS: dict[str, Callable[..., ImageMethod]] = {
 }
 
 
+IMAGE_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "occlusion_14": ("occlusion", {"tile": 14}),
+    **{f"{name}_abs": (name, {"absolute": True}) for name in ("gradient", "integrated_gradients", "guided_backprop", "guided_grad_cam")},
+}
+"""Registry names that are a method with preset options (options given by the caller win)."""
+
+
+def image_method_names() -> list[str]:
+    """Every name ``load_image_method`` accepts."""
+    return [*IMAGE_METHODS, *IMAGE_VARIANTS]
+
+
 def load_image_method(name: str, model: nn.Module, **options: Any) -> ImageMethod:
-    """Build the image method ``name`` for ``model``; ``occlusion_14`` is occlusion with 14x14 tiles."""
-    if name == "occlusion_14":
-        return Occlusion(model, **{"tile": 14, **options})
+    """Build the image method ``name`` for ``model`` (a method of ``IMAGE_METHODS`` or a variant
+    of ``IMAGE_VARIANTS``, e.g. ``occlusion_14`` = occlusion with 14x14 tiles)."""
+    if name in IMAGE_VARIANTS:
+        name, preset = IMAGE_VARIANTS[name]
+        options = {**preset, **options}
     if name not in IMAGE_METHODS:
-        raise InvalidInputError(f"unknown image method {name!r}; available: {', '.join([*IMAGE_METHODS, 'occlusion_14'])}")
+        raise InvalidInputError(f"unknown image method {name!r}; available: {', '.join(image_method_names())}")
     try:
         return IMAGE_METHODS[name](model, **options)
     except TypeError as error:
