@@ -251,18 +251,21 @@ def run_evaluation(
         sanity_log = JsonLines(folder, SANITY_PATTERN, rank)
         sanity_done = {record["index"] for record in sanity_log.read()}
         sanity_items = [item for item in items[: settings.sanity_n][position::processes] if item["index"] not in sanity_done]
+        check = CascadingRandomization(seed=settings.seed)
         for item in tqdm(sanity_items, desc="sanity check", unit="text", disable=not (progress and is_main)):
-            sanity_log.append(sanity_record(classifier, settings, list(methods), item, reference_texts))
+            sanity_log.append(sanity_record(check, classifier, settings, list(methods), item, reference_texts))
     if state is not None:
         state.wait_for_everyone()
     wanted = {item["index"] for item in items}
     return [record for record in log.read() if record["index"] in wanted]
 
 
-def sanity_record(classifier: Classifier, settings: EvaluationSettings, names: Sequence[str], item: Mapping[str, Any], reference_texts: Sequence[str] | None) -> dict[str, Any]:
-    """Cascading randomisation for one text and every method. IBA's prior is re-estimated on
-    ``reference_texts`` for each randomised model (the shipped statistics belong to the trained one)."""
-    check = CascadingRandomization(seed=settings.seed)
+def sanity_record(
+    check: CascadingRandomization, classifier: Classifier, settings: EvaluationSettings, names: Sequence[str], item: Mapping[str, Any], reference_texts: Sequence[str] | None
+) -> dict[str, Any]:
+    """Cascading randomisation for one text and every method (``check`` keeps the randomised
+    models between texts). IBA's prior is re-estimated on ``reference_texts`` for each randomised
+    model (the shipped statistics belong to the trained one)."""
     record: dict[str, Any] = {"index": item["index"], "methods": {}}
     for name in names:
         options = dict(settings.options.get(name, {}))

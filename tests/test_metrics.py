@@ -184,3 +184,16 @@ def test_sanity_check_separates_model_dependent_methods_from_random(additive):
     assert random_result["spearman"] == pytest.approx([1.0] * 5)
     (gradient_result,) = check.compute(bert, lambda model: load_method("gradient_x_input", model), [TEXT])
     assert gradient_result["spearman"][0] == 1.0 and gradient_result["final_abs_spearman"] < 0.9
+
+
+def test_sanity_check_draws_the_randomised_models_once_per_classifier():
+    bert = Classifier.load(random_classifier("bert", layers=2))
+    check = CascadingRandomization(seed=0)
+    first = check.randomized(bert)
+    assert check.randomized(bert) is first and [label for label, _ in first] == ["head", "layer.1", "layer.0", "embeddings"]
+    factory = lambda model: load_method("gradient_x_input", model)  # noqa: E731
+    kept = [check.compute(bert, factory, [text])[0]["spearman"] for text in (TEXT, TEXT + " again")]
+    fresh = [CascadingRandomization(seed=0).compute(bert, factory, [text])[0]["spearman"] for text in (TEXT, TEXT + " again")]
+    assert [value for row in kept for value in row] == pytest.approx([value for row in fresh for value in row])
+    other = Classifier.load(random_classifier("bert", layers=1))
+    assert [label for label, _ in check.randomized(other)] == ["head", "layer.0", "embeddings"]

@@ -101,6 +101,17 @@ class CascadingRandomization:
 
     def __init__(self, seed: int = 0):
         self.seed = seed
+        self._checked: Classifier | None = None
+        self._randomized: list[tuple[str, Classifier]] = []
+
+    def randomized(self, classifier: Classifier) -> list[tuple[str, Classifier]]:
+        """The randomised copies of ``classifier``, drawn on first use and kept for later calls
+        with the same classifier (a run that checks many texts draws them once; they hold one
+        copy of the model per step)."""
+        if self._checked is not classifier:
+            self._randomized = list(randomized_models(classifier, self.seed))
+            self._checked = classifier
+        return self._randomized
 
     def compute(self, classifier: Classifier, factory: MethodFactory, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One result per text: the steps (``original`` first) and the Spearman correlation at each."""
@@ -112,7 +123,7 @@ class CascadingRandomization:
         ordinary = [[i for i, special in enumerate(e.special_tokens) if not special] for e in original]
         reference = [np.asarray([e.token_scores[i] for i in keep]) for e, keep in zip(original, ordinary)]
         steps, correlations = ["original"], [[1.0] for _ in texts]
-        for label, randomized in randomized_models(classifier, self.seed):
+        for label, randomized in self.randomized(classifier):
             steps.append(label)
             for row, explanation in enumerate(factory(randomized).explain_batch(texts, targets)):
                 scores = np.asarray([explanation.token_scores[i] for i in ordinary[row]])
