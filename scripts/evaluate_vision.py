@@ -11,7 +11,9 @@ the layout of the IBA paper's Table 1 (Markdown and CSV).
     python scripts/evaluate_vision.py --n 50 --methods iba grad_cam random --out runs/vision-quick
 
 The prior of IBA is estimated over --reference-n images of the sample (the first ones; each
-image is a small part of it).
+image is a small part of it). A readout is never scored on an image it was trained on (its file
+lists them): ``--option 'readout.readout=["a.pt", "b.pt"]'`` gives each image the first readout
+that has not seen it, so two readouts trained on complementary halves cover the whole sample.
 """
 
 from __future__ import annotations
@@ -44,10 +46,21 @@ DEFAULT_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoot
 COLUMNS = [("degradation_8", "degradation 8x8 (↑)"), ("degradation_14", "degradation 14x14 (↑)"), ("bbox", "bbox (↑)"), ("ehr", "EHR (↑)"), ("deletion_auc", "deletion AUC (↓)"), ("insertion_auc", "insertion AUC (↑)"), ("seconds", "s per image (↓)")]
 
 
-def score_image(model: torch.nn.Module, methods: dict[str, Any], item: Any, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Explain one image with every method and score every map."""
+def unseen(candidates: list[Any], image_id: str) -> Any | None:
+    """The first candidate method not trained on the image (readouts list their training
+    images; other methods have none), or None when every candidate has seen it."""
+    return next((method for method in candidates if image_id not in getattr(getattr(method, "readout", None), "trained_on", ())), None)
+
+
+def score_image(model: torch.nn.Module, methods: dict[str, list[Any]], item: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Explain one image with every method and score every map (a readout trained on the image
+    is not scored: its values are None)."""
     record: dict[str, Any] = {"index": item.image_id, "label": item.label, "box_fraction": item.box_fraction, "methods": {}}
-    for name, method in methods.items():
+    for name, candidates in methods.items():
+        method = unseen(candidates, item.image_id)
+        if method is None:
+            record["methods"][name] = {key: None for key, _ in COLUMNS} | {"skipped": "trained on this image"}
+            continue
         started = time.perf_counter()
         explanation = method.explain(item.image)
         seconds = time.perf_counter() - started
@@ -76,9 +89,10 @@ def summary(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         for key, _ in COLUMNS:
             values = np.array([r["methods"][method][key] for r in records if r["methods"][method][key] is not None], dtype=np.float64)
             if key == "seconds":
-                cells.append(f"{np.median(values):.3f}")
+                cells.append(f"{np.median(values):.3f}" if len(values) else "n/a")
             elif len(values) > 1:
-                cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f} (n={len(values)})" if key == "ehr" else f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f}")
+                shown_n = key == "ehr" or len(values) < len(records)
+                cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f}" + (f" (n={len(values)})" if shown_n else ""))
             else:
                 cells.append("n/a")
         body.append(cells)
@@ -121,8 +135,12 @@ def main(argv: list[str] | None = None) -> None:
             extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
         elif base in ("grad_cam", "guided_grad_cam"):
             extra = {"layer": args.cam_layer, **extra}
+        readouts = extra.pop("readout") if base == "readout" and "readout" in extra else None
         try:
-            methods[name] = load_image_method(name, model, **extra)
+            if isinstance(readouts, list):
+                methods[name] = [load_image_method(name, model, readout=path, **extra) for path in readouts]
+            else:
+                methods[name] = [load_image_method(name, model, **extra, **({} if readouts is None else {"readout": readouts}))]
         except InvalidInputError as error:
             parser.error(str(error))
     args.out.mkdir(parents=True, exist_ok=True)

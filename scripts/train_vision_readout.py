@@ -4,7 +4,11 @@
 
 The readout attaches at IBA's layer (default ``_blocks.5``) and reads it and the later block
 outputs given by --readout-layers. Training images are the --n images after the first --skip
-of the sample, so that the first --skip images stay unseen for evaluating the readout.
+of the sample, so that the first --skip images stay unseen for evaluating the readout; their
+ids are saved with the readout, and scripts/evaluate_vision.py never scores a readout on an image
+it was trained on (give it two readouts trained on complementary halves to cover the sample).
+
+    python scripts/train_vision_readout.py --skip 0 --n 500 --epochs 4 --out runs/readout-lite0-first500.pt
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     model = efficientnet_lite0().to(args.device)
-    images = [item.image for item in imagenet_sample(args.data, args.skip + args.n)][args.skip :]
-    if not images:
+    items = list(imagenet_sample(args.data, args.skip + args.n))[args.skip :]
+    if not items:
         raise SystemExit(f"no training images: the sample has at most {args.skip} images")
+    images = [item.image for item in items]
     batches = [torch.stack(images[i : i + args.batch_size]) for i in range(0, len(images), args.batch_size)]
     readout = ImageReadout.create(model, args.layer, args.readout_layers, batches, beta=args.beta)
+    readout.trained_on = [item.image_id for item in items]
     for epoch in range(args.epochs):
         (loss,) = readout.train(batches, epochs=1, lr=args.lr, seed=epoch)
         readout.save(args.out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+import torch
 
 from ib_nlp.testing import random_classifier
 
@@ -125,6 +127,27 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
 
 
 @pytest.mark.slow
+def test_evaluate_vision_never_scores_a_readout_on_its_training_images(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    from vision.models import efficientnet_lite0, imagenet_sample
+    from vision.readout import ImageReadout
+
+    data = image_sample(tmp_path / "sample", 2)
+    model = efficientnet_lite0()
+    references = [torch.stack([item.image for item in imagenet_sample(data)])]
+    paths = []
+    for name, seen in (("both", ["img0", "img1"]), ("second", ["img1"])):
+        readout = ImageReadout.create(model, "_blocks.5", ["_blocks.10"], references)
+        readout.trained_on = seen
+        paths.append(str(readout.save(tmp_path / f"{name}.pt")))
+    out = run("evaluate_vision.py", "--data", str(data), "--n", "2", "--methods", "readout", "random", "--steps", "4", "--option", f"readout.readout={json.dumps(paths)}", "--out", str(tmp_path / "out"), "--device", "cpu")
+    records = {record["index"]: record["methods"]["readout"] for record in map(json.loads, (tmp_path / "out" / "results.0.jsonl").read_text().splitlines())}
+    assert records["img0"]["bbox"] is not None and records["img0"]["seconds"] > 0
+    assert records["img1"]["skipped"] == "trained on this image" and records["img1"]["bbox"] is None
+    assert "| readout | n/a |" in out and "| random |" in out
+
+
+@pytest.mark.slow
 def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
     from vision.models import efficientnet_lite0
@@ -136,3 +159,4 @@ def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones
     assert "epoch 1/1" in printed
     readout = ImageReadout.load(efficientnet_lite0(), out)
     assert readout.readout_layers == ["_blocks.5", "_blocks.10", "_blocks.15"] and readout.statistics["_blocks.5"].count == 2
+    assert readout.trained_on == ["img1", "img2"]

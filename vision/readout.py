@@ -75,6 +75,9 @@ class ImageReadout:
         shapes = {name: [int(v) for v in statistics[name].metadata["shape"].split("x")] for name in self.readout_layers}
         self.shapes = shapes
         self.network = ReadoutConvolutions(sum(shape[0] for shape in shapes.values()), shapes[layer][0]).to(next(model.parameters()).device)
+        self.trained_on: list[str] = []
+        """Ids of the images it was trained on (set by the training script), so that an evaluation
+        can leave them out; empty when unknown."""
 
     @classmethod
     def create(cls, model: nn.Module, layer: str, readout_layers: Sequence[str], reference_images: Iterable[torch.Tensor], beta: float = 10.0) -> ImageReadout:
@@ -160,13 +163,14 @@ class ImageReadout:
         return ImageExplanation("readout", "bits", pixels.cpu(), predicted if target is None else int(target), torch.softmax(logits[0].float(), -1).tolist(), self.layer, cells.cpu(), {"beta": self.beta, "readout_layers": list(self.readout_layers)}, time.perf_counter() - started)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Network, layers, beta and statistics in one file (torch format)."""
+        """Network, layers, beta, statistics and the training images' ids in one file (torch format)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std,
             "network": {k: v.cpu() for k, v in self.network.state_dict().items()},
             "statistics": {name: {"mean": s.mean, "std": s.std, "count": s.count, "metadata": s.metadata} for name, s in self.statistics.items()},
+            "trained_on": list(self.trained_on),
         }
         temporary = path.with_suffix(path.suffix + ".tmp")
         torch.save(state, temporary)
@@ -180,4 +184,5 @@ class ImageReadout:
         readout = cls(model, state["layer"], state["readout_layers"], statistics, state["beta"], state["min_std"])
         readout.network.load_state_dict(state["network"])
         readout.network.eval()
+        readout.trained_on = list(state.get("trained_on", []))
         return readout
