@@ -11,7 +11,8 @@ the layout of the IBA paper's Table 1 (Markdown and CSV).
     python scripts/evaluate_vision.py --n 50 --methods iba grad_cam random --out runs/vision-quick
 
 The prior of IBA is estimated over --reference-n images of the sample (the first ones; each
-image is a small part of it). A readout is never scored on an image it was trained on (its file
+image is a small part of it; ``--reference-data`` takes them from another folder, e.g. when a
+part of the sample is evaluated on another machine). A readout is never scored on an image it was trained on (its file
 lists them): ``--option 'readout.readout=["a.pt", "b.pt"]'`` gives each image the first readout
 that has not seen it, so two readouts trained on complementary halves cover the whole sample.
 """
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layer", default=EFFICIENTNET_LITE0_LAYER, help="IBA's layer (module name)")
     parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
     parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
+    parser.add_argument("--reference-data", type=Path, help="sample folder whose first --reference-n images give IBA's prior (default: --data; lets a part of the sample be evaluated with the prior of the whole run)")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
     parser.add_argument("--steps", type=int, default=20, help="points of the degradation and insertion/deletion curves")
     parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         extra = dict(options.get(name, {}))
         base = IMAGE_VARIANTS[name][0] if name in IMAGE_VARIANTS else name
         if base in ("iba", "input_iba"):
-            references = [item.image for item in imagenet_sample(args.data, args.reference_n)]
+            references = [item.image for item in imagenet_sample(args.reference_data or args.data, args.reference_n)]
             extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
         elif base in ("grad_cam", "guided_grad_cam"):
             extra = {"layer": args.cam_layer, **extra}

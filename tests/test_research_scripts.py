@@ -116,7 +116,7 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
     data = image_sample(tmp_path / "sample", 2)
     arguments = ["--data", str(data), "--n", "2", "--methods", "iba", "grad_cam", "guided_grad_cam_abs", "random", "--reference-n", "2", "--steps", "4",
                  "--option", "iba.steps=1", "--option", "iba.samples=2", "--out", str(tmp_path / "out"), "--device", "cpu"]
-    out = run("evaluate_vision.py", *arguments, "--shard", "0/2")
+    out = run("evaluate_vision.py", *arguments, "--shard", "0/2", "--reference-data", str(image_sample(tmp_path / "references", 2)))
     assert "shard 0/2 done" in out and len((tmp_path / "out" / "results.s0of2.jsonl").read_text().splitlines()) == 1
     out = run("evaluate_vision.py", *arguments)
     assert "| iba |" in out and "| grad_cam |" in out and "degradation 14x14" in out and (tmp_path / "out" / "summary.md").is_file()
