@@ -33,7 +33,12 @@ import torch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import JsonLines, markdown_table, parse_options, parse_shard
 from ib_nlp.io import write_text_atomic
-from vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
+from vision.methods import (
+    IMAGE_VARIANTS,
+    ImageMethod,
+    image_method_names,
+    load_image_method,
+)
 from vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
@@ -47,13 +52,12 @@ DEFAULT_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoot
 COLUMNS = [("degradation_8", "degradation 8x8 (↑)"), ("degradation_14", "degradation 14x14 (↑)"), ("bbox", "bbox (↑)"), ("ehr", "EHR (↑)"), ("deletion_auc", "deletion AUC (↓)"), ("insertion_auc", "insertion AUC (↑)"), ("seconds", "s per image (↓)")]
 
 
-def unseen(candidates: list[Any], image_id: str) -> Any | None:
-    """The first candidate method not trained on the image (readouts list their training
-    images; other methods have none), or None when every candidate has seen it."""
-    return next((method for method in candidates if image_id not in getattr(getattr(method, "readout", None), "trained_on", ())), None)
+def unseen(candidates: list[ImageMethod], image_id: str) -> ImageMethod | None:
+    """The first candidate method not trained on the image, or None when every candidate has seen it."""
+    return next((method for method in candidates if image_id not in method.trained_on), None)
 
 
-def score_image(model: torch.nn.Module, methods: dict[str, list[Any]], item: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+def score_image(model: torch.nn.Module, methods: dict[str, list[ImageMethod]], item: Any, metrics: dict[str, Any]) -> dict[str, Any]:
     """Explain one image with every method and score every map (a readout trained on the image
     is not scored: its values are None)."""
     record: dict[str, Any] = {"index": item.image_id, "label": item.label, "box_fraction": item.box_fraction, "methods": {}}
@@ -128,21 +132,22 @@ def main(argv: list[str] | None = None) -> None:
 
     model = efficientnet_lite0().to(args.device)
     items = list(imagenet_sample(args.data, args.n))
-    methods = {}
-    for name in args.methods:
+    bases = {name: IMAGE_VARIANTS[name][0] if name in IMAGE_VARIANTS else name for name in args.methods}
+    if {"iba", "input_iba"} & set(bases.values()):
+        references = [item.image for item in imagenet_sample(args.reference_data or args.data, args.reference_n)]
+        reference_batches = [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)]
+    methods: dict[str, list[ImageMethod]] = {}
+    for name, base in bases.items():
         extra = dict(options.get(name, {}))
-        base = IMAGE_VARIANTS[name][0] if name in IMAGE_VARIANTS else name
         if base in ("iba", "input_iba"):
-            references = [item.image for item in imagenet_sample(args.reference_data or args.data, args.reference_n)]
-            extra = {"layer": args.layer, "reference_images": [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)], **extra}
+            extra = {"layer": args.layer, "reference_images": reference_batches, **extra}
         elif base in ("grad_cam", "guided_grad_cam"):
             extra = {"layer": args.cam_layer, **extra}
-        readouts = extra.pop("readout") if base == "readout" and "readout" in extra else None
         try:
-            if isinstance(readouts, list):
-                methods[name] = [load_image_method(name, model, readout=path, **extra) for path in readouts]
+            if base == "readout" and isinstance(extra.get("readout"), list):
+                methods[name] = [load_image_method(name, model, **{**extra, "readout": path}) for path in extra["readout"]]
             else:
-                methods[name] = [load_image_method(name, model, **extra, **({} if readouts is None else {"readout": readouts}))]
+                methods[name] = [load_image_method(name, model, **extra)]
         except InvalidInputError as error:
             parser.error(str(error))
     args.out.mkdir(parents=True, exist_ok=True)

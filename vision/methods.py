@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -47,6 +47,8 @@ class ImageMethod:
     name: ClassVar[str]
     unit: ClassVar[str]
     defaults: ClassVar[dict[str, Any] | None] = {}
+    trained_on: Sequence[str] = ()
+    """Ids of the images the method was trained on (a readout's), which an evaluation leaves out."""
 
     def __init__(self, model: nn.Module, **options: Any):
         if self.defaults is not None:
@@ -289,6 +291,7 @@ class _Readout(ImageMethod):
 
         self.readout = readout if isinstance(readout, ImageReadout) else ImageReadout.load(model, readout)
         super().__init__(model, layer=self.readout.layer)
+        self.trained_on = self.readout.trained_on
 
     def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
         return self.readout.explain(image, target)
