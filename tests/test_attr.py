@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -230,3 +231,12 @@ def test_explain_text_runs_any_method_and_rejects_options_of_another(additive):
         explain_text(additive, TEXT, method="saliency", beta=1.0)
     with pytest.raises(InvalidInputError, match="bad options for saliency"):
         explain_text(additive, TEXT, method="saliency", steps=3)
+
+
+def test_lime_on_a_model_without_special_tokens_raises_no_warning():
+    lstm = Classifier.load("imdb-lstm")  # its tokenizer adds no special tokens
+    assert bool(lstm.encode([TEXT]).ordinary_mask().all())  # every position is a feature: ids start at 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explanation = load_method("lime", lstm, samples=20).explain(TEXT)
+    assert len(explanation.token_scores) == len(explanation.tokens)

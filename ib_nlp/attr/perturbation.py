@@ -115,6 +115,7 @@ class Lime(_RemovalMethod):
         baselines = batch.replace_ordinary(self.replacement_token)
         scores = torch.zeros(batch.input_ids.shape, dtype=torch.float32)
         for row, target in enumerate(targets):
+            mask = groups[row : row + 1]
             torch.manual_seed(self.seed)
             lime = CaptumLime(
                 forward,
@@ -125,7 +126,7 @@ class Lime(_RemovalMethod):
                 batch.input_ids[row : row + 1],
                 baselines=baselines[row : row + 1],
                 target=target,
-                feature_mask=groups[row : row + 1],
+                feature_mask=mask - mask.min(),  # captum's ids start at 0 (it warns and shifts otherwise)
                 additional_forward_args=tuple(value[row : row + 1] for value in arguments),
                 n_samples=self.samples,
                 perturbations_per_eval=self.batch_size,
