@@ -179,10 +179,17 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
     return _finite(record)
 
 
+def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
+    """The settings of the run in ``folder``."""
+    path = Path(folder) / SETTINGS_FILE
+    if not path.is_file():
+        raise InvalidInputError(f"{folder} holds no evaluation run (no {SETTINGS_FILE})")
+    return EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
+
+
 def _settings_guard(folder: Path, settings: EvaluationSettings) -> None:
-    path = folder / SETTINGS_FILE
-    if path.is_file():
-        stored = EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
+    if (folder / SETTINGS_FILE).is_file():
+        stored = load_settings(folder)
         if stored.comparable() != settings.comparable():
             changed = [key for key, value in settings.comparable().items() if stored.comparable().get(key) != value]
             raise InvalidInputError(
@@ -372,3 +379,23 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buffer.getvalue())
+
+
+def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, Any]], folder: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records of a run in progress, computing nothing: the results of the longest prefix
+    of ``items`` whose texts are all done, and the sanity records of the longest such prefix
+    of the first ``settings.sanity_n``. Shards take every k-th text, so a prefix is the part of
+    the sample that every shard has passed; a summary of it is what a finished run of that
+    size would report."""
+    folder = Path(folder)
+    load_settings(folder)
+    _settings_guard(folder, settings)
+
+    def prefix(wanted: Sequence[Mapping[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        done = {record["index"] for record in records}
+        finished = next((k for k, item in enumerate(wanted) if item["index"] not in done), len(wanted))
+        keep = {item["index"] for item in wanted[:finished]}
+        return [record for record in records if record["index"] in keep]
+
+    results = prefix(items, JsonLines(folder, RESULTS_PATTERN, 0).read()) if settings.metrics else []
+    return results, prefix(items[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())

@@ -15,6 +15,8 @@ metric, and writes to --out:
 (--multi_gpu starts one process per GPU; without GPUs it starts CPU processes that talk over gloo.)
 A small model leaves a GPU mostly idle; to run several processes on one GPU, start them by hand
 with --shard 0/4 ... 3/4 (same --out), then once more without --shard to write the summary.
+While a long run is going, `--summary-only --out FOLDER` writes the summary of the reviews
+finished so far (the longest finished prefix of the sample) without computing anything.
 
 Options of methods and metrics: --option lime.samples=200 --option sensitivity_n.subsets=50
 (values are JSON, else strings).
@@ -23,6 +25,7 @@ Options of methods and metrics: --option lime.samples=200 --option sensitivity_n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -36,6 +39,8 @@ from ib_nlp.evaluation import (
     SANITY_PATTERN,
     EvaluationSettings,
     JsonLines,
+    finished_records,
+    load_settings,
     markdown_table,
     mean_curves,
     parse_options,
@@ -124,6 +129,23 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
     return markdown
 
 
+def summarize_finished(folder: Path) -> None:
+    """Write the outputs for the longest finished prefix of the run in ``folder``."""
+    try:
+        settings = load_settings(folder)
+        items = sample_items(load_imdb(settings.split, settings.data), settings.n, settings.seed)
+        records, sanity = finished_records(settings, items, folder)
+    except InvalidInputError as error:
+        raise SystemExit(str(error)) from None
+    if not records and not sanity:
+        raise SystemExit(f"no review of the run in {folder} is finished yet (the first review of the sample is not done)")
+    markdown = write_outputs(folder, dataclasses.replace(settings, n=len(records), sanity_n=len(sanity)), records, sanity)
+    sys.stdout.write(markdown)
+    done = [f"{len(records)} of {settings.n} reviews"] if settings.metrics else []
+    done += [f"the sanity check on {len(sanity)} of {settings.sanity_n}"] if settings.sanity_n else []
+    print(f"\nwrote {folder}/summary.md, summary.csv, report.html: finished so far {' and '.join(done)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
@@ -140,7 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
     parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the reviews of the run in --out finished so far (with its stored settings)")
     args = parser.parse_args(argv)
+    if args.summary_only:
+        summarize_finished(args.out)
+        return
 
     unknown = sorted(set(args.methods) - set(method_names()))
     if unknown:

@@ -17,6 +17,7 @@ from ib_nlp import Classifier, InvalidInputError, evaluation
 from ib_nlp.evaluation import (
     EvaluationSettings,
     JsonLines,
+    finished_records,
     run_evaluation,
     sample_items,
     summarize,
@@ -89,6 +90,22 @@ def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
     settings.methods = ["random"]
     with pytest.raises(InvalidInputError, match="methods differ"):
         run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
+
+
+def test_finished_records_are_the_longest_finished_prefix_of_the_sample(settings, classifier, tmp_path):
+    settings.methods, settings.sanity_n = ["saliency", "random"], 4
+    with pytest.raises(InvalidInputError, match="holds no evaluation run"):
+        finished_records(settings, items(4), tmp_path)
+    first = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False, shard=(0, 2))
+    assert len(first) == 2  # the sample's texts 1 and 3; text 2 belongs to the other shard
+    results, sanity = finished_records(settings, items(4), tmp_path)
+    assert [r["index"] for r in results] == [r["index"] for r in sanity] == [items(4)[0]["index"]]
+    everything = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False, shard=(1, 2))
+    results, sanity = finished_records(settings, items(4), tmp_path)
+    assert results == everything and len(sanity) == 4
+    settings.methods = ["random"]
+    with pytest.raises(InvalidInputError, match="methods differ"):
+        finished_records(settings, items(4), tmp_path)
 
 
 def without_timings(record: dict) -> dict:
@@ -180,6 +197,14 @@ def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
     assert json.loads((out / "settings.json").read_text())["methods"] == ["iba", "gradient_x_input", "random"]
     assert len(JsonLines(out, "sanity.*.jsonl", 0).read()) == 2
+
+    (out / "summary.md").unlink()
+    summary_only = [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--summary-only", "--out"]
+    again = subprocess.run([*summary_only, str(out)], check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert "finished so far 5 of 5 reviews and the sanity check on 2 of 2" in again.stdout
+    assert (out / "summary.md").read_text() in again.stdout
+    refused = subprocess.run([*summary_only, str(tmp_path / "empty")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "holds no evaluation run" in refused.stderr
 
 
 @pytest.mark.parametrize("panels", [1, 2, 4])
