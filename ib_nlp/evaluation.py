@@ -390,12 +390,15 @@ def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, 
     folder = Path(folder)
     load_settings(folder)
     _settings_guard(folder, settings)
+    order = [item["index"] for item in items]
+    results = finished_prefix(order, JsonLines(folder, RESULTS_PATTERN, 0).read()) if settings.metrics else []
+    return results, finished_prefix(order[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())
 
-    def prefix(wanted: Sequence[Mapping[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        done = {record["index"] for record in records}
-        finished = next((k for k, item in enumerate(wanted) if item["index"] not in done), len(wanted))
-        keep = {item["index"] for item in wanted[:finished]}
-        return [record for record in records if record["index"] in keep]
 
-    results = prefix(items, JsonLines(folder, RESULTS_PATTERN, 0).read()) if settings.metrics else []
-    return results, prefix(items[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())
+def finished_prefix(order: Sequence[Any], records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the longest prefix of ``order`` (record indices, in sample order) whose
+    records are all present."""
+    done = {record["index"] for record in records}
+    finished = next((k for k, index in enumerate(order) if index not in done), len(order))
+    keep = set(order[:finished])
+    return [record for record in records if record["index"] in keep]

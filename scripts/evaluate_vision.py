@@ -15,6 +15,8 @@ image is a small part of it; ``--reference-data`` takes them from another folder
 part of the sample is evaluated on another machine). A readout is never scored on an image it was trained on (its file
 lists them): ``--option 'readout.readout=["a.pt", "b.pt"]'`` gives each image the first readout
 that has not seen it, so two readouts trained on complementary halves cover the whole sample.
+While a run is going, ``--summary-only --out FOLDER`` writes the table of the images finished
+so far (the longest finished prefix of the sample) without computing anything.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ import numpy as np
 import torch
 
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.evaluation import JsonLines, markdown_table, parse_options, parse_shard
+from ib_nlp.evaluation import (
+    JsonLines,
+    finished_prefix,
+    markdown_table,
+    parse_options,
+    parse_shard,
+)
 from ib_nlp.io import write_text_atomic
 from vision.methods import (
     IMAGE_VARIANTS,
@@ -104,6 +112,28 @@ def summary(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def write_summary(folder: Path, records: list[dict[str, Any]], layer: str) -> str:
+    """The table of ``records`` as ``summary.md``; returns it."""
+    header, body = summary(records)
+    markdown = f"EfficientNet-Lite0, {len(records)} ImageNet validation images (centre crop 224); IBA at {layer}\n\n" + markdown_table(header, body)
+    write_text_atomic(folder / "summary.md", markdown)
+    return markdown
+
+
+def summarize_finished(folder: Path, data: Path) -> None:
+    """Write the table of the longest finished prefix of the run in ``folder``, computing nothing."""
+    stored = folder / "settings.json"
+    if not stored.is_file():
+        raise SystemExit(f"{folder} holds no image evaluation run (no settings.json)")
+    settings = json.loads(stored.read_text())
+    order = [item.image_id for item in imagenet_sample(data, settings["n"])]
+    records = finished_prefix(order, JsonLines(folder, "results.*.jsonl", 0).read())
+    if not records:
+        raise SystemExit(f"no image of the run in {folder} is finished yet (the first image of the sample is not done)")
+    print(write_summary(folder, records, settings["layer"]))
+    print(f"wrote {folder}/summary.md: finished so far {len(records)} of {settings['n']} images")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ImageNet sample folder (images/, boxes.csv)")
@@ -118,7 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--summary-only", action="store_true", help="compute nothing: the table of the images of the run in --out finished so far (with its stored settings)")
     args = parser.parse_args(argv)
+    if args.summary_only:
+        summarize_finished(args.out, args.data)
+        return
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
 
     try:
@@ -166,10 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     wanted = {item.image_id for item in items}
     records = [record for record in log.read() if record["index"] in wanted]
-    header, body = summary(records)
-    markdown = f"EfficientNet-Lite0, {len(records)} ImageNet validation images (centre crop 224); IBA at {args.layer}\n\n" + markdown_table(header, body)
-    write_text_atomic(args.out / "summary.md", markdown)
-    print(markdown)
+    print(write_summary(args.out, records, args.layer))
 
 
 if __name__ == "__main__":

@@ -118,12 +118,17 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
                  "--option", "iba.steps=1", "--option", "iba.samples=2", "--out", str(tmp_path / "out"), "--device", "cpu"]
     out = run("evaluate_vision.py", *arguments, "--shard", "0/2", "--reference-data", str(image_sample(tmp_path / "references", 2)))
     assert "shard 0/2 done" in out and len((tmp_path / "out" / "results.s0of2.jsonl").read_text().splitlines()) == 1
+    out = run("evaluate_vision.py", "--summary-only", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert "finished so far 1 of 2 images" in out and "EfficientNet-Lite0, 1 ImageNet" in out
     out = run("evaluate_vision.py", *arguments)
     assert "| iba |" in out and "| grad_cam |" in out and "degradation 14x14" in out and (tmp_path / "out" / "summary.md").is_file()
     assert sum(len(p.read_text().splitlines()) for p in (tmp_path / "out").glob("results.*.jsonl")) == 2
     with pytest.raises(subprocess.CalledProcessError) as refused:
         run("evaluate_vision.py", "--data", str(data), "--n", "1", "--methods", "gradient", "--option", "gradient.stpes=3", "--out", str(tmp_path / "bad"))
     assert "gradient has no option 'stpes'" in refused.value.stderr and not (tmp_path / "bad").exists()
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        run("evaluate_vision.py", "--summary-only", "--data", str(data), "--out", str(tmp_path / "bad"))
+    assert "holds no image evaluation run" in refused.value.stderr
 
 
 @pytest.mark.slow
