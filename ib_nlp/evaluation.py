@@ -187,8 +187,8 @@ def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
     return EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def _settings_guard(folder: Path, settings: EvaluationSettings) -> None:
-    if (folder / SETTINGS_FILE).is_file():
+def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
+    if must_exist or (folder / SETTINGS_FILE).is_file():
         stored = load_settings(folder)
         if stored.comparable() != settings.comparable():
             changed = [key for key, value in settings.comparable().items() if stored.comparable().get(key) != value]
@@ -388,8 +388,7 @@ def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, 
     the sample that every shard has passed; a summary of it is what a finished run of that
     size would report."""
     folder = Path(folder)
-    load_settings(folder)
-    _settings_guard(folder, settings)
+    _settings_guard(folder, settings, must_exist=True)
     order = [item["index"] for item in items]
     results = finished_prefix(order, JsonLines(folder, RESULTS_PATTERN, 0).read()) if settings.metrics else []
     return results, finished_prefix(order[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())
