@@ -189,9 +189,9 @@ def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
 
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
     if must_exist or (folder / SETTINGS_FILE).is_file():
-        stored = load_settings(folder)
-        if stored.comparable() != settings.comparable():
-            changed = [key for key, value in settings.comparable().items() if stored.comparable().get(key) != value]
+        stored, wanted = load_settings(folder).comparable(), settings.comparable()
+        if stored != wanted:
+            changed = [key for key, value in wanted.items() if stored.get(key) != value]
             raise InvalidInputError(
                 f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
                 "resume with the same settings, or choose another output folder"
