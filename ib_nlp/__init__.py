@@ -11,6 +11,7 @@ from .errors import (
     LayerNotReadError,
     ModelLoadError,
     NonFiniteError,
+    OptimisationError,
     StatisticsError,
 )
 from .explanation import Explanation
@@ -39,6 +40,7 @@ __all__ = [
     "LayerNotReadError",
     "ModelLoadError",
     "NonFiniteError",
+    "OptimisationError",
     "PerSampleIBA",
     "StatisticsError",
     "StatisticsStore",

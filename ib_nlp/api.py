@@ -8,9 +8,11 @@ from typing import Any
 import torch
 
 from .attr import AttributionMethod, load_method
+from .attr.base import check_texts
 from .errors import InvalidInputError
 from .explanation import Explanation
 from .iba import PerSampleIBA
+from .options import whole_number
 from .statistics import FeatureStatistics
 
 DEFAULT_MODEL = "imdb-bert-small"
@@ -67,6 +69,8 @@ def explain_text(
     (:class:`PerSampleIBA` or ``ib_nlp.attr.load_method``) instead.
     """
     model, text = _model_and_text(args, model, text)
+    texts = check_texts(text, None)
+    batch_size = whole_number("batch_size", batch_size, minimum=1)
     explainer = make_explainer(
         model,
         method,
@@ -84,7 +88,6 @@ def explain_text(
     )
     if isinstance(text, str):
         return explainer.explain(text, target)
-    texts = list(text)
     results: list[Explanation] = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]

@@ -90,6 +90,17 @@ def apply_mask(
     return lam * activations + (1.0 - lam) * (mean + std * standard_noise)
 
 
+def hold_inactive(values: torch.Tensor, mean: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """``values`` at the active units and the prior mean elsewhere.
+
+    The reference implementation's active-neuron mask: units that are zero in nearly every
+    reference sample (dead after a ReLU) or constant carry no information, and their std sits at
+    the floor, so one unusual value would dominate the bits. They are held at their mean (0 for a
+    unit that is never non-zero, as in the reference) and their capacity is not counted.
+    """
+    return torch.where(active, values, mean)
+
+
 def normalize(activations: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(R - mu) / sigma: the space in which the capacity is measured."""
     return (activations - mean) / std

@@ -8,6 +8,7 @@ package, a ``(model, tokenizer)`` pair, or a ``transformers`` text-classificatio
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,17 @@ from .statistics import (
     fingerprint_model,
     iterate_text_batches,
     load_statistics,
+    model_probe,
     tokens_to_rows,
 )
 from .text import clean_text
 
 ASSETS_DIR = Path(__file__).parent / "assets"
 UNBOUNDED_LENGTH = 1_000_000
+# Of a truncated text, the characters after the last token the model reads that are kept (the
+# report shows them as unread); the rest is dropped, so a huge input is never segmented into
+# words, stored or rendered in full. No IMDB review is that long.
+UNREAD_CHARACTERS_KEPT = 20_000
 
 
 def shipped_model_path(name: str) -> Path | None:
@@ -69,6 +75,11 @@ class EncodedBatch:
     special: list[list[bool]]
     truncated: list[bool]
     extra: dict[str, torch.Tensor]
+    text_lengths: list[int] | None = None
+
+    def text_length(self, row: int) -> int:
+        """Characters of the cleaned text before any unread tail was dropped."""
+        return self.text_lengths[row] if self.text_lengths is not None else len(self.texts[row])
 
     @property
     def lengths(self) -> list[int]:
@@ -117,6 +128,50 @@ def _check_checkpoint_is_classifier(source: str, local_only: bool) -> None:
         raise ModelLoadError(
             f"{source!r} is a {', '.join(architectures)}, not a sequence classifier: explaining it would explain "
             "a randomly initialised classification head. Fine-tune it for classification first."
+        )
+
+
+def _drop_unread_tail(text: str, offsets: Sequence[tuple[int, int] | None]) -> str:
+    """``text`` without what lies more than ``UNREAD_CHARACTERS_KEPT`` characters past the last
+    token read (cut at the next whitespace within 100 characters, else exactly there)."""
+    last_read = max((end for span in offsets if span is not None for end in span[1:]), default=0)
+    cut = last_read + UNREAD_CHARACTERS_KEPT
+    if len(text) <= cut:
+        return text
+    space = text.find(" ", cut, cut + 100)
+    return text[: space if space != -1 else cut]
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (library messages can run to many lines)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _weights_error(source: str, folder: Path | None, error: BaseException) -> str:
+    """One line saying which weights file could not be read and why."""
+    files = sorted(folder.glob("model*.safetensors")) + sorted(folder.glob("pytorch_model*.bin")) if folder is not None else []
+    named = ", ".join(str(file) for file in files) or source
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in str(error).lower():
+        return (
+            f"the weights of {source!r} ({named}) are a pickle that torch's safe loader refuses; ib-nlp loads only "
+            "safetensors or pickles that torch.load(weights_only=True) accepts. Convert them to safetensors."
+        )
+    return f"the weights of {source!r} ({named}) are unreadable, perhaps truncated or corrupt ({type(error).__name__}: {_first_line(error)})"
+
+
+def _check_nothing_missing(source: str, model: nn.Module, missing: Any) -> None:
+    """Refuse a checkpoint that lacked weights the classifier needs: transformers initialises
+    them at random (a bare encoder gets a random classification head) and only logs a note."""
+    import re
+
+    ignored = [re.compile(pattern) for pattern in getattr(model, "_keys_to_ignore_on_load_missing", None) or []]
+    missing = sorted(key for key in missing if not any(pattern.search(key) for pattern in ignored))
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise ModelLoadError(
+            f"{source!r} lacks weights of the classifier ({shown}): they would be initialised at random, and the explanation "
+            "would explain a random classification head. Load a checkpoint fine-tuned for sequence classification."
         )
 
 
@@ -187,13 +242,16 @@ class Classifier:
         target = str(path) if local else source
         _check_checkpoint_is_classifier(target, local_only=local)
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=False, local_files_only=local)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=False, local_files_only=local, output_loading_info=True)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(target, trust_remote_code=False, local_files_only=local, use_fast=True)
         except (OSError, ValueError) as error:
             raise ModelLoadError(
-                f"could not load {source!r}: {error}. If you are offline, pass the path of a local model directory "
+                f"could not load {source!r}: {_first_line(error)}. If you are offline, pass the path of a local model directory "
                 f"or a (model, tokenizer) pair; shipped models: {', '.join(shipped_model_names()) or 'none installed'}"
             ) from error
+        except Exception as error:  # a corrupt safetensors file or a refused pickle raise their libraries' own types
+            raise ModelLoadError(_weights_error(source, path if local else None, error)) from error
+        _check_nothing_missing(source, model, loading.get("missing_keys") or ())
         if device is None and torch.cuda.is_available():
             device = "cuda"
         classifier = cls(model, tokenizer, name=source, device=device)
@@ -270,6 +328,8 @@ class Classifier:
             offsets.append(row_offsets)
             special.append(row_special)
         extra = {key: encoded[key] for key in ("token_type_ids",) if key in encoded}
+        text_lengths = [len(text) for text in texts]
+        texts = [_drop_unread_tail(text, row_offsets) for text, row_offsets in zip(texts, offsets)]
         return EncodedBatch(
             texts=texts,
             input_ids=encoded["input_ids"].to(self.device),
@@ -279,6 +339,7 @@ class Classifier:
             special=special,
             truncated=[length > limit for length in full_lengths],
             extra={key: value.to(self.device) for key, value in extra.items()},
+            text_lengths=text_lengths,
         )
 
     def run(self, inputs: Mapping[str, torch.Tensor], handlers: Mapping[nn.Module, Mapping[int, Any]] | None = None) -> torch.Tensor:
@@ -356,8 +417,9 @@ class Classifier:
                 moments[site.key].update(tokens_to_rows(first_tensor(store[site.key]), mask))
             bar.update(count)
         bar.close()
-        metadata = {"model": self.model_key}
-        return {key: running.result({**metadata, "layer": key}) for key, running in moments.items()}
+        metadata = {"model": self.model_key, "model_name": self.name}
+        probe = model_probe(self.model)
+        return {key: running.result({**metadata, "layer": key}, model_probe=probe) for key, running in moments.items()}
 
     def statistics_for(
         self,

@@ -21,8 +21,10 @@ from .attr import AttributionMethod, method_names
 from .classifier import Classifier, shipped_model_names
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .explanation import Explanation
+from .interrupt import stop_on_interrupt
 from .report import render_explanation, save_html
 from .statistics import fingerprint_texts, save_statistics
+from .text import check_text
 
 PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
@@ -123,14 +125,21 @@ def _read_text(args: argparse.Namespace) -> str:
         except UnicodeDecodeError as error:
             raise InvalidInputError(f"text file {str(file)!r} is not UTF-8 text: {error}") from error
     elif args.text == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInputError(f"standard input is not UTF-8 text: {error}") from error
     elif args.text is None:
         raise InvalidInputError("no text given: pass TEXT, '-' to read standard input, or --file PATH")
     else:
         text = args.text
-    if not text.strip():
-        raise InvalidInputError("the text is empty or only whitespace: there is nothing to explain")
-    return text
+    return check_text(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (terminal escape sequences, bidirectional
+    overrides) written as Python escapes, so printing it cannot drive the terminal."""
+    return "".join(character if character.isprintable() or character == " " else character.encode("unicode_escape").decode("ascii") for character in text)
 
 
 def _check_output_path(path: str) -> Path:
@@ -170,6 +179,8 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         "reference_corpus": reference,
         "progress": not args.quiet,
     }
+    if args.ignore_statistics_origin:
+        options["ignore_statistics_origin"] = True
     try:
         return make_explainer(classifier, args.method, **options)
     except StatisticsError as error:
@@ -182,9 +193,9 @@ def format_summary(explanation: Explanation, top: int) -> str:
     """A short human-readable report: prediction, settings and the top words with their bits."""
     probability = explanation.probabilities[explanation.predicted]
     header = [
-        ("model", explanation.model_name),
-        ("predicted", f"{explanation.predicted_label} (p = {probability:.3f})"),
-        ("target", explanation.target_label),
+        ("model", printable(explanation.model_name)),
+        ("predicted", f"{printable(explanation.predicted_label)} (p = {probability:.3f})"),
+        ("target", printable(explanation.target_label)),
         ("method", explanation.method),
         ("layer", str(explanation.layer)),
         *([("beta", f"{explanation.parameters['beta']}")] if "beta" in explanation.parameters else []),
@@ -192,7 +203,7 @@ def format_summary(explanation: Explanation, top: int) -> str:
     ]
     width = max(len(name) for name, _ in header)
     lines = [f"{name:<{width}}  {value}" for name, value in header]
-    words = explanation.top_words(top)
+    words = [(printable(word), score) for word, score in explanation.top_words(top)]
     if words:
         scores = [f"{score:.3f}" for _, score in words]
         rank_width = max(len("rank"), len(str(len(words))))
@@ -294,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     prior = explain.add_mutually_exclusive_group()
     prior.add_argument("--reference", metavar="PATH", help=f"reference corpus for the noise prior: {REFERENCE_FORMATS}")
     prior.add_argument("--statistics", metavar="PATH", help=f"statistics file written by '{PROGRAM} estimate' (the layer's entry is used)")
+    explain.add_argument(
+        "--ignore-statistics-origin",
+        action="store_true",
+        help="use --statistics even if they were recorded for another model or layer (refused by default)",
+    )
     explain.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     explain.add_argument("--json", metavar="OUT.json", help="also save the explanation as JSON (written atomically)")
     explain.add_argument("--html", metavar="OUT.html", help="also save a self-contained HTML report (written atomically)")
@@ -323,16 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
-    """Print a warning as one ``ib-nlp: warning:`` line instead of Python's source excerpt."""
-    print(f"{PROGRAM}: warning: {message}", file=sys.stderr)
-
-
 @contextlib.contextmanager
-def _plain_warnings() -> Iterator[None]:
-    """Show warnings in the command line's format for the duration."""
+def _plain_warnings(program: str) -> Iterator[None]:
+    """Show warnings as one ``PROGRAM: warning:`` line each (not Python's source excerpt) for the duration."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        print(f"{program}: warning: {printable(str(message))}", file=sys.stderr)
+
     with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
+        warnings.showwarning = show
         yield
 
 
@@ -343,8 +358,26 @@ def _describe(error: BaseException) -> str:
     return str(error)
 
 
+def run_reporting_errors(program: str, function: Callable[[], Any], on_interrupt: str = "nothing was written") -> int:
+    """Run ``function`` the way every command line of the toolkit runs: an expected failure (an
+    ``IBNLPError`` or an OS error) prints one line ``PROGRAM: error: ...`` and returns 2; Ctrl-C
+    stops at the next optimisation step at the latest, prints one line and returns 130 (a second
+    Ctrl-C ends the process at once), saying ``on_interrupt``. Warnings print as one line each.
+    Returns ``function``'s status (None counts as 0)."""
+    interrupted = f"{program}: interrupted; {on_interrupt}"
+    try:
+        with _plain_warnings(program), stop_on_interrupt(interrupted, INTERRUPTED):
+            return function() or 0
+    except (IBNLPError, OSError) as error:
+        print(f"{program}: error: {printable(_describe(error))}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit status (0 on success, 2 on errors)."""
+    """Run the command line and return its exit status (0 on success, 2 on errors, 130 on Ctrl-C)."""
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -352,12 +385,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exit_request.code is None:
             return 0
         return exit_request.code if isinstance(exit_request.code, int) else USAGE_ERROR
-    try:
-        with _plain_warnings():
-            return args.handler(args)
-    except (IBNLPError, OSError) as error:
-        print(f"{PROGRAM}: error: {_describe(error)}", file=sys.stderr)
-        return USAGE_ERROR
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted; nothing was written", file=sys.stderr)
-        return INTERRUPTED
+    return run_reporting_errors(PROGRAM, lambda: args.handler(args))

@@ -29,3 +29,7 @@ class StatisticsError(IBNLPError, ValueError):
 
 class NonFiniteError(IBNLPError, FloatingPointError):
     """The optimisation produced a non-finite loss or attribution."""
+
+
+class OptimisationError(IBNLPError, RuntimeError):
+    """The bottleneck's optimisation gave no usable map (it did not move, or closed every token)."""

@@ -26,6 +26,7 @@ import numpy as np
 from .attr import AttributionMethod, load_method
 from .classifier import Classifier
 from .errors import InvalidInputError
+from .io import write_text_atomic
 from .metrics import METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
 
 RESULTS_PATTERN = "results.*.jsonl"
@@ -110,6 +111,26 @@ class JsonLines:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def drop_torn_lines(self) -> int:
+        """Move the lines of this process's file that are not complete records (cut short by an
+        interrupted write) to ``<file>.torn`` and rewrite the file without them; returns how many."""
+        if not self.path.is_file():
+            return 0
+        kept, torn = [], []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                torn.append(line)
+            else:
+                kept.append(line)
+        if torn:
+            with open(self.path.with_name(self.path.name + ".torn"), "a", encoding="utf-8") as handle:
+                handle.write("".join(f"{line}\n" for line in torn))
+            write_text_atomic(self.path, "".join(f"{line}\n" for line in kept))
+            warnings.warn(f"{self.path.name}: moved {len(torn)} incomplete line(s) from an interrupted write to {self.path.name}.torn; those texts are redone", stacklevel=2)
+        return len(torn)
+
     def read(self) -> list[dict[str, Any]]:
         """All complete records, first occurrence of each index, sorted by index."""
         records: dict[Any, dict[str, Any]] = {}
@@ -187,10 +208,17 @@ def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
     return EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def _holds_records(folder: Path) -> bool:
+    """Whether any process of the run in ``folder`` has finished a text (results or sanity)."""
+    return any(path.stat().st_size > 0 for pattern in (RESULTS_PATTERN, SANITY_PATTERN) for path in folder.glob(pattern))
+
+
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
+    """Refuse to resume a run with other settings. A run that never finished a text (it failed
+    before, e.g. on a wrong option) does not lock its folder: its settings are replaced."""
     if must_exist or (folder / SETTINGS_FILE).is_file():
         stored, wanted = load_settings(folder).comparable(), settings.comparable()
-        if stored != wanted:
+        if stored != wanted and (must_exist or _holds_records(folder)):
             changed = [key for key, value in wanted.items() if stored.get(key) != value]
             raise InvalidInputError(
                 f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
@@ -221,8 +249,6 @@ def run_evaluation(
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
-    from .io import write_text_atomic
-
     if shard is not None:
         if not 0 <= shard[0] < shard[1]:
             raise InvalidInputError(f"shard must be index/count with 0 <= index < count, got {shard[0]}/{shard[1]}")
@@ -249,6 +275,7 @@ def run_evaluation(
         raise InvalidInputError("none of the methods applies to this model")
     metrics = {name: load_metric(name, **settings.options.get(name, {})) for name in settings.metrics}
     log = JsonLines(folder, RESULTS_PATTERN, rank)
+    log.drop_torn_lines()
     done = {record["index"] for record in log.read()}
     todo = [item for item in items[position::processes] if item["index"] not in done] if metrics else []
     bar = tqdm(todo, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and is_main))
@@ -256,6 +283,7 @@ def run_evaluation(
         log.append(evaluate_item(classifier, methods, metrics, item))
     if settings.sanity_n:
         sanity_log = JsonLines(folder, SANITY_PATTERN, rank)
+        sanity_log.drop_torn_lines()
         sanity_done = {record["index"] for record in sanity_log.read()}
         sanity_items = [item for item in items[: settings.sanity_n][position::processes] if item["index"] not in sanity_done]
         check = CascadingRandomization(seed=settings.seed)
@@ -371,8 +399,6 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -
     """All summary rows (method, metric, value, direction, mean, sem, n) as CSV, written atomically."""
     import csv
     import io
-
-    from .io import write_text_atomic
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["method", "metric", "value", "direction", "mean", "sem", "n"], lineterminator="\n")

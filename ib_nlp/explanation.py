@@ -21,8 +21,9 @@ from ib_nlp.words import Word
 
 __all__ = ["FORMAT_VERSION", "Explanation"]
 
-FORMAT_VERSION = 1
-"""Version of the dict/JSON layout written by :meth:`Explanation.to_dict`."""
+FORMAT_VERSION = 2
+"""Version of the dict/JSON layout written by :meth:`Explanation.to_dict` (2 added
+``text_length``; version 1 files are still read)."""
 
 
 def _finite_floats(name: str, values: Any) -> list[float]:
@@ -70,7 +71,10 @@ class Explanation:
     their own ``unit``); ``word_scores`` sum them per word, special tokens
     excluded. ``probabilities`` are the softmax of the unperturbed model.
     ``parameters`` and ``metadata`` must hold JSON values; they are stored as
-    a JSON-normalised copy (tuples become lists).
+    a JSON-normalised copy (tuples become lists). ``text`` is the text as the
+    model read it (cleaned); of a truncated text it keeps at most 20,000
+    characters past the last token read, and ``text_length`` is the length
+    before that cut.
     """
 
     text: str
@@ -92,6 +96,7 @@ class Explanation:
     seconds: float
     truncated: bool
     metadata: dict[str, Any] = field(default_factory=dict)
+    text_length: int | None = None
 
     def __post_init__(self) -> None:
         """Validate consistency and normalise to plain Python types."""
@@ -140,6 +145,9 @@ class Explanation:
         if not math.isfinite(self.seconds) or self.seconds < 0:
             raise ValueError(f"seconds must be finite and non-negative, got {self.seconds}")
         self.truncated = bool(self.truncated)
+        self.text_length = len(self.text) if self.text_length is None else int(self.text_length)
+        if self.text_length < len(self.text):
+            raise ValueError(f"text_length {self.text_length} is shorter than the text ({len(self.text)} characters)")
         if self.layer is not None and not isinstance(self.layer, (str, int)):
             raise ValueError(f"layer must be a str, int or None, got {type(self.layer).__name__}")
         self.parameters = _json_normalised("parameters", self.parameters)
@@ -214,18 +222,20 @@ class Explanation:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"an explanation must be a dict, got {type(data).__name__}")
+        version = data.get("format_version")
         expected = {item.name for item in fields(cls)} | {"format_version"}
+        if version == 1:
+            expected -= {"text_length"}
         missing = expected - data.keys()
         if missing:
             raise ValueError(f"explanation dict is missing keys: {sorted(missing)}")
         unknown = data.keys() - expected
         if unknown:
             raise ValueError(f"explanation dict has unknown keys: {sorted(unknown)}")
-        version = data["format_version"]
-        if version != FORMAT_VERSION:
+        if version not in (1, FORMAT_VERSION):
             raise ValueError(
                 f"unsupported explanation format_version {version!r}; this version of "
-                f"ib_nlp reads format_version {FORMAT_VERSION}"
+                f"ib_nlp reads format_version 1 and {FORMAT_VERSION}"
             )
         kwargs = {name: data[name] for name in expected - {"format_version"}}
         kwargs["token_offsets"] = [

@@ -31,17 +31,21 @@ from .bottleneck import (
     NATS_PER_BIT,
     apply_bottleneck,
     gaussian_capacity,
+    hold_inactive,
     normalize,
     prior_capacity,
 )
 from .classifier import Classifier, EncodedBatch
 from .errors import (
     InvalidInputError,
+    OptimisationError,
     LayerError,
     LayerNotReadError,
     NonFiniteError,
     StatisticsError,
 )
+from .interrupt import check_interrupt
+from .options import real_number, seed_value, whole_number
 from .sites import (
     Site,
     first_tensor,
@@ -55,9 +59,12 @@ from .statistics import (
     FeatureStatistics,
     StatisticsStore,
     load_statistics,
+    same_model,
 )
 
 ENGINES = ("prefix", "full")
+# A text whose tokens together carry fewer bits than this got a closed bottleneck, not a map.
+CLOSED_BITS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -73,14 +80,18 @@ class IBAConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (self.beta >= 0 and torch.isfinite(torch.tensor(self.beta))):
-            raise InvalidInputError(f"beta must be a finite number >= 0, got {self.beta}")
-        if self.steps < 1 or self.samples < 1:
-            raise InvalidInputError(f"steps and samples must be >= 1, got steps={self.steps}, samples={self.samples}")
-        if not self.lr > 0:
-            raise InvalidInputError(f"lr must be > 0, got {self.lr}")
-        if not self.min_std > 0:
-            raise InvalidInputError(f"min_std must be > 0, got {self.min_std}")
+        """Check every option's type and range up front (numeric strings are accepted)."""
+        checked = {
+            "beta": real_number("beta", self.beta, minimum=0),
+            "steps": whole_number("steps", self.steps, minimum=1),
+            "lr": real_number("lr", self.lr, minimum=0, exclusive=True),
+            "samples": whole_number("samples", self.samples, minimum=1),
+            "init_alpha": real_number("init_alpha", self.init_alpha),
+            "min_std": real_number("min_std", self.min_std, minimum=0, exclusive=True),
+            "seed": seed_value("seed", self.seed),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
 
 class _NoiseSource:
@@ -174,6 +185,7 @@ class PerSampleIBA(AttributionMethod):
         statistics_store: StatisticsStore | None = None,
         config: IBAConfig | None = None,
         engine: str = "prefix",
+        ignore_statistics_origin: bool = False,
         device: str | torch.device | None = None,
         progress: bool = False,
         **overrides: Any,
@@ -191,6 +203,8 @@ class PerSampleIBA(AttributionMethod):
         self.site = self.classifier.layers.resolve(layer)
         self.engine = "full" if self.site.kind == "module_output" else engine
         self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store)
+        if not ignore_statistics_origin:
+            self._check_origin(self.statistics)
 
     def _resolve_statistics(self, statistics: Any, reference_corpus: Any, store: StatisticsStore | None) -> FeatureStatistics:
         """The prior at this site: given directly, picked from a file or mapping by layer, or estimated."""
@@ -208,6 +222,20 @@ class PerSampleIBA(AttributionMethod):
                 "Estimate statistics for this layer (ib-nlp estimate) or choose one of those layers."
             )
         return entries[self.site.key]
+
+    def _check_origin(self, statistics: FeatureStatistics) -> None:
+        """Refuse statistics recorded for another layer or estimated on another model: a prior
+        of the same width from elsewhere gives plausible-looking but wrong bits."""
+        layer = statistics.metadata.get("layer")
+        override = "Pass ignore_statistics_origin=True (command line: --ignore-statistics-origin) if you know they fit."
+        if layer is not None and layer != self.site.key:
+            raise StatisticsError(f"the statistics were estimated at {layer}, but the bottleneck sits at {self.site.key}. {override}")
+        if not same_model(statistics.model_probe, self.classifier.model):
+            origin = statistics.metadata.get("model_name") or statistics.metadata.get("model")
+            raise StatisticsError(
+                f"the statistics were estimated on another model{f' ({origin})' if origin else ''}, not on {self.classifier.name}: its weights differ. "
+                f"Estimate them for this model (reference_corpus=, or ib-nlp estimate). {override}"
+            )
 
     def classifier_defaults(self) -> dict[str, Any]:
         """IBA hyper-parameters recommended for this model (stored in its config), else the defaults."""
@@ -236,25 +264,31 @@ class PerSampleIBA(AttributionMethod):
 
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
         """Bits per token (texts x tokens) from the activations ``recorded`` at the site. Each text
-        gets exactly the updates it would get alone (the loss is a sum over texts, Adam acts per
-        element, and each text draws its noise from its own seeded generator)."""
+        gets the updates it would get alone (the loss is a sum over texts, Adam acts per element,
+        and each text draws its noise from its own seeded generator); the model's padded, batched
+        matrix products round differently, so bits agree with single texts to float32 rounding
+        (about 1e-5 relative; tested at 1e-4), not bit for bit."""
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
         activations = first_tensor(captured) if self.site.kind != "block_input" else captured
         self._check_features(activations)
         engine = self.engine_for(batch, captured)
         self._check_influence(engine, activations, logits, batch)
         alpha = self.optimise_alpha(engine, activations, batch, targets)
-        return self.bits_per_token(alpha, activations, batch)
+        bits = self.bits_per_token(alpha, activations, batch)
+        self._check_not_closed(bits, batch)
+        return bits
 
     def engine_for(self, batch: EncodedBatch, captured: Any) -> _PrefixEngine | _FullEngine:
         """The engine that runs the model with a bottleneck at this site for ``batch``."""
         return _PrefixEngine(self.classifier, self.site, batch, captured) if self.engine == "prefix" else _FullEngine(self.classifier, self.site, batch)
 
     def capacity(self, alpha: torch.Tensor, activations: torch.Tensor, prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
-        """KL per element in nats: IBA's Gaussian prior, or InputIBA's prior with mask ``prior_alpha``."""
+        """KL per element in nats: IBA's Gaussian prior, or InputIBA's prior with mask ``prior_alpha``;
+        zero at inactive units (see :func:`~ib_nlp.bottleneck.hold_inactive`)."""
         mean, std = self._prior(activations)
         normalized = normalize(activations.float(), mean, std)
-        return gaussian_capacity(alpha, normalized) if prior_alpha is None else prior_capacity(alpha, normalized, prior_alpha)
+        capacity = gaussian_capacity(alpha, normalized) if prior_alpha is None else prior_capacity(alpha, normalized, prior_alpha)
+        return capacity * self._active(activations)
 
     def bits_per_token(self, alpha: torch.Tensor, activations: torch.Tensor, batch: EncodedBatch, prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
         """The capacity summed over features, in bits per token (texts x tokens, zero on padding)."""
@@ -280,12 +314,17 @@ class PerSampleIBA(AttributionMethod):
         std = self.statistics.clamped_std(self.config.min_std).to(device=activations.device, dtype=torch.float32)
         return mean, std
 
+    def _active(self, activations: torch.Tensor) -> torch.Tensor:
+        """The active units as a boolean vector on the activations' device."""
+        return self.statistics.active_mask().to(device=activations.device)
+
     def _check_influence(self, engine: Any, activations: torch.Tensor, logits: torch.Tensor, batch: EncodedBatch) -> None:
         """Replacing the site by pure noise (lam = 0) must change the logits, else the layer is not read."""
         mean, std = self._prior(activations)
+        active = self._active(activations)
         noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], torch.float32)
         with torch.no_grad():
-            noisy = engine.logits(lambda values: (mean + std * noise).to(values.dtype), 1)
+            noisy = engine.logits(lambda values: hold_inactive(mean + std * noise, mean, active).to(values.dtype), 1)
         unchanged = torch.isclose(noisy, logits, rtol=1e-5, atol=1e-6).all(dim=-1)
         if bool(unchanged.any()):
             raise LayerNotReadError(
@@ -300,6 +339,7 @@ class PerSampleIBA(AttributionMethod):
 
         config = self.config
         mean, std = self._prior(activations)
+        active = self._active(activations)
         texts, length, features = activations.shape
         mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
         alpha = torch.full(activations.shape, config.init_alpha, dtype=torch.float32, device=activations.device, requires_grad=True)
@@ -308,11 +348,12 @@ class PerSampleIBA(AttributionMethod):
         target_rows = torch.tensor(targets, device=activations.device).repeat_interleave(config.samples)
         elements = mask.sum(dim=1) * features
         for step in tqdm(range(config.steps), desc="IBA", unit="step", disable=not self.progress, leave=False):
+            check_interrupt()
             noise = noise_source.draw(length, torch.float32)
             alpha_rows = alpha.repeat_interleave(config.samples, dim=0)
 
             def bottleneck(values: torch.Tensor, alpha_rows: torch.Tensor = alpha_rows, noise: torch.Tensor = noise) -> torch.Tensor:
-                return apply_bottleneck(values.float(), alpha_rows, mean, std, noise).to(values.dtype)
+                return hold_inactive(apply_bottleneck(values.float(), alpha_rows, mean, std, noise), mean, active).to(values.dtype)
 
             logits = engine.logits(bottleneck, config.samples)
             cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(texts, config.samples).mean(dim=1)
@@ -325,4 +366,31 @@ class PerSampleIBA(AttributionMethod):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        self._check_moved(alpha.detach(), optimizer.state[alpha]["exp_avg_sq"], mask)
         return alpha.detach()
+
+    def _check_moved(self, alpha: torch.Tensor, second_moment: torch.Tensor, mask: torch.Tensor) -> None:
+        """Refuse an optimisation that left alpha where it started: at an extreme beta Adam's
+        second moment overflows and every update is zero, so the map would be the initial
+        capacity, not an explanation."""
+        started = (alpha == self.config.init_alpha) | ~mask.bool().unsqueeze(-1)
+        unmoved = [row for row in range(alpha.shape[0]) if bool(started[row].all())]
+        if unmoved or not bool(torch.isfinite(second_moment).all()):
+            raise OptimisationError(
+                f"the optimisation did not move the bottleneck{f' of text {unmoved[0]}' if unmoved else ''}: Adam's updates "
+                f"overflowed at beta={self.config.beta:g}, so the map would be the initial capacity, not an explanation. "
+                "Use a smaller beta (the shipped models use 1 to 10)."
+            )
+
+    def _check_not_closed(self, bits: torch.Tensor, batch: EncodedBatch) -> None:
+        """Refuse a map in which every token got (numerically) zero bits: with a too large lr the
+        first Adam step sends alpha so far down that the bottleneck closes for good and no
+        gradient can reopen it. Such a map ranks nothing (the same silent zero map the
+        influence check refuses for an unread layer)."""
+        closed = [row for row, length in enumerate(batch.lengths) if float(bits[row, :length].sum()) < CLOSED_BITS]
+        if closed:
+            raise OptimisationError(
+                f"every token of text {closed[0]} got 0 bits: the optimisation closed the bottleneck completely "
+                f"(lr={self.config.lr:g}, beta={self.config.beta:g}), so the map ranks nothing. Use a smaller lr "
+                "(the default is 1) or beta."
+            )

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attr.base import AttributionMethod, attribution_mode
-from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, normalize
+from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, hold_inactive, normalize
 from .classifier import Classifier, EncodedBatch, shipped_model_path
 from .errors import InvalidInputError, StatisticsError
 from .iba import PerSampleIBA
@@ -115,6 +115,8 @@ class Readout:
         for key, stats in self.statistics.items():
             tensors[f"statistics.{key}.mean"] = stats.mean.detach().cpu().float().contiguous()
             tensors[f"statistics.{key}.std"] = stats.std.detach().cpu().float().contiguous()
+            if stats.active is not None:
+                tensors[f"statistics.{key}.active"] = stats.active.detach().cpu().to(torch.uint8).contiguous()
         metadata = {"config": json.dumps(asdict(self.config)), "counts": json.dumps({key: int(stats.count) for key, stats in self.statistics.items()})}
         path = Path(path)
         with atomic_destination(path) as temporary:
@@ -137,7 +139,9 @@ class Readout:
         counts = json.loads(metadata.get("counts", "{}"))
         statistics = {}
         for key in [name.removeprefix("statistics.").removesuffix(".mean") for name in tensors if name.startswith("statistics.") and name.endswith(".mean")]:
-            statistics[key] = FeatureStatistics(mean=tensors[f"statistics.{key}.mean"], std=tensors[f"statistics.{key}.std"], count=counts.get(key, 0))
+            statistics[key] = FeatureStatistics(
+                mean=tensors[f"statistics.{key}.mean"], std=tensors[f"statistics.{key}.std"], count=counts.get(key, 0), active=tensors.get(f"statistics.{key}.active")
+            )
         state = {name.removeprefix("network."): value for name, value in tensors.items() if name.startswith("network.")}
         weights = [state[f"layers.{index}.weight"] for index in (0, 2, 4)]
         network = ReadoutNetwork(weights[0].shape[1], weights[0].shape[0], weights[2].shape[0], config.init_alpha)
@@ -207,8 +211,9 @@ def readout_loss(classifier: Classifier, readout: Readout, iba: PerSampleIBA, at
     noise = torch.randn(len(batch.texts) * samples, *activations.shape[1:], generator=generator).to(activations.device) * mask.repeat_interleave(samples, dim=0)
     alpha_rows = alpha.repeat_interleave(samples, dim=0)
     engine = iba.engine_for(batch, captured[attach.key])
-    noisy = engine.logits(lambda values: apply_bottleneck(values.float(), alpha_rows, mean, std, noise).to(values.dtype), samples)
-    capacity = (gaussian_capacity(alpha, normalize(activations.float(), mean, std)) * mask).sum() / (mask.sum() * activations.shape[-1])
+    active = iba._active(activations)
+    noisy = engine.logits(lambda values: hold_inactive(apply_bottleneck(values.float(), alpha_rows, mean, std, noise), mean, active).to(values.dtype), samples)
+    capacity = (iba.capacity(alpha, activations) * mask).sum() / (mask.sum() * activations.shape[-1])
     return F.cross_entropy(noisy.float(), targets) + readout.config.beta * capacity
 
 
@@ -257,5 +262,6 @@ class ReadoutIBA(AttributionMethod):
             stats = self.readout.statistics[self.attach.key]
             mean, std = stats.mean.to(activations.device), stats.clamped_std(self.readout.config.min_std).to(activations.device)
             mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
-            bits = (gaussian_capacity(alpha, normalize(activations, mean, std)) * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
+            capacity = gaussian_capacity(alpha, normalize(activations, mean, std)) * stats.active_mask().to(activations.device)
+            bits = (capacity * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
         return bits.cpu()

@@ -262,6 +262,8 @@ class LayerMap:
             raise LayerError(f"layer must be an int or a string, not {layer!r}; valid layers: {self.valid_layers()}")
         if isinstance(layer, str):
             text = layer.strip()
+            if not text:
+                raise LayerError(f"layer is an empty string; valid layers: {self.valid_layers()}")
             if text == EMBEDDINGS:
                 return Site("block_input", block_index=0)
             if text.lstrip("-").isdigit():

@@ -17,7 +17,9 @@ import warnings
 from pathlib import Path
 
 import torch
+import sys
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, load_method, method_names
 from ib_nlp.data import load_imdb
 from ib_nlp.errors import InvalidInputError
@@ -79,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

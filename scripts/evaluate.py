@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp.attr import method_names
 from ib_nlp.data import load_imdb
 from ib_nlp.errors import InvalidInputError
@@ -200,4 +201,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main, on_interrupt="finished items are kept; run the same command again to resume"))

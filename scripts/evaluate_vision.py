@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import sys
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import (
     JsonLines,
@@ -204,4 +206,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main, on_interrupt="finished items are kept; run the same command again to resume"))

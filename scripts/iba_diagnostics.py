@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import sys
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, PerSampleIBA, load_method
 from ib_nlp.attr.base import explanation_from_scores
 from ib_nlp.bottleneck import NATS_PER_BIT, gaussian_capacity, normalize
@@ -103,4 +105,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

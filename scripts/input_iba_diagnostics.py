@@ -20,7 +20,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sys
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, load_method
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
@@ -83,4 +85,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+import sys
 from pathlib import Path
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, PerSampleIBA
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
@@ -101,4 +103,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main, on_interrupt="finished items are kept; run the same command again to resume"))

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import sys
 from pathlib import Path
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, save_statistics
 from ib_nlp.data import load_imdb
 from ib_nlp.statistics import STATISTICS_FILENAME, fingerprint_texts
@@ -80,4 +82,4 @@ def write_defaults(model_dir: Path, layer: str | None, beta: float | None) -> No
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

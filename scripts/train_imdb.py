@@ -47,6 +47,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp.data import load_imdb
 from ib_nlp.models import (
     LSTMClassifierConfig,
@@ -486,4 +487,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

@@ -16,6 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import sample_items
@@ -72,4 +73,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

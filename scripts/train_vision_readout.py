@@ -17,9 +17,12 @@ import argparse
 from pathlib import Path
 
 import torch
+import sys
 
 from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
 from vision.readout import ImageReadout
+
+from ib_nlp.cli import run_reporting_errors
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-val-1000"
 
@@ -54,4 +57,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

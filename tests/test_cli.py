@@ -268,3 +268,65 @@ def test_explain_with_a_baseline_method(capsys, tmp_path):
     assert saved.method == "integrated_gradients" and saved.parameters["steps"] == 8 and saved.unit == "logit"
     assert main(["explain", "a wonderful film", "--method", "saliency", "--beta", "2"]) == 2
     assert "beta: option(s) of IBA, not of saliency" in capsys.readouterr().err
+
+
+def test_text_the_tokenizer_cannot_take_is_refused_the_same_way_everywhere(model_dir, reference, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a good \xff\xfe film"), encoding="utf-8"))
+    _assert_clean_error(main(_explain(model_dir, reference, "-")), capsys.readouterr().err, "standard input is not UTF-8 text")
+    _assert_clean_error(main(_explain(model_dir, reference, "a good \udcff film")), capsys.readouterr().err, "unpaired surrogate (U+DCFF)")
+    _assert_clean_error(main(_explain(model_dir, reference, "\x00\x01\x02")), capsys.readouterr().err, "holds only whitespace or control characters")
+
+
+def test_the_summary_prints_terminal_escape_sequences_escaped(model_dir, reference, capsys):
+    assert main(_explain(model_dir, reference, "good \x1b]0;owned\x07 film \x1b[31mred", "--top", "20")) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out
+
+
+def test_corrupt_weights_are_one_line(model_dir, reference, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    _assert_clean_error(main(_explain(broken, reference, TEXT)), capsys.readouterr().err, "are unreadable, perhaps truncated or corrupt", str(broken))
+
+
+def test_statistics_of_another_model_need_the_explicit_override(model_dir, reference, tmp_path, capsys):
+    other = tmp_path / "other"
+    model, tokenizer = random_classifier("bert", seed=5)
+    model.save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    stats = tmp_path / "other.safetensors"
+    assert main(["estimate", "--model", str(other), "--reference", str(reference), "--output", str(stats), "--quiet"]) == 0
+    arguments = ["explain", TEXT, "--model", str(model_dir), "--statistics", str(stats), "--layer", "1", *FAST]
+    _assert_clean_error(main(arguments), capsys.readouterr().err, "estimated on another model", "--ignore-statistics-origin")
+    assert main([*arguments, "--ignore-statistics-origin", "--quiet"]) == 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_optimisation_at_once_and_writes_nothing(model_dir, reference, tmp_path):
+    """SIGINT during a million-step optimisation: exit 130 within seconds, one line, no output file."""
+    import fcntl
+    import os
+    import signal
+    import time
+
+    output = tmp_path / "out.json"
+    arguments = [sys.executable, "-m", "ib_nlp", *_explain(model_dir, reference, TEXT, "--steps", "1000000", "--json", str(output))]
+    arguments.remove("2")  # drop the FAST --steps value; --steps 1000000 follows
+    arguments.remove("--steps")
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    fcntl.fcntl(process.stderr, fcntl.F_SETFL, os.O_NONBLOCK)
+    seen, started = b"", time.monotonic()
+    while b"IBA" not in seen and time.monotonic() - started < 240 and process.poll() is None:
+        seen += process.stderr.read() or b""
+        time.sleep(0.1)
+    assert b"IBA" in seen, seen.decode(errors="replace")
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    assert process.wait(timeout=60) == 130
+    assert time.monotonic() - interrupted < 30
+    stderr = (seen + (process.stderr.read() or b"")).decode().replace("\r", "\n")
+    assert stderr.strip().splitlines()[-1] == "ib-nlp: interrupted; nothing was written"
+    assert "Traceback" not in stderr and not output.exists() and not list(tmp_path.glob(".out.json.*"))

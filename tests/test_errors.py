@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -14,6 +15,7 @@ from ib_nlp import (
     LayerError,
     ModelLoadError,
     NonFiniteError,
+    OptimisationError,
     PerSampleIBA,
     explain_text,
 )
@@ -29,7 +31,7 @@ def explainer(tiny_bert, reference_texts):
 
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_empty_text(explainer, text):
-    with pytest.raises(InvalidInputError, match="empty or only whitespace"):
+    with pytest.raises(InvalidInputError, match="empty or holds only whitespace"):
         explainer.explain(text)
 
 
@@ -156,3 +158,114 @@ def test_statistics_from_a_file_or_mapping_pick_the_layer(tiny_bert, reference_t
         PerSampleIBA(classifier, 1, statistics={"layer.2": estimated["layer.2"]})
     with pytest.raises(InvalidInputError, match="not both"):
         PerSampleIBA(classifier, 1, statistics=estimated, reference_corpus=reference_texts)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (None, "expected a text (str) or a list of texts, got NoneType"),
+        (b"a good movie", "the text is bytes; decode it"),
+        (42, "expected a text (str) or a list of texts, got int"),
+        ("a good \ud800 movie", "unpaired surrogate (U+D800) at character 7"),
+        ("\x00\x01\x1b\x07\x00", "empty or holds only whitespace or control characters"),
+        ("\u200b\u200e \x00", "empty or holds only whitespace or control characters"),
+        (["a good movie", b"bytes"], "text 1 is bytes"),
+    ],
+)
+def test_text_no_model_can_read_is_refused_before_any_work(tiny_bert, reference_texts, text, fragment):
+    with pytest.raises(InvalidInputError, match=re.escape(fragment)):
+        explain_text(tiny_bert, text, layer=0, reference_corpus=reference_texts, **FAST)
+
+
+def test_wrong_option_types_are_refused_through_explain_text(tiny_bert, reference_texts):
+    with pytest.raises(InvalidInputError, match="beta must be a finite number >= 0, got 'abc'"):
+        explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, beta="abc", **FAST)
+    with pytest.raises(InvalidInputError, match="batch_size must be a whole number >= 1"):
+        explain_text(tiny_bert, ["a", "b"], layer=0, reference_corpus=reference_texts, batch_size=0, **FAST)
+    numeric = explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, beta="10", steps="2", samples=2)
+    assert numeric.parameters["beta"] == 10.0 and numeric.parameters["steps"] == 2
+
+
+def test_an_empty_layer_name_is_not_the_root_module(tiny_bert, reference_texts):
+    with pytest.raises(LayerError, match="layer is an empty string; valid layers: 0..2"):
+        PerSampleIBA(tiny_bert, "", reference_corpus=reference_texts)
+
+
+def test_an_extreme_beta_that_stops_adam_is_refused(tiny_bert, reference_texts):
+    """At beta 1e25 Adam's second moment overflows and alpha never moves: the map would be the
+    initial capacity presented as an explanation."""
+    with pytest.raises(OptimisationError, match="did not move the bottleneck.*beta=1e\\+25"):
+        explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, beta=1e25, **FAST)
+
+
+def test_an_lr_that_closes_the_bottleneck_is_refused(tiny_bert, reference_texts):
+    """One Adam step of size lr = 1e3 sends alpha to about -1e3: every token gets 0 bits for good."""
+    with pytest.raises(OptimisationError, match="every token of text 0 got 0 bits.*lr=1000"):
+        explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, lr=1e3, **FAST)
+    assert explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, lr=1, **FAST).total_score > 0
+
+
+def test_a_bare_encoder_saved_without_architectures_is_not_given_a_random_head(tmp_path):
+    """The checkpoint has no classification head and no 'architectures' key: transformers would
+    initialise the head at random and only log a note."""
+    import json
+
+    model, tokenizer = random_classifier("bert", layers=2)
+    BertModel(model.config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("architectures", None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=r"lacks weights of the classifier \(classifier.bias, classifier.weight\)"):
+        Classifier.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "pickle"])
+def test_corrupt_or_pickled_weights_name_the_file(tmp_path, damage):
+    import collections
+
+    from safetensors.torch import load_file
+
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage":
+        weights.write_bytes(b"\x00not safetensors" * 64)
+    else:
+        state = collections.OrderedDict(load_file(str(weights)))
+        weights.unlink()
+        torch.save({"state": state, "code": print}, tmp_path / "pytorch_model.bin")
+    expected = "are a pickle that torch's safe loader refuses" if damage == "pickle" else "are unreadable, perhaps truncated or corrupt"
+    with pytest.raises(ModelLoadError, match=expected) as raised:
+        Classifier.load(str(tmp_path))
+    assert str(tmp_path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_huge_text_keeps_only_a_bounded_unread_tail(tiny_bert, reference_texts):
+    """A 2-million-character input: the model reads its first tokens; the explanation keeps what
+    was read plus 20,000 characters, records the full length, and never segments the rest."""
+    from ib_nlp.classifier import UNREAD_CHARACTERS_KEPT
+
+    text = "a good movie " * 160_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        explanation = explain_text(tiny_bert, text, layer=0, reference_corpus=reference_texts, **FAST)
+    last_read = max(span[1] for span in explanation.token_offsets if span is not None)
+    assert explanation.truncated and explanation.text_length == len(text.strip())
+    assert last_read + UNREAD_CHARACTERS_KEPT <= len(explanation.text) < last_read + UNREAD_CHARACTERS_KEPT + 100
+    assert text.startswith(explanation.text) and len(explanation.to_dict()["text"]) < 30_000
+    short = explain_text(tiny_bert, "a good movie", layer=0, reference_corpus=reference_texts, **FAST)
+    assert short.text_length == len(short.text) and not short.truncated
+
+
+def test_a_batch_matches_single_texts_within_the_documented_tolerance(tiny_bert, reference_texts):
+    """Padding changes the shapes of the batched matrix products, so a batch agrees with single
+    texts up to float32 rounding (the audit saw 3e-5 bits on the shipped BERT): 1e-4 relative."""
+    explainer = PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, **FAST)
+    texts = ["a good movie", "the worst film i have ever seen, a waste of time", "fine"]
+    batch = explainer.explain_batch(texts)
+    for text, batched in zip(texts, batch):
+        assert batched.token_scores == pytest.approx(explainer.explain(text).token_scores, rel=1e-4, abs=1e-4)

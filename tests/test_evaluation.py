@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -235,3 +236,36 @@ def test_script_options_are_parsed_as_json_else_strings_and_bad_ones_refused():
     for bad in ("beta=1", "iba.beta", ".beta=1", "iba.=1"):
         with pytest.raises(InvalidInputError, match="NAME.KEY=VALUE"):
             parse_options([bad])
+
+
+def test_a_torn_last_line_is_moved_aside_when_the_run_resumes(tmp_path):
+    log = JsonLines(tmp_path, "results.*.jsonl", 0)
+    log.append({"index": 1, "value": 1.0})
+    with open(log.path, "a", encoding="utf-8") as handle:
+        handle.write('{"index": 2, "val')
+    with pytest.warns(UserWarning, match="moved 1 incomplete line"):
+        assert log.drop_torn_lines() == 1
+    assert log.path.read_text() == '{"index": 1, "value": 1.0}\n'
+    assert (tmp_path / "results.0.jsonl.torn").read_text() == '{"index": 2, "val\n'
+    assert log.drop_torn_lines() == 0 and [r["index"] for r in log.read()] == [1]
+
+
+def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
+    from ib_nlp.evaluation import SETTINGS_FILE, _settings_guard
+
+    first = EvaluationSettings(model="m", data=None, methods=["iba"], options={"iba": {"stpes": 3}})
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(first)))
+    corrected = dataclasses.replace(first, options={"iba": {"steps": 3}})
+    _settings_guard(tmp_path, corrected)  # nothing finished: the corrected settings replace the failed run's
+    JsonLines(tmp_path, "results.*.jsonl", 0).append({"index": 0})
+    with pytest.raises(InvalidInputError, match="holds a run with other settings"):
+        _settings_guard(tmp_path, corrected)
+
+
+@pytest.mark.slow
+def test_the_script_reports_library_errors_in_one_line(saved_model, tmp_path):
+    model, data = saved_model
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "--out", str(tmp_path / "run")]
+    result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("evaluate.py: error: no feature statistics")

@@ -117,8 +117,10 @@ def test_from_dict_rejects_missing_unknown_and_versions() -> None:
         Explanation.from_dict({k: v for k, v in data.items() if k != "format_version"})
     with pytest.raises(ValueError, match="unknown keys"):
         Explanation.from_dict({**data, "colour": "red"})
-    with pytest.raises(ValueError, match="unsupported explanation format_version 2"):
-        Explanation.from_dict({**data, "format_version": 2})
+    with pytest.raises(ValueError, match="unsupported explanation format_version 3"):
+        Explanation.from_dict({**data, "format_version": 3})
+    version_1 = {key: value for key, value in data.items() if key != "text_length"}
+    assert Explanation.from_dict({**version_1, "format_version": 1}).text_length == len(data["text"])
     with pytest.raises(ValueError, match="must be a dict"):
         Explanation.from_dict([1, 2])  # type: ignore[arg-type]
 

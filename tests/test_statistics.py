@@ -16,6 +16,7 @@ from ib_nlp import (
     save_statistics,
 )
 from ib_nlp.statistics import RunningMoments, fingerprint_corpus, tokens_to_rows
+from ib_nlp.testing import random_classifier
 
 
 def test_running_moments_match_numpy_over_chunks():
@@ -99,7 +100,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_min_std_clamp():
-    stats = FeatureStatistics(torch.zeros(3), torch.tensor([0.0, 0.005, 2.0]), 10)
+    stats = FeatureStatistics(torch.zeros(3), torch.tensor([0.0, 0.005, 2.0]), 10, active=torch.tensor([False, True, True]))
     assert torch.equal(stats.clamped_std(0.01), torch.tensor([0.01, 0.01, 2.0]))
 
 
@@ -132,3 +133,90 @@ def test_missing_statistics_explain_what_to_pass(tiny_bert):
     classifier = Classifier.load(tiny_bert)
     with pytest.raises(StatisticsError, match="reference_corpus"):
         classifier.statistics_for(classifier.layers.resolve(0))
+
+
+def test_active_units_are_those_non_zero_in_more_than_one_percent_and_not_constant():
+    rows = torch.randn(1000, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    rows[:, 0] = 0.0  # dead
+    rows[:, 1] = 0.0
+    rows[:5, 1] = 3.0  # non-zero in 0.5% of the samples
+    rows[:, 2] = 0.7  # constant
+    moments = RunningMoments()
+    for block in rows.split(128):
+        moments.update(block)
+    stats = moments.result()
+    expected = ((rows != 0).double().mean(dim=0) > 0.01) & ~(rows == rows[0]).all(dim=0)
+    assert stats.active.tolist() == expected.tolist() == [False, False, False, True]
+    unbiased = moments.result(unbiased=True)
+    torch.testing.assert_close(unbiased.std.double(), rows.std(dim=0, unbiased=True), rtol=1e-5, atol=1e-7)
+
+
+def test_non_positive_std_is_refused_like_non_finite_values():
+    with pytest.raises(StatisticsError, match="non-positive std at 1 of 3 units"):
+        FeatureStatistics(torch.zeros(3), torch.tensor([1.0, 0.0, 2.0]), 10)
+    with pytest.raises(StatisticsError, match="non-positive std"):
+        FeatureStatistics(torch.zeros(2), torch.tensor([-1.0, 1.0]), 10, active=torch.tensor([False, True]))
+    dead_unit = FeatureStatistics(torch.zeros(2), torch.tensor([0.0, 1.0]), 10, active=torch.tensor([False, True]))
+    assert dead_unit.active_mask().tolist() == [False, True]
+
+
+def test_files_keep_the_active_units_and_the_model_probe(tiny_bert, reference_texts, tmp_path):
+    from ib_nlp import Classifier
+    from ib_nlp.statistics import model_probe
+
+    classifier = Classifier.load(tiny_bert)
+    estimated = classifier.estimate_statistics(reference_texts)
+    save_statistics(tmp_path / "s.safetensors", estimated)
+    loaded = load_statistics(tmp_path / "s.safetensors")
+    for key, stats in estimated.items():
+        assert torch.equal(loaded[key].active, stats.active) and loaded[key].metadata["layer"] == key
+        torch.testing.assert_close(loaded[key].model_probe, model_probe(classifier.model))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "header"])
+def test_an_unreadable_statistics_file_names_the_file(tiny_bert, reference_texts, tmp_path, damage):
+    from ib_nlp import Classifier
+
+    path = tmp_path / "s.safetensors"
+    save_statistics(path, Classifier.load(tiny_bert).estimate_statistics(reference_texts[:4]))
+    data = path.read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "garbage": b"\x13garbage" * 50, "empty": b"", "header": data[:8] + b"{not json" + data[17:]}[damage]
+    path.write_bytes(damaged)
+    with pytest.raises(StatisticsError, match=f"statistics file {path} is unreadable"):
+        load_statistics(path)
+
+
+def test_a_corrupt_cache_entry_is_estimated_again_and_a_read_only_cache_is_skipped(tiny_bert, reference_texts, tmp_path, monkeypatch):
+    import ib_nlp.statistics as statistics_module
+    from ib_nlp import Classifier, PerSampleIBA
+
+    store = StatisticsStore(tmp_path / "cache")
+    classifier = Classifier.load(tiny_bert)
+    first = PerSampleIBA(classifier, 1, reference_corpus=reference_texts, statistics_store=store).statistics
+    (cached,) = (tmp_path / "cache").rglob("*.safetensors")
+    cached.write_bytes(b"\x00" * 12)
+    with pytest.warns(UserWarning, match=f"{cached} is unreadable.*removed and the statistics are estimated again"):
+        again = PerSampleIBA(classifier, 1, reference_corpus=reference_texts, statistics_store=store).statistics
+    assert torch.equal(again.mean, first.mean) and load_statistics(cached)["layer.1"].count == first.count
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(statistics_module, "save_statistics", read_only)
+    with pytest.warns(UserWarning, match="could not cache the statistics.*Read-only file system.*used without caching"):
+        fresh = PerSampleIBA(classifier, 1, reference_corpus=reference_texts[:5], statistics_store=store).statistics
+    assert fresh.count > 0
+
+
+def test_statistics_of_another_model_or_layer_are_refused_unless_overridden(reference_texts):
+    from ib_nlp import Classifier, PerSampleIBA
+
+    lstm, bert = Classifier.load(random_classifier("lstm")), Classifier.load(random_classifier("bert"))
+    lstm_statistics = lstm.estimate_statistics(reference_texts)
+    assert lstm_statistics["layer.1"].num_features == bert.model.config.hidden_size  # the same width: only the origin tells them apart
+    with pytest.raises(StatisticsError, match="estimated on another model"):
+        PerSampleIBA(bert, 1, statistics=lstm_statistics)
+    with pytest.raises(StatisticsError, match="estimated at layer.2, but the bottleneck sits at layer.1"):
+        PerSampleIBA(lstm, 1, statistics=lstm_statistics["layer.2"])
+    forced = PerSampleIBA(bert, 1, statistics=lstm_statistics, ignore_statistics_origin=True, steps=2, samples=2)
+    assert forced.explain("a good movie").total_score > 0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from ib_nlp.errors import InvalidInputError, LayerNotReadError, StatisticsError
+from ib_nlp.errors import InvalidInputError, LayerNotReadError, OptimisationError, StatisticsError
+from ib_nlp.statistics import FeatureStatistics
 from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from vision.iba import torchvision_model
 from vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
@@ -55,11 +59,14 @@ def model() -> LeftHalfCNN:
     return LeftHalfCNN().eval()
 
 
-def test_smoothing_matches_scipy_and_keeps_constant_masks():
+def test_smoothing_is_the_reference_kernel_and_matches_scipy():
+    """The reference's kernel is round(2 sigma) * 2 + 1 wide with reflected borders: scipy's
+    'mirror' mode (the edge cell is not repeated) truncated at 2 sigma."""
+    assert [gaussian_kernel(sigma).shape[0] for sigma in (0.5, 1.0, 1.5, 2.0)] == [3, 5, 7, 9]
     kernel = gaussian_kernel(1.0)
-    assert kernel.shape == (7, 7) and float(kernel.sum()) == pytest.approx(1.0)
+    assert float(kernel.sum()) == pytest.approx(1.0)
     mask = torch.rand(1, 2, 9, 11, generator=torch.Generator().manual_seed(0))
-    expected = np.stack([ndimage.gaussian_filter(mask[0, c].numpy(), sigma=1.0, mode="nearest", truncate=3.0) for c in range(2)])
+    expected = np.stack([ndimage.gaussian_filter(mask[0, c].numpy(), sigma=1.0, mode="mirror", truncate=2.0) for c in range(2)])
     np.testing.assert_allclose(smooth(mask, 1.0)[0].numpy(), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(smooth(torch.full((1, 3, 5, 5), 0.7), 1.0), torch.full((1, 3, 5, 5), 0.7))
     assert smooth(mask, 0) is mask
@@ -428,3 +435,106 @@ def test_heatmaps_are_drawn_side_by_side_as_png(bright_left):
     maps = {"iba": torch.rand(16, 16), "random": torch.rand(16, 16)}
     png = heatmaps_png([("a", bright_left.clamp(0, 1), maps), ("b", bright_left.clamp(0, 1), {"iba": torch.rand(16, 16)})], boxes=[[(2, 2, 8, 8)], []])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+class DeadChannelCNN(nn.Module):
+    """A 3x3 convolution and ReLU with two dead channels (weights 0, bias -1: always 0), then a
+    small head; the bottleneck sits after the ReLU, as at the VGG and ResNet presets."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(4, 3)
+        with torch.no_grad():
+            self.features[0].weight[4:].zero_()
+            self.features[0].bias[4:].fill_(-1.0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images).mean(dim=(2, 3)))
+
+
+def reference_cell_bits(model, layer, image, target, mean, std, active, beta, steps, lr, samples, seed, min_std=0.01, sigma=1.0):
+    """The reference implementation's algorithm written out plainly (a 2-D kernel from its grid
+    formula, reflection padding, the capacity of the last forward pass, dead units set to 0)."""
+    size = int(round(2 * sigma)) * 2 + 1
+    grid = torch.stack(torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="xy"), dim=-1)
+    kernel = torch.exp(-((grid - (size - 1) / 2) ** 2).sum(-1) / (2 * sigma**2)) / (2 * math.pi * sigma**2)
+    kernel = kernel / kernel.sum()
+    std = torch.maximum(std, torch.full_like(std, min_std))
+    alpha = torch.full(mean.shape, 5.0, requires_grad=True)
+    optimizer = torch.optim.Adam([alpha], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    channels = mean.shape[0]
+    last = {}
+
+    def bottleneck(_, __, output):
+        lam = torch.sigmoid(alpha).expand(output.shape[0], -1, -1, -1)
+        lam = F.conv2d(nn.ReflectionPad2d(size // 2)(lam), kernel.expand(channels, 1, size, size), groups=channels)
+        x_norm = (output - mean) / std
+        eps = last["noise"]
+        z_norm = x_norm * lam + (1 - lam) * eps
+        last["capacity"] = -0.5 * (1 + torch.log((1 - lam) ** 2) - (x_norm * lam) ** 2 - (1 - lam) ** 2) * active
+        return (z_norm * std + mean) * active
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(bottleneck)
+    try:
+        for _ in range(steps):
+            last["noise"] = torch.randn(samples, *mean.shape, generator=generator)
+            loss = F.cross_entropy(model(image[None].expand(samples, -1, -1, -1)), torch.full((samples,), target))
+            loss = loss + beta * last["capacity"].mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        handle.remove()
+    return last["capacity"][0].detach().sum(dim=0) / math.log(2)
+
+
+def test_dead_channels_are_found_and_with_the_reference_convention_the_map_is_the_reference_map():
+    model = DeadChannelCNN().eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    references = images(64, seed=11)[:, :, :12, :12]
+    statistics = estimate_feature_statistics(model, "features.1", [references[:32], references[32:]], unbiased=True)
+    with torch.no_grad():
+        features = model.features[:2](references)
+    assert statistics.active.view(6, 12, 12)[4:].any().item() is False and bool(statistics.active.view(6, 12, 12)[:4].all())
+    mean, std = features.mean(dim=0), features.std(dim=0, unbiased=True)
+    active = ((features != 0).float().mean(dim=0) > 0.01) & (std > 0)
+    torch.testing.assert_close(statistics.std.view(6, 12, 12), std, rtol=1e-5, atol=1e-6)
+    image = images(1, seed=12)[0, :, :12, :12]
+    options = {"beta": 10.0, "steps": 6, "lr": 1.0, "samples": 4, "seed": 2}
+    ours = VisionIBA(model, "features.1", statistics=statistics, bits_from="last_pass", **options).explain(image, target=1)
+    expected = reference_cell_bits(model, "features.1", image, 1, mean, std, active.float(), **options)
+    torch.testing.assert_close(ours.feature_scores, expected, rtol=1e-4, atol=1e-5)
+    final = VisionIBA(model, "features.1", statistics=statistics, **options).explain(image, target=1)
+    assert final.parameters["bits_from"] == "final" and not torch.allclose(final.feature_scores, ours.feature_scores)
+
+
+def test_a_rarely_active_unit_is_masked_instead_of_dominating_the_bits():
+    """A unit that fires in under 1% of the reference images gets a tiny std; where it fires in the
+    explained image its normalised value is huge. Masked, it adds no bits."""
+    model = DeadChannelCNN().eval()
+    with torch.no_grad():
+        model.features[0].weight[5].zero_()
+        model.features[0].weight[5, 0, 1, 1] = 1.0
+        model.features[0].bias[5] = -3.5  # fires only where channel 0 exceeds 3.5
+    references = images(256, seed=11)[:, :, :12, :12]
+    statistics = estimate_feature_statistics(model, "features.1", [references])
+    image = images(1, seed=12)[0, :, :12, :12]
+    image[0, 2:5, 2:5] = 6.0
+    masked = VisionIBA(model, "features.1", statistics=statistics, steps=4, samples=4).explain(image, target=1)
+    unmasked_statistics = FeatureStatistics(statistics.mean, statistics.std.clamp_min(1e-4), statistics.count)
+    unmasked = VisionIBA(model, "features.1", statistics=unmasked_statistics, steps=4, samples=4).explain(image, target=1)
+    assert not bool(statistics.active.view(6, 12, 12)[5].any())
+    assert unmasked.total > 3 * masked.total
+
+
+def test_vision_iba_refuses_bad_options_and_an_unmoved_optimisation(model):
+    with pytest.raises(InvalidInputError, match="bits_from must be one of 'final', 'last_pass'"):
+        VisionIBA(model, "features.2", reference_images=[images(4)], bits_from="first")
+    with pytest.raises(InvalidInputError, match="steps must be a whole number >= 1, got 2.5"):
+        VisionIBA(model, "features.2", reference_images=[images(4)], steps=2.5)
+    with pytest.raises(OptimisationError, match="did not move the bottleneck"):
+        VisionIBA(model, "features.2", reference_images=[images(8)], beta=1e30, steps=2).explain(images(1, seed=4)[0])

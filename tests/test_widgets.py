@@ -106,7 +106,7 @@ def test_empty_text_shows_escaped_error_without_traceback(make):
     widget = make()
     widget.text_area.value = "   "
     assert widget.last_explanation is None
-    assert "empty or only whitespace" in widget.last_error
+    assert "empty or holds only whitespace" in widget.last_error
     assert 'class="ib-nlp-error"' in widget.output_html.value
     assert "Traceback" not in widget.output_html.value
     assert widget.status_label.value == "failed"

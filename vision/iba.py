@@ -2,19 +2,24 @@
 
 The bottleneck Z = lam * R + (1 - lam) * eps replaces the output R (channels x height x width)
 of one module; mu and sigma are per element of the feature map, estimated over reference
-images. As in the reference implementation, lam = sigmoid(alpha) is smoothed spatially with a
-Gaussian (sigma 1 feature cell) before it is used, alpha is optimised for CE + beta * mean KL,
-and the attribution is the KL summed over channels, in bits per feature cell. The map at the
-input resolution is the cell map resized bilinearly and rescaled so that it still sums to the
-total bits: bits per pixel.
+images. As in the reference implementation (BioroboticsLab/IBA), lam = sigmoid(alpha) is
+smoothed spatially with a Gaussian of sigma 1 feature cell (a kernel of round(2 sigma) * 2 + 1
+cells, reflected borders), alpha is optimised for CE + beta * mean KL, units that are inactive
+over the reference images (dead after a ReLU) are held at their mean and not counted, and the
+attribution is the KL summed over channels, in bits per feature cell.
+
+Which alpha the bits describe (``bits_from``): ``"final"`` (default) is the capacity of alpha
+after the last Adam update, the mask the optimisation ended with; ``"last_pass"`` is the
+reference's convention, the capacity computed in the last forward pass, one update earlier.
+The map at the input resolution is the cell map resized bilinearly and rescaled so that it
+still sums to the total bits: bits per pixel (the reference rescales by the area ratio instead).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -22,18 +27,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.attr.base import attribution_mode
-from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, mask_capacity, normalize
+from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, hold_inactive, mask_capacity, normalize
 from ib_nlp.errors import (
     InvalidInputError,
     LayerNotReadError,
     NonFiniteError,
+    OptimisationError,
     StatisticsError,
 )
+from ib_nlp.iba import IBAConfig
+from ib_nlp.interrupt import check_interrupt
+from ib_nlp.options import real_number
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
 
 # The layers of the papers, by torchvision module name: VGG-16 conv4_1 and ResNet-50 after
 # layer3 (and layer2, the paper's other setting).
 PRESET_LAYERS = {"vgg16": "features.17", "resnet50": "layer3", "resnet50-layer2": "layer2"}
+BITS_FROM = ("final", "last_pass")
 
 
 @dataclass
@@ -59,9 +69,10 @@ class ImageExplanation:
         return float(self.scores.sum())
 
 
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """Normalised 2-D Gaussian kernel with a radius of 3 sigma (at least 1)."""
-    radius = max(1, math.ceil(3 * sigma))
+def gaussian_kernel(sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Normalised 2-D Gaussian kernel, 2 * radius + 1 cells wide; by default the reference
+    implementation's radius, round(2 sigma)."""
+    radius = int(round(2 * sigma)) if radius is None else radius
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
     line = torch.exp(-(offsets**2) / (2 * sigma**2))
     kernel = torch.outer(line, line)
@@ -70,13 +81,16 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 def smooth(mask: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian smoothing of each channel of a (batch x channels x height x width) mask, with
-    replicated borders so that a constant mask stays constant."""
+    reflected borders as in the reference (replicated where the map is too small to reflect)."""
     if sigma <= 0:
         return mask
     kernel = gaussian_kernel(sigma).to(mask)
     radius = kernel.shape[0] // 2
+    if radius == 0:
+        return mask
     channels = mask.shape[1]
-    padded = F.pad(mask, (radius,) * 4, mode="replicate")
+    mode = "reflect" if min(mask.shape[-2:]) > radius else "replicate"
+    padded = F.pad(mask, (radius,) * 4, mode=mode)
     return F.conv2d(padded, kernel.expand(channels, 1, *kernel.shape), groups=channels)
 
 
@@ -101,9 +115,10 @@ def _feature_tensor(output: Any, layer: str) -> torch.Tensor:
     return output
 
 
-def estimate_feature_statistics(model: nn.Module, layer: str, images: Iterable[torch.Tensor], device: str | torch.device | None = None) -> FeatureStatistics:
-    """Mean and standard deviation of every element of the layer's feature map over batches of
-    reference images (batch x channels x height x width)."""
+def estimate_feature_statistics(model: nn.Module, layer: str, images: Iterable[torch.Tensor], device: str | torch.device | None = None, unbiased: bool = False) -> FeatureStatistics:
+    """Mean, standard deviation (``unbiased``: over n - 1, as the reference) and active units of
+    every element of the layer's feature map over batches of reference images (batch x channels
+    x height x width)."""
     module = _module(model, layer)
     device = device or next(model.parameters()).device
     moments = RunningMoments()
@@ -123,7 +138,7 @@ def estimate_feature_statistics(model: nn.Module, layer: str, images: Iterable[t
         handle.remove()
     if len(set(shape)) > 1:
         raise StatisticsError(f"the feature map of {layer!r} changed shape between batches ({sorted(set(shape))}); resize the reference images to one size")
-    return moments.result({"layer": layer, "shape": "x".join(map(str, shape[0])) if shape else ""})
+    return moments.result({"layer": layer, "shape": "x".join(map(str, shape[0])) if shape else ""}, unbiased=unbiased)
 
 
 class VisionIBA:
@@ -144,19 +159,22 @@ class VisionIBA:
         smooth_sigma: float = 1.0,
         min_std: float = DEFAULT_MIN_STD,
         seed: int = 0,
+        bits_from: str = "final",
         device: str | torch.device | None = None,
     ):
         if (statistics is None) == (reference_images is None):
             raise InvalidInputError("pass exactly one of statistics= or reference_images= (batches of images of the task)")
-        if steps < 1 or samples < 1 or not lr > 0 or not beta >= 0:
-            raise InvalidInputError(f"need steps >= 1, samples >= 1, lr > 0 and beta >= 0; got {steps}, {samples}, {lr}, {beta}")
+        if bits_from not in BITS_FROM:
+            raise InvalidInputError(f"bits_from must be one of {', '.join(map(repr, BITS_FROM))}, not {bits_from!r}")
+        config = IBAConfig(beta=beta, steps=steps, lr=lr, samples=samples, init_alpha=init_alpha, min_std=min_std, seed=seed)
+        smooth_sigma = real_number("smooth_sigma", smooth_sigma, minimum=0)
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
         self.layer = layer
         self.module = _module(model, layer)
         self.statistics = statistics if statistics is not None else estimate_feature_statistics(model, layer, reference_images or [])
-        self.parameters = {"beta": beta, "steps": steps, "lr": lr, "samples": samples, "init_alpha": init_alpha, "smooth_sigma": smooth_sigma, "min_std": min_std, "seed": seed}
+        self.parameters = {**asdict(config), "smooth_sigma": smooth_sigma, "bits_from": bits_from}
 
     @property
     def device(self) -> torch.device:
@@ -181,13 +199,15 @@ class VisionIBA:
             handle.remove()
         return logits, recorded.get("features")
 
-    def _prior(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prior(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean, clamped std and active units, each shaped like one feature map."""
         shape = features.shape[1:]
         if self.statistics.num_features != features[0].numel():
             raise StatisticsError(f"the statistics have {self.statistics.num_features} elements but {self.layer!r} outputs {tuple(shape)}: they belong to another layer, model or image size")
         mean = self.statistics.mean.to(features.device, torch.float32).view(shape)
         std = self.statistics.clamped_std(self.parameters["min_std"]).to(features.device, torch.float32).view(shape)
-        return mean, std
+        active = self.statistics.active_mask().to(features.device).view(shape)
+        return mean, std, active
 
     def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
         """Explain one image (channels x height x width, already normalised for the model)."""
@@ -203,11 +223,12 @@ class VisionIBA:
             target = int(logits.argmax()) if target is None else int(target)
             if not 0 <= target < logits.shape[-1]:
                 raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
-            mean, std = self._prior(features)
+            mean, std, active = self._prior(features)
             self._check_influence(image, logits, mean, std)
-            lam = self._optimise(image, features.float(), target, mean, std)
-            normalized = normalize(features.float(), mean, std)
-            cell_bits = (mask_capacity(lam, normalized).sum(dim=1)[0] / NATS_PER_BIT).detach()
+            lam, last_pass = self._optimise(image, features.float(), target, mean, std, active)
+            final = mask_capacity(lam, normalize(features.float(), mean, std)) * active
+            capacity = last_pass if self.parameters["bits_from"] == "last_pass" else final
+            cell_bits = (capacity.sum(dim=1)[0] / NATS_PER_BIT).detach()
         if not torch.isfinite(cell_bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
         pixel_bits = cells_to_pixels(cell_bits, image.shape[-2:])
@@ -220,8 +241,9 @@ class VisionIBA:
         if torch.allclose(noisy, logits, rtol=1e-5, atol=1e-6):
             raise LayerNotReadError(f"replacing the output of {self.layer!r} by its mean does not change the prediction: the classifier does not read this layer")
 
-    def _optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-        """The smoothed mask lam after the optimisation (1 x channels x height x width)."""
+    def _optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The smoothed mask lam after the optimisation, and the capacity per element in nats
+        computed in its last forward pass (each 1 x channels x height x width)."""
         options = self.parameters
         samples = options["samples"]
         alpha = torch.full_like(features, options["init_alpha"], requires_grad=True)
@@ -231,17 +253,21 @@ class VisionIBA:
         images = image.expand(samples, *image.shape[1:])
         targets = torch.full((samples,), target, device=features.device)
         for step in range(options["steps"]):
+            check_interrupt()
             lam = smooth(torch.sigmoid(alpha), options["smooth_sigma"])
             noise = torch.randn(samples, *features.shape[1:], generator=generator, device=features.device)
-            logits, _ = self._run(images, lambda values, lam=lam, noise=noise: apply_mask(values.float(), lam, mean, std, noise).to(values.dtype))
-            loss = F.cross_entropy(logits.float(), targets) + options["beta"] * mask_capacity(lam, normalized).mean()
+            logits, _ = self._run(images, lambda values, lam=lam, noise=noise: hold_inactive(apply_mask(values.float(), lam, mean, std, noise), mean, active).to(values.dtype))
+            capacity = mask_capacity(lam, normalized) * active
+            loss = F.cross_entropy(logits.float(), targets) + options["beta"] * capacity.mean()
             if not torch.isfinite(loss):
                 raise NonFiniteError(f"the IBA loss became {loss.item()} at step {step + 1}; try a smaller lr or beta")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        if bool((alpha == options["init_alpha"]).all()) or not bool(torch.isfinite(optimizer.state[alpha]["exp_avg_sq"]).all()):
+            raise OptimisationError(f"the optimisation did not move the bottleneck: Adam's updates overflowed at beta={options['beta']:g}; use a smaller beta")
         with torch.no_grad():
-            return smooth(torch.sigmoid(alpha), options["smooth_sigma"])
+            return smooth(torch.sigmoid(alpha), options["smooth_sigma"]), capacity.detach()
 
 
 def torchvision_model(name: str, weights: Any = None) -> tuple[nn.Module, str]:

@@ -113,9 +113,9 @@ class VisionInputIBA:
             target = int(logits.argmax()) if target is None else int(target)
             if not 0 <= target < logits.shape[-1]:
                 raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
-            deep_mean, deep_std = self.feature._prior(deep)
+            deep_mean, deep_std, deep_active = self.feature._prior(deep)
             self.feature._check_influence(image[None], logits, deep_mean, deep_std)
-            lam_star = self.feature._optimise(image[None], deep.float(), target, deep_mean, deep_std)[0]
+            lam_star = self.feature._optimise(image[None], deep.float(), target, deep_mean, deep_std, deep_active)[0][0]
             feature_done = time.perf_counter()
             generator = torch.Generator(device=self.device).manual_seed(config.seed)
             with torch.random.fork_rng(devices=[]):

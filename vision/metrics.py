@@ -15,6 +15,8 @@ direction and range like the text metrics.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -175,7 +177,7 @@ class ImageInsertionDeletion:
     )
 
     def blurred(self, image: torch.Tensor) -> torch.Tensor:
-        kernel = gaussian_kernel(self.blur_sigma).to(image)
+        kernel = gaussian_kernel(self.blur_sigma, radius=max(1, math.ceil(3 * self.blur_sigma))).to(image)
         radius = kernel.shape[0] // 2
         channels = image.shape[0]
         padded = F.pad(image[None], (radius,) * 4, mode="reflect" if radius < min(image.shape[-2:]) else "replicate")

@@ -169,7 +169,7 @@ class ImageReadout:
         state = {
             "layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std,
             "network": {k: v.cpu() for k, v in self.network.state_dict().items()},
-            "statistics": {name: {"mean": s.mean, "std": s.std, "count": s.count, "metadata": s.metadata} for name, s in self.statistics.items()},
+            "statistics": {name: {"mean": s.mean, "std": s.std, "count": s.count, "metadata": s.metadata, "active": s.active} for name, s in self.statistics.items()},
             "trained_on": list(self.trained_on),
         }
         temporary = path.with_suffix(path.suffix + ".tmp")

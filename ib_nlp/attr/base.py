@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -19,6 +19,7 @@ import torch
 from ..classifier import Classifier, EncodedBatch
 from ..errors import InvalidInputError
 from ..explanation import Explanation
+from ..text import check_text
 from ..words import aggregate_to_words, segment_words
 
 
@@ -40,15 +41,17 @@ def attribution_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 def check_texts(texts: Sequence[str] | str, targets: Sequence[Any] | None) -> list[str]:
-    """The texts as a list, refusing empty input, non-strings and a target list of the wrong length."""
+    """The texts as a list, refusing what no model can read (see :func:`~ib_nlp.text.check_text`)
+    and a target list of the wrong length."""
+    if isinstance(texts, (bytes, bytearray)):
+        raise InvalidInputError("the text is bytes; decode it to a string first, e.g. text.decode('utf-8')")
+    if texts is None or not isinstance(texts, (str, Iterable)):
+        raise InvalidInputError(f"expected a text (str) or a list of texts, got {type(texts).__name__}")
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
         raise InvalidInputError("no texts to explain")
     for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text {index} is a {type(text).__name__}, not a string")
-        if not text.strip():
-            raise InvalidInputError(f"text {index} is empty or only whitespace: there is nothing to explain")
+        check_text(text, f"text {index}")
     if targets is not None and len(targets) != len(texts):
         raise InvalidInputError(f"got {len(targets)} targets for {len(texts)} texts")
     return texts
@@ -90,10 +93,10 @@ class AttributionMethod:
         started = time.perf_counter()
         classifier = self.classifier
         batch = classifier.encode(texts)
-        for text, truncated in zip(batch.texts, batch.truncated):
+        for row, truncated in enumerate(batch.truncated):
             if truncated:
                 warnings.warn(
-                    f"text of {len(text)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
+                    f"text of {batch.text_length(row)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
                     "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
                     stacklevel=2,
                 )
@@ -171,6 +174,7 @@ def build_explanation(
         parameters=parameters or {},
         seconds=seconds,
         truncated=batch.truncated[row],
+        text_length=batch.text_length(row),
     )
 
 

@@ -1,0 +1,67 @@
+"""Checks of user options: each returns the value as the right Python type or raises an
+:class:`~ib_nlp.errors.InvalidInputError` that names the option and what it accepts.
+
+Numbers given as numeric strings (``"10"``, ``"1e-3"``) are accepted on purpose: they come
+from command lines, config files and ``--option KEY=VALUE`` pairs. Booleans are refused
+(``True`` is an int to Python, never a meant number of steps).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from .errors import InvalidInputError
+
+
+def _as_float(name: str, value: Any, accepts: str) -> float:
+    if isinstance(value, bool) or value is None:
+        raise InvalidInputError(f"{name} must be {accepts}, got {value!r}")
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise InvalidInputError(f"{name} must be {accepts}, got {value!r} ({type(value).__name__})")
+
+
+def real_number(name: str, value: Any, *, minimum: float | None = None, exclusive: bool = False, maximum: float | None = None) -> float:
+    """A finite number, optionally bounded below (``exclusive``: strictly above) and above."""
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"{'>' if exclusive else '>='} {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    accepts = "a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+    number = _as_float(name, value, accepts)
+    too_low = minimum is not None and (number <= minimum if exclusive else number < minimum)
+    too_high = maximum is not None and number > maximum
+    if not math.isfinite(number) or too_low or too_high:
+        raise InvalidInputError(f"{name} must be {accepts}, got {value!r}")
+    return number
+
+
+def whole_number(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """An integer (``3``, ``3.0`` or ``"3"``), optionally at least ``minimum``."""
+    accepts = "a whole number" + (f" >= {minimum}" if minimum is not None else "")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+    else:
+        real = _as_float(name, value, accepts)
+        if not (math.isfinite(real) and real.is_integer()):
+            raise InvalidInputError(f"{name} must be {accepts}, got {value!r}")
+        number = int(real)
+    if minimum is not None and number < minimum:
+        raise InvalidInputError(f"{name} must be {accepts}, got {value!r}")
+    return number
+
+
+def seed_value(name: str, value: Any) -> int:
+    """A seed for ``torch.Generator.manual_seed``: a whole number in [0, 2**63)."""
+    number = whole_number(name, value, minimum=0)
+    if number >= 2**63:
+        raise InvalidInputError(f"{name} must be a whole number in [0, 2**63), got {value!r}")
+    return number
