@@ -126,7 +126,8 @@ def _read_text(args: argparse.Namespace) -> str:
             raise InvalidInputError(f"text file {str(file)!r} is not UTF-8 text: {error}") from error
     elif args.text == "-":
         try:
-            text = sys.stdin.buffer.read().decode("utf-8")
+            stream = getattr(sys.stdin, "buffer", None)  # a stream replaced by text (tests, notebooks) has no bytes
+            text = stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
         except UnicodeDecodeError as error:
             raise InvalidInputError(f"standard input is not UTF-8 text: {error}") from error
     elif args.text is None:
