@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,6 @@ def _weights_error(source: str, folder: Path | None, error: BaseException) -> st
 def _check_nothing_missing(source: str, model: nn.Module, missing: Any) -> None:
     """Refuse a checkpoint that lacked weights the classifier needs: transformers initialises
     them at random (a bare encoder gets a random classification head) and only logs a note."""
-    import re
-
     ignored = [re.compile(pattern) for pattern in getattr(model, "_keys_to_ignore_on_load_missing", None) or []]
     missing = sorted(key for key in missing if not any(pattern.search(key) for pattern in ignored))
     if missing:

@@ -38,10 +38,10 @@ from .bottleneck import (
 from .classifier import Classifier, EncodedBatch
 from .errors import (
     InvalidInputError,
-    OptimisationError,
     LayerError,
     LayerNotReadError,
     NonFiniteError,
+    OptimisationError,
     StatisticsError,
 )
 from .interrupt import check_interrupt
@@ -92,6 +92,23 @@ class IBAConfig:
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+
+
+def check_alpha_moved(alpha: torch.Tensor, optimizer: torch.optim.Adam, config: IBAConfig, padding: torch.Tensor | None = None, item: str | None = None) -> None:
+    """Refuse an optimisation that left alpha where it started (rows: the explained items; padding
+    elements do not count): at an extreme beta Adam's second moment overflows and every update is
+    zero, so the map would be the initial capacity, not an explanation. Used by text and images."""
+    unchanged = alpha == config.init_alpha
+    if padding is not None:
+        unchanged = unchanged | padding
+    unmoved = [row for row in range(alpha.shape[0]) if bool(unchanged[row].all())]
+    overflowed = any(not bool(torch.isfinite(state["exp_avg_sq"]).all()) for state in optimizer.state.values())
+    if unmoved or overflowed:
+        which = f" of {item} {unmoved[0]}" if unmoved and item else ""
+        raise OptimisationError(
+            f"the optimisation did not move the bottleneck{which}: Adam's updates overflowed at beta={config.beta:g}, "
+            "so the map would be the initial capacity, not an explanation. Use a smaller beta."
+        )
 
 
 class _NoiseSource:
@@ -366,21 +383,8 @@ class PerSampleIBA(AttributionMethod):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        self._check_moved(alpha.detach(), optimizer.state[alpha]["exp_avg_sq"], mask)
+        check_alpha_moved(alpha.detach(), optimizer, config, padding=~mask.bool().unsqueeze(-1), item="text")
         return alpha.detach()
-
-    def _check_moved(self, alpha: torch.Tensor, second_moment: torch.Tensor, mask: torch.Tensor) -> None:
-        """Refuse an optimisation that left alpha where it started: at an extreme beta Adam's
-        second moment overflows and every update is zero, so the map would be the initial
-        capacity, not an explanation."""
-        started = (alpha == self.config.init_alpha) | ~mask.bool().unsqueeze(-1)
-        unmoved = [row for row in range(alpha.shape[0]) if bool(started[row].all())]
-        if unmoved or not bool(torch.isfinite(second_moment).all()):
-            raise OptimisationError(
-                f"the optimisation did not move the bottleneck{f' of text {unmoved[0]}' if unmoved else ''}: Adam's updates "
-                f"overflowed at beta={self.config.beta:g}, so the map would be the initial capacity, not an explanation. "
-                "Use a smaller beta (the shipped models use 1 to 10)."
-            )
 
     def _check_not_closed(self, bits: torch.Tensor, batch: EncodedBatch) -> None:
         """Refuse a map in which every token got (numerically) zero bits: with a too large lr the

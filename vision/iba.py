@@ -32,10 +32,9 @@ from ib_nlp.errors import (
     InvalidInputError,
     LayerNotReadError,
     NonFiniteError,
-    OptimisationError,
     StatisticsError,
 )
-from ib_nlp.iba import IBAConfig
+from ib_nlp.iba import IBAConfig, check_alpha_moved
 from ib_nlp.interrupt import check_interrupt
 from ib_nlp.options import real_number
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
@@ -166,7 +165,7 @@ class VisionIBA:
             raise InvalidInputError("pass exactly one of statistics= or reference_images= (batches of images of the task)")
         if bits_from not in BITS_FROM:
             raise InvalidInputError(f"bits_from must be one of {', '.join(map(repr, BITS_FROM))}, not {bits_from!r}")
-        config = IBAConfig(beta=beta, steps=steps, lr=lr, samples=samples, init_alpha=init_alpha, min_std=min_std, seed=seed)
+        self.config = IBAConfig(beta=beta, steps=steps, lr=lr, samples=samples, init_alpha=init_alpha, min_std=min_std, seed=seed)
         smooth_sigma = real_number("smooth_sigma", smooth_sigma, minimum=0)
         self.model = model.eval()
         if device is not None:
@@ -174,7 +173,7 @@ class VisionIBA:
         self.layer = layer
         self.module = _module(model, layer)
         self.statistics = statistics if statistics is not None else estimate_feature_statistics(model, layer, reference_images or [])
-        self.parameters = {**asdict(config), "smooth_sigma": smooth_sigma, "bits_from": bits_from}
+        self.parameters = {**asdict(self.config), "smooth_sigma": smooth_sigma, "bits_from": bits_from}
 
     @property
     def device(self) -> torch.device:
@@ -264,8 +263,7 @@ class VisionIBA:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        if bool((alpha == options["init_alpha"]).all()) or not bool(torch.isfinite(optimizer.state[alpha]["exp_avg_sq"]).all()):
-            raise OptimisationError(f"the optimisation did not move the bottleneck: Adam's updates overflowed at beta={options['beta']:g}; use a smaller beta")
+        check_alpha_moved(alpha.detach(), optimizer, self.config)
         with torch.no_grad():
             return smooth(torch.sigmoid(alpha), options["smooth_sigma"]), capacity.detach()
 
