@@ -13,9 +13,8 @@ from .errors import InvalidInputError
 from .explanation import Explanation
 from .iba import PerSampleIBA
 from .options import whole_number
+from .shipped import DEFAULT_MODEL
 from .statistics import FeatureStatistics
-
-DEFAULT_MODEL = "imdb-bert-small"
 
 
 def _model_and_text(args: tuple, model: Any, text: Any) -> tuple[Any, Any]:

@@ -7,10 +7,14 @@ package, a ``(model, tokenizer)`` pair, or a ``transformers`` text-classificatio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import pickle
 import re
-from collections.abc import Mapping, Sequence
+import socket
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,27 +45,16 @@ from .statistics import (
     model_probe,
     tokens_to_rows,
 )
+from .shipped import shipped_model_names, shipped_model_path
 from .text import clean_text
 
-ASSETS_DIR = Path(__file__).parent / "assets"
 UNBOUNDED_LENGTH = 1_000_000
+# How long to wait for the model hub to accept a connection before saying it cannot be reached.
+HUB_CONNECT_SECONDS = 5.0
 # Of a truncated text, the characters after the last token the model reads that are kept (the
 # report shows them as unread); the rest is dropped, so a huge input is never segmented into
 # words, stored or rendered in full. No IMDB review is that long.
 UNREAD_CHARACTERS_KEPT = 20_000
-
-
-def shipped_model_path(name: str) -> Path | None:
-    """Directory of a model shipped with the package, by short name, or None."""
-    candidate = ASSETS_DIR / name
-    return candidate if (candidate / "config.json").is_file() else None
-
-
-def shipped_model_names() -> list[str]:
-    """Short names of the models shipped with the package."""
-    if not ASSETS_DIR.is_dir():
-        return []
-    return sorted(path.name for path in ASSETS_DIR.iterdir() if (path / "config.json").is_file())
 
 
 @dataclass
@@ -114,16 +107,51 @@ def _is_sequence_classifier(model: nn.Module) -> bool:
     return any(cls.__name__ in known or cls.__name__.endswith("ForSequenceClassification") for cls in type(model).__mro__)
 
 
+@contextlib.contextmanager
+def _weight_loading_bar(shown: bool) -> Iterator[None]:
+    """Show or hide transformers' "Loading weights" progress bar for the duration."""
+    from transformers.utils import logging as transformers_logging
+
+    was_shown = transformers_logging.is_progress_bar_enabled()
+    (transformers_logging.enable_progress_bar if shown else transformers_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (transformers_logging.enable_progress_bar if was_shown else transformers_logging.disable_progress_bar)()
+
+
+def _offline_advice() -> str:
+    return (
+        "If you are offline, pass the path of a local model directory, a (model, tokenizer) pair, or one of the shipped "
+        f"models: {', '.join(shipped_model_names()) or 'none installed'}"
+    )
+
+
+def check_hub_reachable(source: str, timeout: float = HUB_CONNECT_SECONDS) -> None:
+    """Fail at once, in one line, when ``source`` is a hub id that is not in the local cache and
+    the hub cannot be reached (``huggingface_hub`` would otherwise retry for half a minute or more).
+    Skipped offline (``HF_HUB_OFFLINE``, which fails fast by itself) and behind a proxy."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE or urllib.request.getproxies().get("https"):
+        return
+    with contextlib.suppress(Exception):  # an id the cache cannot even look up is left to from_pretrained
+        if isinstance(try_to_load_from_cache(source, "config.json"), str):
+            return
+    endpoint = urllib.parse.urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ModelLoadError(f"cannot download {source!r}: {constants.ENDPOINT} cannot be reached ({reason}). {_offline_advice()}") from error
+
+
 def _check_checkpoint_is_classifier(source: str, local_only: bool) -> None:
     """Refuse checkpoints saved as another kind of model (a random head would be bolted on)."""
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as error:  # from_pretrained raises OSError, ValueError or HTTP errors
-        raise ModelLoadError(
-            f"could not load the configuration of {source!r}: {error}. If you are offline, pass the path of a local "
-            "model directory, a (model, tokenizer) pair, or one of the shipped models: "
-            f"{', '.join(shipped_model_names()) or 'none installed'}"
-        ) from error
+        raise ModelLoadError(f"could not load the configuration of {source!r}: {_first_line(error)} {_offline_advice()}") from error
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
@@ -209,8 +237,9 @@ class Classifier:
         return next(self.model.parameters()).device
 
     @classmethod
-    def load(cls, model: Any, tokenizer: PreTrainedTokenizerBase | None = None, device: str | torch.device | None = None) -> Classifier:
-        """Build a classifier from a name, a path, a (model, tokenizer) pair, a pipeline or a Classifier."""
+    def load(cls, model: Any, tokenizer: PreTrainedTokenizerBase | None = None, device: str | torch.device | None = None, progress: bool = False) -> Classifier:
+        """Build a classifier from a name, a path, a (model, tokenizer) pair, a pipeline or a Classifier.
+        ``progress`` shows transformers' weight-loading bar (hidden by default)."""
         if isinstance(model, Classifier):
             if device is not None:
                 model.model.to(device)
@@ -228,7 +257,8 @@ class Classifier:
                 raise ModelLoadError("a model object needs its tokenizer: pass (model, tokenizer)")
             return cls(model, tokenizer, device=device)
         if isinstance(model, (str, Path)):
-            return cls._from_name_or_path(str(model), tokenizer, device)
+            with _weight_loading_bar(progress):
+                return cls._from_name_or_path(str(model), tokenizer, device)
         raise ModelLoadError(f"cannot load a model from a {type(model).__name__}")
 
     @classmethod
@@ -239,15 +269,14 @@ class Classifier:
         if not local and (path.exists() or source.startswith((".", "/", "~"))):
             raise ModelLoadError(f"{source!r} is not a model directory (it needs a config.json)")
         target = str(path) if local else source
+        if not local:
+            check_hub_reachable(source)
         _check_checkpoint_is_classifier(target, local_only=local)
         try:
             model, loading = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=False, local_files_only=local, output_loading_info=True)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(target, trust_remote_code=False, local_files_only=local, use_fast=True)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(
-                f"could not load {source!r}: {_first_line(error)}. If you are offline, pass the path of a local model directory "
-                f"or a (model, tokenizer) pair; shipped models: {', '.join(shipped_model_names()) or 'none installed'}"
-            ) from error
+            raise ModelLoadError(f"could not load {source!r}: {_first_line(error)} {_offline_advice()}") from error
         except Exception as error:  # a corrupt safetensors file or a refused pickle raise their libraries' own types
             raise ModelLoadError(_weights_error(source, path if local else None, error)) from error
         _check_nothing_missing(source, model, loading.get("missing_keys") or ())

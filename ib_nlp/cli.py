@@ -14,17 +14,18 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .api import DEFAULT_MODEL, make_explainer
-from .attr import AttributionMethod, method_names
-from .classifier import Classifier, shipped_model_names
+from .attr import method_names
 from .errors import IBNLPError, InvalidInputError, StatisticsError
-from .explanation import Explanation
 from .interrupt import stop_on_interrupt
-from .report import render_explanation, save_html
-from .statistics import fingerprint_texts, save_statistics
+from .shipped import DEFAULT_MODEL, ShippedModel, shipped_model_names
 from .text import check_text
+
+if TYPE_CHECKING:  # torch and transformers are imported where a command needs them, so --help is fast
+    from .attr import AttributionMethod
+    from .classifier import Classifier
+    from .explanation import Explanation
 
 PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
@@ -153,22 +154,17 @@ def _check_output_path(path: str) -> Path:
     return target
 
 
-def _load_classifier(model: str, device: str | None, quiet: bool) -> Classifier:
-    """Load the classifier, without the weight-loading progress bar of ``transformers`` when quiet."""
-    from transformers.utils import logging as transformers_logging
+def _load_classifier(model: str, device: str | None) -> Classifier:
+    """Load the classifier (without transformers' weight-loading bar: the command line shows its own progress)."""
+    from .classifier import Classifier
 
-    hide_bar = quiet and transformers_logging.is_progress_bar_enabled()
-    if hide_bar:
-        transformers_logging.disable_progress_bar()
-    try:
-        return Classifier.load(model, device=device)
-    finally:
-        if hide_bar:
-            transformers_logging.enable_progress_bar()
+    return Classifier.load(model, device=device)
 
 
 def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference: list[str] | None) -> AttributionMethod:
     """The explainer of --method for the command line options (IBA's statistics from --statistics or --reference)."""
+    from .api import make_explainer
+
     options: dict[str, Any] = {
         "layer": args.layer,
         "beta": args.beta,
@@ -219,13 +215,15 @@ def format_summary(explanation: Explanation, top: int) -> str:
 
 def run_explain(args: argparse.Namespace) -> int:
     """``ib-nlp explain``: explain one text and print (and optionally save) the result."""
+    from .report import render_explanation, save_html
+
     text = _read_text(args)
     output = _check_output_path(args.json) if args.json is not None else None
     html_output = _check_output_path(args.html) if args.html is not None else None
     if output is not None and html_output is not None and output.resolve() == html_output.resolve():
         raise InvalidInputError(f"--json and --html name the same file {str(output)!r}; give two different paths")
     reference = read_reference(args.reference) if args.reference is not None else None
-    classifier = _load_classifier(args.model, args.device, args.quiet)
+    classifier = _load_classifier(args.model, args.device)
     explainer = _build_explainer(args, classifier, reference)
     explanation = explainer.explain(text, args.target)
     # The report is rendered before the first file is written, so a rendering error writes nothing.
@@ -244,9 +242,11 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_estimate(args: argparse.Namespace) -> int:
     """``ib-nlp estimate``: statistics of the embeddings and every layer over a reference corpus."""
+    from .statistics import fingerprint_texts, save_statistics
+
     output = _check_output_path(args.output)
     texts = read_reference(args.reference, args.max_texts)
-    classifier = _load_classifier(args.model, args.device, args.quiet)
+    classifier = _load_classifier(args.model, args.device)
     statistics = classifier.estimate_statistics(texts, batch_size=args.batch_size, progress=not args.quiet)
     metadata = {"model": classifier.model_key, "model_name": classifier.name, "corpus": f"texts-{len(texts)}-{fingerprint_texts(texts)}"}
     save_statistics(output, statistics, metadata)
@@ -256,13 +256,27 @@ def run_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_models(models: Sequence[ShippedModel]) -> str:
+    """The shipped models as an aligned table: what each is, how good, its IBA defaults, its folder."""
+    header = ("name", "architecture", "size", "IMDB test accuracy", "layer", "beta", "folder")
+    rows = [header]
+    for model in models:
+        accuracy = "?" if model.test_accuracy is None else f"{100 * model.test_accuracy:.2f}% of {model.test_reviews:,}"
+        name = f"{model.name} (default)" if model.name == DEFAULT_MODEL else model.name
+        rows.append((name, model.architecture, f"{model.megabytes:.1f} MB", accuracy, str(model.layer), f"{model.beta:g}" if model.beta is not None else "?", str(model.path)))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
 def run_models(args: argparse.Namespace) -> int:
-    """``ib-nlp models``: list the models shipped with the package."""
+    """``ib-nlp models``: the models shipped with the package, as a table (``--names``: names only)."""
     names = shipped_model_names()
-    for name in names:
-        print(name)
     if not names:
         print(f"{PROGRAM}: no models are shipped with this installation; pass --model a local model directory", file=sys.stderr)
+    elif args.names:
+        print("\n".join(names))
+    else:
+        print(format_models([ShippedModel.read(name) for name in names]))
     return 0
 
 
@@ -335,7 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--quiet", action="store_true", help="print no progress bar and no summary, only errors and warnings")
     estimate.set_defaults(handler=run_estimate)
 
-    models = commands.add_parser("models", help="list the models shipped with ib-nlp", description="List the models shipped with ib-nlp.")
+    models = commands.add_parser(
+        "models",
+        help="list the models shipped with ib-nlp",
+        description="List the models shipped with ib-nlp: architecture, size, accuracy, default IBA layer and beta, folder.",
+    )
+    models.add_argument("--names", action="store_true", help="print only the names, one per line")
     models.set_defaults(handler=run_models)
     return parser
 

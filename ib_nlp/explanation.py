@@ -26,6 +26,9 @@ FORMAT_VERSION = 2
 ``text_length``; version 1 files are still read)."""
 
 
+REPR_TOP_WORDS = 3
+
+
 def _finite_floats(name: str, values: Any) -> list[float]:
     """Convert ``values`` to plain floats, rejecting NaN and infinities."""
     result = [float(value) for value in values]
@@ -272,6 +275,15 @@ class Explanation:
         if path is not None:
             report.save_html(page, path)
         return page
+
+    def __repr__(self) -> str:
+        """One short line: model, method, prediction and the top words (the full data is in the fields)."""
+        top = ", ".join(f"{word!r} {score:.3g}" for word, score in self.top_words(REPR_TOP_WORDS))
+        target = "" if self.target == self.predicted else f", target {self.target_label!r}"
+        return (
+            f"<Explanation {self.method} of {self.model_name!r} at layer {self.layer!r}: {self.predicted_label!r} "
+            f"(p = {self.probabilities[self.predicted]:.3f}){target}; top {self.unit}: {top}; {len(self.words)} words>"
+        )
 
     def _repr_html_(self) -> str:
         """Notebook view: the text coloured by score, escaped, with inline styles and no script."""

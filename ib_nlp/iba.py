@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .attr import check_method_options
 from .attr.base import AttributionMethod
 from .bottleneck import (
     NATS_PER_BIT,
@@ -187,6 +188,7 @@ class PerSampleIBA(AttributionMethod):
     """
 
     name = "iba"
+    config_class = IBAConfig
     unit = "bits"
     signed = False
     description = "per-sample information bottleneck at one layer (bits per token)"
@@ -207,11 +209,9 @@ class PerSampleIBA(AttributionMethod):
         progress: bool = False,
         **overrides: Any,
     ):
+        check_method_options(type(self), overrides)
         super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
         base = config or IBAConfig(**self.classifier_defaults())
-        unknown = set(overrides) - set(asdict(base))
-        if unknown:
-            raise InvalidInputError(f"unknown IBA option(s): {', '.join(sorted(unknown))}; options are {', '.join(asdict(base))}")
         self.config = IBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
         if engine not in ENGINES:
             raise InvalidInputError(f"engine must be one of {ENGINES}, not {engine!r}")

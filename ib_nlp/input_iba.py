@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .attr import check_method_options
 from .attr.base import AttributionMethod
 from .bottleneck import apply_mask
 from .classifier import EncodedBatch
@@ -101,6 +102,7 @@ class InputIBA(AttributionMethod):
     """
 
     name = "input_iba"
+    config_class = InputIBAConfig
     unit = "bits"
     signed = False
     description = "InputIBA: embedding bottleneck with a prior learnt by a GAN from a deep layer (bits per token)"
@@ -119,12 +121,10 @@ class InputIBA(AttributionMethod):
         progress: bool = False,
         **overrides: Any,
     ):
+        check_method_options(type(self), overrides)
         super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
         recommended = getattr(self.classifier.model.config, "ib_nlp_input_iba_defaults", None) or {}
         base = config or InputIBAConfig(**{key: value for key, value in recommended.items() if key in InputIBAConfig.__dataclass_fields__})
-        unknown = set(overrides) - set(asdict(base))
-        if unknown:
-            raise InvalidInputError(f"unknown InputIBA option(s): {', '.join(sorted(unknown))}; options are {', '.join(asdict(base))}")
         self.config = InputIBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
         config = self.config
         if deep_layer is None:

@@ -26,7 +26,8 @@ from torch import nn
 
 from .attr.base import AttributionMethod, attribution_mode
 from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, hold_inactive, normalize
-from .classifier import Classifier, EncodedBatch, shipped_model_path
+from .classifier import Classifier, EncodedBatch
+from .shipped import shipped_model_path
 from .errors import InvalidInputError, StatisticsError
 from .iba import PerSampleIBA
 from .io import atomic_destination

@@ -19,13 +19,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .api import DEFAULT_MODEL
 from .attr import AttributionMethod, load_method, method_names
-from .classifier import Classifier, shipped_model_names
+from .classifier import Classifier
 from .errors import IBNLPError, InvalidInputError
 from .explanation import Explanation
 from .iba import IBAConfig, PerSampleIBA
 from .report import render_inline
+from .shipped import DEFAULT_MODEL, shipped_model_names
 from .sites import EMBEDDINGS
 
 DEFAULT_TEXT = (

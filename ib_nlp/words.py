@@ -92,37 +92,59 @@ def segment_words(
 
     ``token_offsets`` holds each model token's character span in ``text``;
     ``None`` (or a zero-length span) marks special tokens such as [CLS],
-    [SEP] or [PAD], which belong to no word. A token goes to the word its
-    span overlaps most (ties go to the earlier word); a token overlapping no
-    word (e.g. pure whitespace) belongs to none. Whitespace-only spaCy tokens
-    are not words. Words are returned in text order, including words that
-    received no token (e.g. text past a truncation point).
+    [SEP] or [PAD], which belong to no word. Words are spaCy's, except that
+    the words one model token spans are joined into one: "cannot" is one
+    word when the model reads it as one token (spaCy alone splits it into
+    "can" + "not", and "not" would show as unread). Each token then lies in
+    one word; a token overlapping no word (e.g. pure whitespace) belongs to
+    none. Whitespace-only spaCy tokens are not words. Words are returned in
+    text order, including words that received no token (e.g. text past a
+    truncation point).
     """
-    words = [
-        Word(text=tok.text, start=tok.idx, end=tok.idx + len(tok.text))
-        for tok in _blank_tokenizer()(text)
-        if not tok.text.isspace()
-    ]
-    # Words never overlap, so their end offsets are sorted too.
-    ends = [word.end for word in words]
+    pieces = [(tok.idx, tok.idx + len(tok.text)) for tok in _blank_tokenizer()(text) if not tok.text.isspace()]
+    spans: list[tuple[int, tuple[int, int]]] = []
     for index, span in enumerate(token_offsets):
         if span is None:
             continue
         start, end = _check_span(index, span, len(text))
-        if start == end:
-            continue
-        best: Word | None = None
-        best_overlap = 0
-        position = bisect.bisect_right(ends, start)
-        while position < len(words) and words[position].start < end:
-            word = words[position]
-            overlap = min(end, word.end) - max(start, word.start)
-            if overlap > best_overlap:
-                best, best_overlap = word, overlap
-            position += 1
-        if best is not None:
-            best.token_indices.append(index)
+        if start != end:
+            spans.append((index, (start, end)))
+    # Pieces never overlap, so their end offsets are sorted too.
+    ends = [piece_end for _, piece_end in pieces]
+    overlapped = {index: _overlapping(pieces, ends, span) for index, span in spans}
+    # Each run of pieces joined by tokens becomes one word.
+    reach = list(range(len(pieces)))
+    for touched in overlapped.values():
+        if touched:
+            reach[touched[0]] = max(reach[touched[0]], touched[-1])
+    words: list[Word] = []
+    first_piece_of_word: list[int] = []
+    position = 0
+    while position < len(pieces):
+        last = reach[position]
+        cursor = position
+        while cursor <= last:
+            last = max(last, reach[cursor])
+            cursor += 1
+        start, end = pieces[position][0], pieces[last][1]
+        words.append(Word(text=text[start:end], start=start, end=end))
+        first_piece_of_word.append(position)
+        position = last + 1
+    for index, touched in overlapped.items():
+        if touched:
+            words[bisect.bisect_right(first_piece_of_word, touched[0]) - 1].token_indices.append(index)
     return words
+
+
+def _overlapping(pieces: Sequence[tuple[int, int]], ends: Sequence[int], span: tuple[int, int]) -> list[int]:
+    """Positions of the pieces that the character span overlaps, in order."""
+    start, end = span
+    position = bisect.bisect_right(ends, start)
+    touched = []
+    while position < len(pieces) and pieces[position][0] < end:
+        touched.append(position)
+        position += 1
+    return touched
 
 
 def aggregate_to_words(token_values: Sequence[float], words: Sequence[Word]) -> list[float]:

@@ -71,7 +71,7 @@ MAIN_VALUES = [
 def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
     """Reviews for re-estimating IBA's prior in the sanity check: the model's held-out training
     reviews when it lists them, else a seeded sample of the training split."""
-    from ib_nlp.classifier import shipped_model_path
+    from ib_nlp.shipped import shipped_model_path
 
     train = load_imdb("train", data)
     directory = shipped_model_path(model) or Path(model)

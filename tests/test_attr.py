@@ -81,7 +81,7 @@ def test_attribution_mode_freezes_parameters_and_turns_cudnn_off_only_for_recurr
 
 
 def test_bad_options_name_the_method(additive):
-    with pytest.raises(InvalidInputError, match="bad options for saliency"):
+    with pytest.raises(InvalidInputError, match="saliency has no option 'steps'; its options: tokenizer, device, progress"):
         load_method("saliency", additive, steps=3)
     with pytest.raises(InvalidInputError, match="group must be one of"):
         load_method("occlusion", additive, group="sentence")
@@ -229,7 +229,7 @@ def test_explain_text_runs_any_method_and_rejects_options_of_another(additive):
     assert explanation.method == "integrated_gradients" and explanation.parameters["steps"] == 10
     with pytest.raises(InvalidInputError, match="beta: option"):
         explain_text(additive, TEXT, method="saliency", beta=1.0)
-    with pytest.raises(InvalidInputError, match="bad options for saliency"):
+    with pytest.raises(InvalidInputError, match="saliency has no option 'steps'; its options: tokenizer, device, progress"):
         explain_text(additive, TEXT, method="saliency", steps=3)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from ib_nlp import Explanation, load_statistics
 from ib_nlp.cli import format_summary, main, parse_layer, read_reference
+from ib_nlp.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
 from ib_nlp.testing import random_classifier
 
 TEXT = "A wonderful film, but the acting was bad."
@@ -218,6 +219,32 @@ def test_models_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "required" in capsys.readouterr().err
     assert main(["explain", TEXT, "--steps", "0"]) == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["name", "architecture", "size"] and header.rstrip().endswith("folder")
+    assert len(rows) == len(shipped_model_names())
+    for name, row in zip(shipped_model_names(), rows, strict=True):
+        folder = shipped_model_path(name)
+        config = json.loads((folder / "config.json").read_text())
+        accuracy = json.loads((folder / "training.json").read_text())["test_accuracy"]
+        defaults = config["ib_nlp_defaults"]
+        assert row.startswith(name) and row.endswith(str(folder))
+        assert f"{100 * accuracy:.2f}%" in row
+        assert f"  {defaults['layer']}  " in row and f"  {defaults['beta']:g}  " in row
+    assert "(default)" in rows[shipped_model_names().index(DEFAULT_MODEL)]
+    assert main(["models", "--names"]) == 0
+    assert capsys.readouterr().out.split() == shipped_model_names()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["explain", "--help"], ["models"]])
+def test_help_and_models_import_neither_torch_nor_transformers(argv: list[str]) -> None:
+    code = f"import sys; from ib_nlp.cli import main; main({argv!r}); print(sorted(m for m in ('torch', 'transformers', 'scipy', 'datasets') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
 
 
 def test_python_dash_m(tmp_path: Path) -> None:

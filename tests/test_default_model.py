@@ -16,7 +16,7 @@ from ib_nlp import (
     load_statistics,
     shipped_model_names,
 )
-from ib_nlp.classifier import ASSETS_DIR
+from ib_nlp.shipped import ASSETS_DIR
 from ib_nlp.statistics import STATISTICS_FILENAME
 
 SHIPPED = ["imdb-bert-small", "imdb-lstm"]
@@ -72,3 +72,9 @@ def test_shipped_statistics_match_a_fresh_estimation(name):
         assert stats.count == fresh[key].count
         assert torch.allclose(stats.mean, fresh[key].mean, atol=1e-4, rtol=1e-4)
         assert torch.allclose(stats.std, fresh[key].std, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_weight_loading_bar_only_with_progress(capfd, progress):
+    explain_text("a fine film", steps=1, samples=1, progress=progress)
+    assert ("Loading weights" in capfd.readouterr().err) is progress

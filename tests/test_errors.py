@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import warnings
 
 import pytest
@@ -104,8 +105,14 @@ def test_non_finite_loss_is_an_error_not_a_nan_map(tiny_bert, reference_texts):
 
 
 def test_unknown_option(tiny_bert, reference_texts):
-    with pytest.raises(InvalidInputError, match="unknown IBA option"):
+    with pytest.raises(InvalidInputError, match=r"iba has no option 'betta' \(did you mean 'beta'\?\); its options: layer, .*\bsteps\b"):
         PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, betta=3)
+
+
+@pytest.mark.parametrize(("method", "option", "hint"), [("iba", "stpes", "steps"), ("lime", "sample", "samples"), ("occlusion", "grup", "group")])
+def test_misspelt_option_is_refused_before_the_model_loads(method, option, hint):
+    with pytest.raises(InvalidInputError, match=rf"{method} has no option '{option}' \(did you mean '{hint}'\?\); its options: "):
+        explain_text("no/such-model-anywhere", "a good movie", method=method, **{option: 3})
 
 
 @pytest.mark.parametrize("options", [{"beta": -1}, {"steps": 0}, {"lr": 0}, {"samples": 0}])
@@ -269,3 +276,16 @@ def test_a_batch_matches_single_texts_within_the_documented_tolerance(tiny_bert,
     batch = explainer.explain_batch(texts)
     for text, batched in zip(texts, batch):
         assert batched.token_scores == pytest.approx(explainer.explain(text).token_scores, rel=1e-4, abs=1e-4)
+
+
+def test_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    for variable in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    started = time.perf_counter()
+    with pytest.raises(ModelLoadError, match=r"cannot download 'nobody/no-such-classifier': http://127.0.0.1:9 cannot be reached") as caught:
+        Classifier.load("nobody/no-such-classifier")
+    assert time.perf_counter() - started < 30 and "\n" not in str(caught.value)

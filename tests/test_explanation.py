@@ -207,3 +207,14 @@ def test_html_uses_diverging_scale_for_signed_scores() -> None:
     rendered = explanation._repr_html_()
     assert "background-color:rgb(0,0,255)" in rendered
     assert "background-color:rgb(255,128,128)" in rendered
+
+
+def test_repr_is_one_short_line_with_the_prediction_and_top_words() -> None:
+    long_text = " ".join(f"word{index}" for index in range(3000))
+    explanation = _make(long_text)
+    line = repr(explanation)
+    top = explanation.top_words(3)
+    assert "\n" not in line and len(line) < 250
+    assert line.startswith("<Explanation iba of 'distilbert-sst2' at layer 6: 'positive' (p = 0.875); top bits: ")
+    assert f"{top[0][0]!r} {top[0][1]:.3g}, {top[1][0]!r} {top[1][1]:.3g}, {top[2][0]!r}" in line and line.endswith("; 3000 words>")
+    assert "target 'negative'" in repr(_make(target=0)) and "target" not in repr(_make())

@@ -103,7 +103,7 @@ def test_a_model_can_recommend_its_own_settings(reference_texts):
 
 def test_bad_options_are_refused(reference_texts):
     model = random_classifier("bert", layers=2)
-    with pytest.raises(InvalidInputError, match="unknown InputIBA option"):
+    with pytest.raises(InvalidInputError, match="input_iba has no option 'gan_steps'"):
         InputIBA(model, reference_corpus=reference_texts, gan_steps=3)
     with pytest.raises(InvalidInputError, match="critic must be one of"):
         InputIBA(model, reference_corpus=reference_texts, critic="spectral")

@@ -94,7 +94,7 @@ def test_missing_or_wrong_readout_files_are_refused_clearly(classifier, tmp_path
 @pytest.mark.parametrize("name", ["imdb-bert-small", "imdb-lstm"])
 def test_shipped_readouts_are_small_and_explain_through_the_one_call(name):
     from ib_nlp import explain_text
-    from ib_nlp.classifier import shipped_model_path
+    from ib_nlp.shipped import shipped_model_path
     from ib_nlp.readout import READOUT_FILE
 
     path = shipped_model_path(name) / READOUT_FILE

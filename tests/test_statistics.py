@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -171,6 +174,18 @@ def test_files_keep_the_active_units_and_the_model_probe(tiny_bert, reference_te
     for key, stats in estimated.items():
         assert torch.equal(loaded[key].active, stats.active) and loaded[key].metadata["layer"] == key
         torch.testing.assert_close(loaded[key].model_probe, model_probe(classifier.model))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_statistics_files_get_the_permissions_of_other_outputs(tmp_path, umask):
+    statistics = {"layer.0": FeatureStatistics(torch.zeros(3), torch.ones(3), count=10)}
+    previous = os.umask(umask)
+    try:
+        save_statistics(tmp_path / "s.safetensors", statistics)
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "s.safetensors").stat().st_mode) == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "header"])

@@ -40,10 +40,10 @@ def loads(monkeypatch) -> list[object]:
     calls: list[object] = []
     original = Classifier.load.__func__
 
-    def counting(cls, model, tokenizer=None, device=None):
+    def counting(cls, model, tokenizer=None, device=None, progress=False):
         if not isinstance(model, Classifier):
             calls.append(model)
-        return original(cls, model, tokenizer, device)
+        return original(cls, model, tokenizer, device, progress)
 
     monkeypatch.setattr(Classifier, "load", classmethod(counting))
     return calls

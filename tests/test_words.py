@@ -26,14 +26,12 @@ def test_wordpiece_pieces_join_into_one_word() -> None:
         assert text[word.start : word.end] == word.text
 
 
-def test_contraction_tokens_follow_largest_overlap() -> None:
+def test_a_token_spanning_two_words_joins_them() -> None:
     text = "I don't"
-    # spaCy: I | do | n't ; WordPiece: i | don | ' | t
+    # spaCy: I | do | n't ; WordPiece: i | don | ' | t ("don" reaches into "n't").
     offsets = [(0, 1), (2, 5), (5, 6), (6, 7)]
     words = segment_words(text, offsets)
-    assert [(w.text, w.start, w.end) for w in words] == [("I", 0, 1), ("do", 2, 4), ("n't", 4, 7)]
-    # "don" overlaps "do" by 2 and "n't" by 1.
-    assert _by_text(words) == {"I": [0], "do": [1], "n't": [2, 3]}
+    assert words == [Word("I", 0, 1, [0]), Word("don't", 2, 7, [1, 2, 3])]
 
 
 def test_punctuation_is_its_own_word() -> None:
@@ -59,18 +57,18 @@ def test_special_and_zero_length_tokens_belong_to_no_word() -> None:
     assert segment_words(text, offsets) == [Word("hello", 0, 5, [2])]
 
 
-def test_token_spanning_two_words_goes_to_larger_overlap() -> None:
-    text = "cannot stop"
-    # spaCy splits "can" | "not"; a token "cann" overlaps "can" by 3, "not" by 1.
-    words = segment_words(text, [(0, 4), (4, 6), (7, 11)])
-    assert _by_text(words) == {"can": [0], "not": [1], "stop": [2]}
+def test_joins_chain_and_leave_the_other_words_alone() -> None:
+    text = "cannot stop ab. ok"
+    # spaCy: can | not | stop | ab | . | ok; tokens "cann" + "ot", "stop", "a" + "b." and "ok".
+    words = segment_words(text, [(0, 4), (4, 6), (7, 11), (12, 13), (13, 15), (16, 18)])
+    assert words == [Word("cannot", 0, 6, [0, 1]), Word("stop", 7, 11, [2]), Word("ab.", 12, 15, [3, 4]), Word("ok", 16, 18, [5])]
 
 
-def test_overlap_tie_goes_to_earlier_word() -> None:
-    text = "ab."
-    # Token "b." overlaps "ab" and "." by one character each.
-    words = segment_words(text, [(0, 1), (1, 3)])
-    assert _by_text(words) == {"ab": [0, 1], ".": []}
+def test_unread_words_are_never_joined() -> None:
+    text = "cannot cannot"
+    # Truncation after the first "cannot", read as one token: the second keeps spaCy's split.
+    words = segment_words(text, [None, (0, 6), None])
+    assert words == [Word("cannot", 0, 6, [1]), Word("can", 7, 10, []), Word("not", 10, 13, [])]
 
 
 def test_each_token_assigned_at_most_once() -> None:
@@ -134,3 +132,48 @@ def test_word_dict_round_trip_and_validation() -> None:
         Word.from_dict({"text": "a", "start": 0, "end": 1})
     with pytest.raises(ValueError, match="unknown keys"):
         Word.from_dict({**word.to_dict(), "extra": 1})
+
+
+READ_AS_ONE = "I cannot say I don't like it; we're gonna see a well-known star at http://example.com/a-b?x=1 again."
+
+
+def _byte_level_bpe():
+    """A RoBERTa-style byte-level BPE tokenizer trained in memory on text where "cannot" is frequent."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    backend = ByteLevelBPETokenizer()
+    backend.train_from_iterator([READ_AS_ONE, "we cannot go, they cannot stay, you cannot win"] * 50, vocab_size=400, min_frequency=2, show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=backend._tokenizer)
+
+
+def _tokenizers():
+    from transformers import AutoTokenizer
+
+    import ib_nlp.models  # noqa: F401  (the LSTM's tokenizer class)
+    from ib_nlp.shipped import shipped_model_path
+    from ib_nlp.testing import build_wordpiece_tokenizer
+
+    return {
+        "wordpiece": build_wordpiece_tokenizer(["i", "cannot", "say", "don", "'", "t", "like", "it", ";", "gonna", "well", "-", "known", "http", ":", "/"]),
+        "bpe": _byte_level_bpe(),
+        "lstm": AutoTokenizer.from_pretrained(str(shipped_model_path("imdb-lstm"))),
+        "bert-small": AutoTokenizer.from_pretrained(str(shipped_model_path("imdb-bert-small"))),
+    }
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "lstm", "bert-small"])
+def test_every_word_the_model_reads_keeps_its_tokens(kind: str) -> None:
+    tokenizer = _tokenizers()[kind]
+    encoded = tokenizer(READ_AS_ONE, return_offsets_mapping=True, return_special_tokens_mask=True)
+    offsets = [None if special or start == end else (start, end) for (start, end), special in zip(encoded["offset_mapping"], encoded["special_tokens_mask"], strict=True)]
+    words = segment_words(READ_AS_ONE, offsets)
+    assert all(word.token_indices for word in words), [word.text for word in words if not word.token_indices]
+    for word in words:
+        for index in word.token_indices:
+            start, end = offsets[index]
+            assert word.start <= max(start, word.start) and min(end, word.end) <= word.end
+            assert READ_AS_ONE[start:end].strip() and not (end <= word.start or start >= word.end)
+    one_token = [(start, end) for start, end in filter(None, offsets) if READ_AS_ONE[start:end].strip().lower() == "cannot"]
+    texts = [word.text for word in words]
+    assert ("cannot" in texts) == bool(one_token) and ("not" in texts) != bool(one_token)

@@ -9,39 +9,58 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+import dataclasses
+import difflib
+import importlib
+import inspect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .base import AttributionMethod, attribution_mode
 
-__all__ = ["AttributionMethod", "attribution_mode", "get_method", "load_method", "method_names", "register_method"]
+if TYPE_CHECKING:
+    from .base import AttributionMethod, attribution_mode
 
+__all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "get_method", "load_method", "method_names", "method_options", "register_method"]
+
+# The methods shipped with the toolkit: name -> (module, class). Imported on first use, so
+# listing the names (the command line's --help) loads neither torch nor the methods.
+_BUILTIN = {
+    "iba": ("ib_nlp.iba", "PerSampleIBA"),
+    "input_iba": ("ib_nlp.input_iba", "InputIBA"),
+    "readout": ("ib_nlp.readout", "ReadoutIBA"),
+    "integrated_gradients": ("ib_nlp.attr.gradient", "IntegratedGradients"),
+    "saliency": ("ib_nlp.attr.gradient", "Saliency"),
+    "gradient_x_input": ("ib_nlp.attr.gradient", "GradientTimesInput"),
+    "lime": ("ib_nlp.attr.perturbation", "Lime"),
+    "occlusion": ("ib_nlp.attr.perturbation", "Occlusion"),
+    "attention": ("ib_nlp.attr.attention", "LastLayerAttention"),
+    "attention_rollout": ("ib_nlp.attr.attention", "AttentionRollout"),
+    "random": ("ib_nlp.attr.random", "RandomAttribution"),
+}
 _REGISTERED: dict[str, type[AttributionMethod]] = {}
 
 
-@functools.cache
-def _builtin() -> dict[str, type[AttributionMethod]]:
-    """The methods shipped with the toolkit (imported on first use: IBA imports this package)."""
-    from ..iba import PerSampleIBA
-    from ..input_iba import InputIBA
-    from ..readout import ReadoutIBA
-    from .attention import AttentionRollout, LastLayerAttention
-    from .gradient import GradientTimesInput, IntegratedGradients, Saliency
-    from .perturbation import Lime, Occlusion
-    from .random import RandomAttribution
+def __getattr__(name: str) -> Any:
+    if name in ("AttributionMethod", "attribution_mode"):
+        return getattr(importlib.import_module(".base", __name__), name)
+    raise AttributeError(f"module 'ib_nlp.attr' has no attribute {name!r}")
 
-    classes = [PerSampleIBA, InputIBA, ReadoutIBA, IntegratedGradients, Saliency, GradientTimesInput, Lime, Occlusion, LastLayerAttention, AttentionRollout, RandomAttribution]
-    return {cls.name: cls for cls in classes}
+
+def _builtin_class(name: str) -> type[AttributionMethod]:
+    module, class_name = _BUILTIN[name]
+    return getattr(importlib.import_module(module), class_name)
 
 
 def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
     """Add a method under ``cls.name`` (usable as a class decorator)."""
+    from .base import AttributionMethod
+
     if not (isinstance(cls, type) and issubclass(cls, AttributionMethod)):
         raise InvalidInputError(f"{cls!r} is not an AttributionMethod subclass")
     if not getattr(cls, "name", None):
         raise InvalidInputError(f"{cls.__name__} has no name")
-    if cls.name in _builtin():
+    if cls.name in _BUILTIN:
         raise InvalidInputError(f"{cls.name!r} is a built-in method; choose another name")
     _REGISTERED[cls.name] = cls
     return cls
@@ -49,21 +68,56 @@ def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
 
 def method_names() -> list[str]:
     """Names of all available methods, built-in first."""
-    return [*_builtin(), *_REGISTERED]
+    return [*_BUILTIN, *_REGISTERED]
 
 
 def get_method(name: str) -> type[AttributionMethod]:
     """The method class registered under ``name``."""
-    methods = {**_builtin(), **_REGISTERED}
-    if name not in methods:
-        raise InvalidInputError(f"unknown attribution method {name!r}; available: {', '.join(methods)}")
-    return methods[name]
+    if name in _BUILTIN:
+        return _builtin_class(name)
+    if name not in _REGISTERED:
+        raise InvalidInputError(f"unknown attribution method {name!r}{_did_you_mean(name, method_names())}; available: {', '.join(method_names())}")
+    return _REGISTERED[name]
 
 
 def load_method(name: str, model: Any, **options: Any) -> AttributionMethod:
-    """Build the method ``name`` for ``model`` with its options."""
+    """Build the method ``name`` for ``model`` with its options (a misspelt option is refused
+    before the model is loaded, with the list of the method's options)."""
     cls = get_method(name)
-    try:
-        return cls(model, **options)
-    except TypeError as error:
-        raise InvalidInputError(f"bad options for {name}: {error}") from error
+    check_method_options(cls, options)
+    return cls(model, **options)
+
+
+def method_options(cls: type[AttributionMethod]) -> list[str] | None:
+    """The keyword options a method takes: the keyword parameters of its ``__init__``, of the
+    parents' it passes ``**options`` on to, and the fields of its ``config_class`` (where its
+    ``**options`` go instead). None when that cannot be known (a ``**options`` that ends nowhere)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "model"]
+        config_class = vars(klass).get("config_class")
+        if config_class is not None:
+            return list(dict.fromkeys([*names, *(field.name for field in dataclasses.fields(config_class))]))
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return list(dict.fromkeys(names))
+    return None
+
+
+def check_method_options(cls: type[AttributionMethod], options: Iterable[str]) -> None:
+    """Refuse option names the method does not take, before anything is loaded, listing its options."""
+    valid = method_options(cls)
+    if valid is None:
+        return
+    unknown = [option for option in options if option not in valid]
+    if unknown:
+        raise InvalidInputError(
+            f"{cls.name} has no option {', '.join(map(repr, unknown))}{_did_you_mean(unknown[0], valid)}; its options: {', '.join(valid)}"
+        )
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -71,7 +71,7 @@ class AttributionMethod:
     description: ClassVar[str] = ""
 
     def __init__(self, model: Any, *, tokenizer: Any = None, device: str | torch.device | None = None, progress: bool = False):
-        self.classifier = Classifier.load(model, tokenizer, device=device)
+        self.classifier = Classifier.load(model, tokenizer, device=device, progress=progress)
         self.progress = progress
 
     @property

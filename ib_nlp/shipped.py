@@ -1,0 +1,65 @@
+"""The models shipped inside the package (``ib_nlp/assets``): names, folders and their facts.
+
+Reads only JSON files, so listing the models (``ib-nlp models``) imports neither torch nor
+transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).parent / "assets"
+DEFAULT_MODEL = "imdb-bert-small"
+
+
+def shipped_model_path(name: str) -> Path | None:
+    """Directory of a model shipped with the package, by short name, or None."""
+    candidate = ASSETS_DIR / name
+    return candidate if (candidate / "config.json").is_file() else None
+
+
+def shipped_model_names() -> list[str]:
+    """Short names of the models shipped with the package."""
+    if not ASSETS_DIR.is_dir():
+        return []
+    return sorted(path.name for path in ASSETS_DIR.iterdir() if (path / "config.json").is_file())
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """What ``ib-nlp models`` shows of one shipped model, read from its config and training record."""
+
+    name: str
+    architecture: str
+    megabytes: float
+    test_accuracy: float | None
+    test_reviews: int | None
+    layer: int | str | None
+    beta: float | None
+    path: Path
+
+    @classmethod
+    def read(cls, name: str) -> ShippedModel:
+        """The facts of the shipped model ``name`` (see :func:`shipped_model_names`)."""
+        path = shipped_model_path(name)
+        if path is None:
+            raise KeyError(f"no shipped model {name!r}; shipped: {', '.join(shipped_model_names())}")
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        training_file = path / "training.json"
+        training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
+        defaults = config.get("ib_nlp_defaults", {})
+        architecture = (config.get("architectures") or [config.get("model_type", "?")])[0]
+        shape = f"{config.get('num_hidden_layers', '?')} layers x {config.get('hidden_size', '?')}"
+        weights = path / "model.safetensors"
+        return cls(
+            name=name,
+            architecture=f"{architecture.removesuffix('ForSequenceClassification')}, {shape}",
+            megabytes=weights.stat().st_size / 1e6 if weights.is_file() else 0.0,
+            test_accuracy=training.get("test_accuracy"),
+            test_reviews=training.get("eval_reviews"),
+            layer=defaults.get("layer"),
+            beta=defaults.get("beta"),
+            path=path,
+        )
