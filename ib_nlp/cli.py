@@ -194,7 +194,7 @@ def format_summary(explanation: Explanation, top: int) -> str:
         ("predicted", f"{printable(explanation.predicted_label)} (p = {probability:.3f})"),
         ("target", printable(explanation.target_label)),
         ("method", explanation.method),
-        ("layer", str(explanation.layer)),
+        ("layer", str(explanation.layer) + (f" ({where})" if (where := explanation.metadata.get("layer_description")) else "")),
         *([("beta", f"{explanation.parameters['beta']}")] if "beta" in explanation.parameters else []),
         ("seconds", f"{explanation.seconds:.2f}"),
     ]

@@ -287,6 +287,16 @@ class LayerMap:
             return Site("block_output", block_index=index)
         raise LayerError(f"layer must be an int or a string, not {type(layer).__name__}; valid layers: {self.valid_layers()}")
 
+    def describe(self, site: Site) -> str:
+        """Where ``site`` sits, in words: "output of block 1 of 4", "embeddings (input of block 1 of 4)"."""
+        count = len(self.blocks)
+        if site.kind == "block_output":
+            assert site.block_index is not None
+            return f"output of block {site.block_index + 1} of {count}"
+        if site.kind == "block_input":
+            return f"embeddings (input of block 1 of {count})"
+        return f"output of module {site.module_name}"
+
     def all_block_sites(self) -> list[Site]:
         """The embeddings site and every block output, in depth order."""
         return [Site("block_input", block_index=0)] + [Site("block_output", block_index=i) for i in range(len(self.blocks))]

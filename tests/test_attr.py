@@ -13,9 +13,11 @@ from ib_nlp import Classifier, InvalidInputError
 from ib_nlp.attr import (
     AttributionMethod,
     attribution_mode,
+    display_name,
     get_method,
     load_method,
     method_names,
+    method_options,
     register_method,
 )
 from ib_nlp.attr.attention import pooled_positions, rollout
@@ -67,6 +69,24 @@ def test_registry_accepts_a_user_method_with_the_same_call(additive, monkeypatch
     assert explanation.method == "token_position" and explanation.token_scores[3] == 3.0
     with pytest.raises(InvalidInputError, match="built-in"):
         register_method(type("Clash", (Length,), {"name": "lime"}))
+    assert display_name("token_position") == "token_position"
+    Length.display_name = "Token position"
+    assert display_name("token_position") == "Token position"
+
+
+def test_every_builtin_loads_under_its_name_with_a_display_name():
+    for name in method_names():
+        assert get_method(name).name == name
+        assert display_name(name) and display_name(name) != "" and method_options(get_method(name)) is not None
+    assert display_name("integrated_gradients") == "Integrated Gradients" and display_name("given") == "given"
+
+
+def test_explanations_say_where_their_layer_sits(tiny_bert, reference_texts):
+    blocks = len(Classifier.load(tiny_bert).layers)
+    explanation = load_method("iba", tiny_bert, layer=-1, reference_corpus=reference_texts, steps=1, samples=1).explain(TEXT)
+    assert explanation.metadata["layer_description"] == f"output of block {blocks} of {blocks}"
+    assert load_method("saliency", tiny_bert).explain(TEXT).metadata["layer_description"] == f"embeddings (input of block 1 of {blocks})"
+    assert load_method("lime", tiny_bert, samples=4).explain(TEXT).metadata == {}
 
 
 @pytest.mark.parametrize("architecture", ["bert", "lstm"])

@@ -187,8 +187,10 @@ def test_legend_and_header(explanation: Explanation) -> None:
     assert all("sequential" in legend["class"] for legend in legends)
     assert "bits per word" in page and "bits per token" in page
     assert ">0.00</span>" in page, "the scale starts at 0"
-    maximum = max(explanation.word_scores)
-    assert f">{maximum:.2f}</span>" in page, "the scale ends at the largest word score"
+    clip = _clip(explanation.word_scores)
+    assert clip < max(explanation.word_scores), "the review's scores are clipped"
+    assert f">≥ {clip:.2f}</span>" in page, "the scale ends at the clip"
+    assert f"saturated from the 95th percentile; largest {max(explanation.word_scores):.3f}" in page
     text = " ".join(parsed.text)
     for fact in ("tiny-bert-sentiment", "positive", "negative", "0.880", "0.120", "iba", "10.0", "1.25 s"):
         assert fact in text, fact
@@ -217,14 +219,36 @@ def test_signed_scores_use_a_diverging_scale() -> None:
     page = report.render_explanation(signed)
     parsed = Elements(page)
     assert all("diverging" in legend["class"] for legend in parsed.with_class("lg"))
-    maximum = max(abs(score) for score in signed.word_scores)
-    assert f">-{maximum:.2f}</span>" in page and f">{maximum:.2f}</span>" in page, "symmetric around 0"
+    clip = _clip(signed.word_scores)
+    assert f">≤ -{clip:.2f}</span>" in page and f">≥ {clip:.2f}</span>" in page, "symmetric around 0"
     words = parsed.with_class("w")
     dull = next(i for i, word in enumerate(signed.words) if word.text == "dull")
     assert re.match(r"background-color:rgb\((\d+),\1,255\)", words[dull]["style"]), "negative is blue"
     assert "logit per word" in page
     unsigned = report.render_explanation(make_explanation())
     assert "diverging" not in unsigned.split("</style>")[1]
+
+
+def _clip(scores: list[float]) -> float:
+    """The clip by its definition: the largest magnitude that at least 95% of the non-zero magnitudes do not exceed."""
+    magnitudes = sorted(abs(score) for score in scores if score != 0)
+    return next(value for value in magnitudes if sum(m <= value for m in magnitudes) >= 0.95 * len(magnitudes) - 1e-9) if len(magnitudes) >= 10 else magnitudes[-1]
+
+
+def test_one_hot_word_no_longer_whitens_the_rest() -> None:
+    text = " ".join(["boring"] + [f"word{index}" for index in range(39)])
+    hot = make_explanation(text)
+    scores = [0.0, 160.0, *[1.0 + index / 10 for index in range(39)], 0.0]  # [CLS] boring word0..word38 [SEP]
+    hot = make_explanation(text, token_scores=scores, word_scores=scores[1:-1])
+    page = report.render_explanation(hot)
+    styles = [attrs["style"] for attrs in Elements(page).with_class("w")]
+    reds = [int(re.search(r"rgb\(255,(\d+),", style).group(1)) for style in styles]
+    assert reds[0] == 0, "the hot word is saturated"
+    assert sum(red <= 230 for red in reds[1:]) == 39, "every other word is visibly coloured (over 10%)"
+    clip = _clip(scores[1:-1])
+    assert f">≥ {clip:.2f}</span>" in page and "largest 160.000" in page
+    assert reds[1] == round(255 * (1 - 1.0 / clip)), "linear below the clip"
+    assert sum(red == 0 for red in reds) <= 0.05 * len(reds) + 1, "at most the top 5% saturate"
 
 
 def test_long_text_is_fast_and_proportional() -> None:
@@ -244,7 +268,7 @@ def test_long_text_is_fast_and_proportional() -> None:
 
 def test_comparison_shared_and_per_row_scales(explanation: Explanation) -> None:
     weaker = make_explanation(layer=2)
-    weaker.word_scores = [score / 2 for score in weaker.word_scores]
+    weaker.word_scores = [score / 10 for score in weaker.word_scores]
     shared = report.render_comparison([explanation, weaker], titles=["layer 4", "layer 2"])
     parsed = Elements(shared)
     assert len(parsed.with_class("row")) == 2
@@ -418,3 +442,12 @@ def test_evaluation_report_escapes_every_string_and_embeds_figures():
     assert "<script>alert" not in page and "<img src=x" not in page
     assert page.count("&lt;script&gt;") == 8  # title, heading, caption, header, cell, figure heading and alt, note
     assert page.count('src="data:image/png;base64,') == 1 and "img-src data:" in page
+
+
+def test_title_names_the_method_and_the_header_says_where_the_layer_is() -> None:
+    page = report.render_explanation(make_explanation(metadata={"layer_description": "output of block 5 of 6"}))
+    assert "<title>Information Bottleneck Attribution (IBA): positive</title>" in page
+    assert "4 <small>(output of block 5 of 6)</small>" in page
+    assert "Information Bottleneck Attribution (IBA) <small>(iba)</small>" in page
+    other = report.render_explanation(make_explanation(method="my_method"))
+    assert "<title>my_method: positive</title>" in other and "<small>(output" not in other

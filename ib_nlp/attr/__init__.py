@@ -21,22 +21,22 @@ from ..errors import InvalidInputError
 if TYPE_CHECKING:
     from .base import AttributionMethod, attribution_mode
 
-__all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "get_method", "load_method", "method_names", "method_options", "register_method"]
+__all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "display_name", "get_method", "load_method", "method_names", "method_options", "register_method"]
 
-# The methods shipped with the toolkit: name -> (module, class). Imported on first use, so
-# listing the names (the command line's --help) loads neither torch nor the methods.
+# The methods shipped with the toolkit: name -> (module, class, display name). Imported on first
+# use, so listing the names (the command line's --help) loads neither torch nor the methods.
 _BUILTIN = {
-    "iba": ("ib_nlp.iba", "PerSampleIBA"),
-    "input_iba": ("ib_nlp.input_iba", "InputIBA"),
-    "readout": ("ib_nlp.readout", "ReadoutIBA"),
-    "integrated_gradients": ("ib_nlp.attr.gradient", "IntegratedGradients"),
-    "saliency": ("ib_nlp.attr.gradient", "Saliency"),
-    "gradient_x_input": ("ib_nlp.attr.gradient", "GradientTimesInput"),
-    "lime": ("ib_nlp.attr.perturbation", "Lime"),
-    "occlusion": ("ib_nlp.attr.perturbation", "Occlusion"),
-    "attention": ("ib_nlp.attr.attention", "LastLayerAttention"),
-    "attention_rollout": ("ib_nlp.attr.attention", "AttentionRollout"),
-    "random": ("ib_nlp.attr.random", "RandomAttribution"),
+    "iba": ("ib_nlp.iba", "PerSampleIBA", "Information Bottleneck Attribution (IBA)"),
+    "input_iba": ("ib_nlp.input_iba", "InputIBA", "InputIBA"),
+    "readout": ("ib_nlp.readout", "ReadoutIBA", "Readout bottleneck"),
+    "integrated_gradients": ("ib_nlp.attr.gradient", "IntegratedGradients", "Integrated Gradients"),
+    "saliency": ("ib_nlp.attr.gradient", "Saliency", "Saliency"),
+    "gradient_x_input": ("ib_nlp.attr.gradient", "GradientTimesInput", "Gradient × input"),
+    "lime": ("ib_nlp.attr.perturbation", "Lime", "LIME"),
+    "occlusion": ("ib_nlp.attr.perturbation", "Occlusion", "Occlusion"),
+    "attention": ("ib_nlp.attr.attention", "LastLayerAttention", "Last-layer attention"),
+    "attention_rollout": ("ib_nlp.attr.attention", "AttentionRollout", "Attention rollout"),
+    "random": ("ib_nlp.attr.random", "RandomAttribution", "Random baseline"),
 }
 _REGISTERED: dict[str, type[AttributionMethod]] = {}
 
@@ -48,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _builtin_class(name: str) -> type[AttributionMethod]:
-    module, class_name = _BUILTIN[name]
+    module, class_name, _ = _BUILTIN[name]
     return getattr(importlib.import_module(module), class_name)
 
 
@@ -69,6 +69,14 @@ def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
 def method_names() -> list[str]:
     """Names of all available methods, built-in first."""
     return [*_BUILTIN, *_REGISTERED]
+
+
+def display_name(name: str) -> str:
+    """How reports title the method ``name``: a built-in's full name, a registered class's
+    ``display_name`` attribute, else the name itself (e.g. scores computed elsewhere)."""
+    if name in _BUILTIN:
+        return _BUILTIN[name][2]
+    return getattr(_REGISTERED.get(name), "display_name", None) or name
 
 
 def get_method(name: str) -> type[AttributionMethod]:

@@ -175,6 +175,7 @@ def build_explanation(
         seconds=seconds,
         truncated=batch.truncated[row],
         text_length=batch.text_length(row),
+        metadata={} if layer is None else {"layer_description": classifier.layers.describe(classifier.layers.resolve(layer))},
     )
 
 
