@@ -175,6 +175,7 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         "statistics": args.statistics,
         "reference_corpus": reference,
         "progress": not args.quiet,
+        "threads": args.threads,
     }
     if args.ignore_statistics_origin:
         options["ignore_statistics_origin"] = True
@@ -326,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="use --statistics even if they were recorded for another model or layer (refused by default)",
     )
     explain.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    explain.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads for the explanation (default: torch's, every core; 1 is faster when other processes share the CPU)",
+    )
     explain.add_argument("--json", metavar="OUT.json", help="also save the explanation as JSON (written atomically)")
     explain.add_argument("--html", metavar="OUT.html", help="also save a self-contained HTML report (written atomically)")
     explain.add_argument("--top", type=_non_negative_int, default=10, metavar="K", help="number of top words to print (default: 10)")

@@ -226,6 +226,16 @@ def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: b
             )
 
 
+def share_cpu_threads(device: str | Any, processes: int) -> None:
+    """Give each of ``processes`` processes on one CPU its share of the cores (torch's threads),
+    unless ``OMP_NUM_THREADS`` says otherwise: processes that each use every core slow each
+    other down several times over (``scripts/bench_threads.py --busy``)."""
+    import torch
+
+    if processes > 1 and torch.device(device).type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
+
+
 def run_evaluation(
     settings: EvaluationSettings,
     items: Sequence[Mapping[str, Any]],
@@ -260,6 +270,7 @@ def run_evaluation(
         rank = position = state.process_index
         processes, is_main = state.num_processes, state.is_main_process
         device = device or state.device
+    share_cpu_threads(device, processes)
     folder = Path(folder)
     if is_main or state is None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -207,10 +207,11 @@ class PerSampleIBA(AttributionMethod):
         ignore_statistics_origin: bool = False,
         device: str | torch.device | None = None,
         progress: bool = False,
+        threads: int | None = None,
         **overrides: Any,
     ):
         check_method_options(type(self), overrides)
-        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
+        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress, threads=threads)
         base = config or IBAConfig(**self.classifier_defaults())
         self.config = IBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
         if engine not in ENGINES:

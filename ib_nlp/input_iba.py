@@ -119,10 +119,11 @@ class InputIBA(AttributionMethod):
         config: InputIBAConfig | None = None,
         device: str | torch.device | None = None,
         progress: bool = False,
+        threads: int | None = None,
         **overrides: Any,
     ):
         check_method_options(type(self), overrides)
-        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
+        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress, threads=threads)
         recommended = getattr(self.classifier.model.config, "ib_nlp_input_iba_defaults", None) or {}
         base = config or InputIBAConfig(**{key: value for key, value in recommended.items() if key in InputIBAConfig.__dataclass_fields__})
         self.config = InputIBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})

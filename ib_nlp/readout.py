@@ -230,8 +230,17 @@ class ReadoutIBA(AttributionMethod):
     signed = False
     description = "readout bottleneck: alpha predicted by a trained network in one pass (bits per token)"
 
-    def __init__(self, model: Any, readout: Readout | str | os.PathLike[str] | None = None, *, tokenizer: Any = None, device: str | torch.device | None = None, progress: bool = False):
-        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress)
+    def __init__(
+        self,
+        model: Any,
+        readout: Readout | str | os.PathLike[str] | None = None,
+        *,
+        tokenizer: Any = None,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+        threads: int | None = None,
+    ):
+        super().__init__(model, tokenizer=tokenizer, device=device, progress=progress, threads=threads)
         if readout is None:
             folder = shipped_model_path(self.classifier.name)
             if folder is None or not (folder / READOUT_FILE).is_file():

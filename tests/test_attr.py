@@ -260,3 +260,19 @@ def test_lime_on_a_model_without_special_tokens_raises_no_warning():
         warnings.simplefilter("error")
         explanation = load_method("lime", lstm, samples=20).explain(TEXT)
     assert len(explanation.token_scores) == len(explanation.tokens)
+
+
+def test_threads_option_holds_for_the_explanation_and_is_restored(additive, monkeypatch):
+    seen = []
+    method = load_method("saliency", additive, threads=1)
+    original = method.attribute
+    monkeypatch.setattr(method, "attribute", lambda *args: seen.append(torch.get_num_threads()) or original(*args))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        method.explain(TEXT)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InvalidInputError, match="threads"):
+        load_method("saliency", additive, threads=0)

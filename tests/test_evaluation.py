@@ -269,3 +269,28 @@ def test_the_script_reports_library_errors_in_one_line(saved_model, tmp_path):
     result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("evaluate.py: error: no feature statistics")
+
+
+def test_processes_sharing_a_cpu_share_its_threads(monkeypatch):
+    import os
+
+    import torch
+
+    from ib_nlp.evaluation import share_cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    before = torch.get_num_threads()
+    try:
+        share_cpu_threads("cpu", 4)
+        assert torch.get_num_threads() == 2
+        share_cpu_threads("cpu", 16)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(3)
+        share_cpu_threads("cuda", 4)
+        share_cpu_threads("cpu", 1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        share_cpu_threads("cpu", 4)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

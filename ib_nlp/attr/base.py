@@ -19,9 +19,9 @@ import torch
 from ..classifier import Classifier, EncodedBatch
 from ..errors import InvalidInputError
 from ..explanation import Explanation
+from ..options import whole_number
 from ..text import check_text
 from ..words import aggregate_to_words, segment_words
-
 
 @contextlib.contextmanager
 def attribution_mode(model: torch.nn.Module) -> Iterator[None]:
@@ -38,6 +38,20 @@ def attribution_mode(model: torch.nn.Module) -> Iterator[None]:
     finally:
         for parameter, flag in previous:
             parameter.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """Run with ``count`` CPU threads (torch's intra-op pool) for the duration; None changes nothing."""
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def check_texts(texts: Sequence[str] | str, targets: Sequence[Any] | None) -> list[str]:
@@ -62,7 +76,9 @@ class AttributionMethod:
 
     Subclasses set ``name``, ``unit`` and ``signed`` and implement :meth:`attribute`, which
     returns per-token scores for an encoded batch. Options are keyword arguments of the
-    constructor; :meth:`parameters` records them in each explanation.
+    constructor; :meth:`parameters` records them in each explanation. ``threads`` sets torch's
+    CPU threads while explaining (default: torch's setting, every core, the fastest on an idle
+    machine; pass 1 when other processes share the CPU: see ``scripts/bench_threads.py``).
     """
 
     name: ClassVar[str]
@@ -70,9 +86,12 @@ class AttributionMethod:
     signed: ClassVar[bool]
     description: ClassVar[str] = ""
 
-    def __init__(self, model: Any, *, tokenizer: Any = None, device: str | torch.device | None = None, progress: bool = False):
+    def __init__(
+        self, model: Any, *, tokenizer: Any = None, device: str | torch.device | None = None, progress: bool = False, threads: int | None = None
+    ):
         self.classifier = Classifier.load(model, tokenizer, device=device, progress=progress)
         self.progress = progress
+        self.threads = None if threads is None else whole_number("threads", threads, minimum=1)
 
     @property
     def layer(self) -> int | str | None:
@@ -100,7 +119,7 @@ class AttributionMethod:
                     "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
                     stacklevel=2,
                 )
-        with attribution_mode(classifier.model):
+        with attribution_mode(classifier.model), cpu_threads(self.threads):
             logits, recorded = self.first_pass(batch)
             resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
             scores = self.attribute(batch, logits, resolved, recorded)
