@@ -69,7 +69,7 @@ def test_shipped_model_classifies_clear_reviews(shipped: tuple) -> None:
 def test_shipped_model_has_card_and_training_facts(shipped: tuple) -> None:
     model, _ = shipped
     path = Path(model.name_or_path)
-    assert (path / "README.md").is_file()
+    assert (path / "README.md").read_text().splitlines()[0] == f"# {path.name}", "the card is titled with the model's name"
     assert (path / "training.json").is_file()
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     assert size <= 10 * 1024 * 1024, f"{path} is {size / 1e6:.1f} MB, over the 10 MB budget"
