@@ -16,6 +16,7 @@ _EXPORTS = {
     "DEFAULT_MODEL": "shipped",
     "shipped_model_names": "shipped",
     "explain_text": "api",
+    "clear_cache": "api",
     "AttributionMethod": "attr",
     "load_method": "attr",
     "method_names": "attr",
@@ -62,7 +63,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .api import explain_text
+    from .api import clear_cache, explain_text
     from .attr import AttributionMethod, load_method, method_names, register_method
     from .bottleneck import apply_bottleneck, capacity_in_bits, gaussian_capacity
     from .classifier import Classifier

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +16,10 @@ from .explanation import Explanation
 from .iba import PerSampleIBA
 from .options import whole_number
 from .shipped import DEFAULT_MODEL
-from .statistics import FeatureStatistics
+
+# How many explainers explain_text keeps (each holds its model, shared with the others).
+CACHE_SIZE = 4
+from .statistics import FeatureStatistics, fingerprint_texts
 
 
 def _model_and_text(args: tuple, model: Any, text: Any) -> tuple[Any, Any]:
@@ -64,27 +69,15 @@ def explain_text(
     class). Options left at None take the model's recommended value or the IBA defaults
     (``IBAConfig``). ``method`` picks another method of the registry (``ib_nlp.attr.method_names()``,
     e.g. ``"integrated_gradients"``); its options are keyword arguments (``method_options``), and
-    the IBA options above do not apply to it. For many calls on one model, build the method once
-    (:class:`PerSampleIBA` or ``ib_nlp.attr.load_method``) instead.
+    the IBA options above do not apply to it. The explainers of the last few calls are kept, so
+    a repeated call with the same model, method and options costs only the explanation
+    (:func:`clear_cache` forgets them); a model object is never copied.
     """
     model, text = _model_and_text(args, model, text)
     texts = check_texts(text, None)
     batch_size = whole_number("batch_size", batch_size, minimum=1)
-    explainer = make_explainer(
-        model,
-        method,
-        layer=layer,
-        beta=beta,
-        steps=steps,
-        lr=lr,
-        samples=samples,
-        seed=seed,
-        reference_corpus=reference_corpus,
-        statistics=statistics,
-        device=device,
-        progress=progress,
-        **method_options,
-    )
+    options = {"layer": layer, "beta": beta, "steps": steps, "lr": lr, "samples": samples, "seed": seed, "reference_corpus": reference_corpus, "statistics": statistics}
+    explainer = _EXPLAINERS.get(model, method, device, progress, {**options, **method_options})
     if isinstance(text, str):
         return explainer.explain(text, target)
     results: list[Explanation] = []
@@ -92,6 +85,74 @@ def explain_text(
         chunk = texts[start : start + batch_size]
         results.extend(explainer.explain_batch(chunk, None if target is None else [target] * len(chunk)))
     return results
+
+
+def clear_cache() -> None:
+    """Forget the explainers (and models) that :func:`explain_text` keeps for repeated calls."""
+    _EXPLAINERS.clear()
+
+
+def _cache_key(value: Any) -> Hashable:
+    """A key for an option or model: plain values as they are, texts by content, objects by identity."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, os.PathLike):
+        return ("path", os.fspath(value))
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return ("texts", len(value), fingerprint_texts(value))
+    if isinstance(value, tuple):
+        return ("tuple", *(_cache_key(item) for item in value))
+    return ("object", id(value))
+
+
+class _ExplainerCache:
+    """The explainers of the last few :func:`explain_text` calls, by model, method and options.
+
+    Objects passed in (a model, a corpus, statistics) are keyed by identity and held by the
+    entry, so their identity cannot be reused while it lives; a model object is never copied,
+    and an explainer is built again if the model's weights changed since (e.g. fine-tuning).
+    Models are loaded once and shared by their explainers."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: OrderedDict[Hashable, tuple[AttributionMethod, tuple[Any, ...], tuple[tuple[int, int], ...] | None]] = OrderedDict()
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def get(self, model: Any, method: str, device: Any, progress: bool, options: dict[str, Any]) -> AttributionMethod:
+        """The cached explainer for these arguments, or a new one (which then replaces the oldest)."""
+        key = (_cache_key(model), method, str(device), progress, tuple(sorted((name, _cache_key(value)) for name, value in options.items())))
+        weights = _weights_of(model)
+        cached = self.entries.get(key)
+        if cached is not None and weights == cached[2]:
+            self.entries.move_to_end(key)
+            return cached[0]
+        loaded = self._loaded(model, str(device))
+        explainer = make_explainer(loaded if loaded is not None else model, method, device=device, progress=progress, **options)
+        self.entries[key] = (explainer, (model, str(device), *options.values()), weights)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return explainer
+
+    def _loaded(self, model: Any, device: str) -> Any:
+        """The classifier an entry already loaded for ``model`` (the same name or object) on ``device``, if any."""
+        for explainer, held, _ in self.entries.values():
+            if (held[0] is model or (isinstance(model, str) and held[0] == model)) and held[1] == device:
+                return explainer.classifier
+        return None
+
+
+def _weights_of(model: Any) -> tuple[tuple[int, int], ...] | None:
+    """The state of a model object's weights: each parameter's identity and in-place version
+    counter, which every optimiser step and ``load_state_dict`` advances (None for a name or path)."""
+    module = model[0] if isinstance(model, tuple) and model else getattr(model, "model", model)
+    if not isinstance(module, torch.nn.Module):
+        return None
+    return tuple((id(parameter), parameter._version) for parameter in module.parameters())
+
+
+_EXPLAINERS = _ExplainerCache(size=CACHE_SIZE)
 
 
 def make_explainer(

@@ -8,12 +8,14 @@ package, a ``(model, tokenizer)`` pair, or a ``transformers`` text-classificatio
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import pickle
 import re
 import socket
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,8 @@ from transformers import (
 )
 
 from . import models as _registered_models  # noqa: F401  (registers the LSTM with the Auto classes)
-from .errors import InvalidInputError, ModelLoadError, StatisticsError
+from .corpus import GENERAL_PRIOR, general_english_texts, is_corpus_source, reference_texts
+from .errors import InvalidInputError, ModelLoadError, StatisticsError, first_line
 from .sites import LayerMap, Site, first_tensor, intercept_calls
 from .statistics import (
     STATISTICS_FILENAME,
@@ -120,6 +123,23 @@ def _weight_loading_bar(shown: bool) -> Iterator[None]:
         (transformers_logging.enable_progress_bar if was_shown else transformers_logging.disable_progress_bar)()
 
 
+def _with_prior(statistics: FeatureStatistics, prior: str) -> FeatureStatistics:
+    """A copy of ``statistics`` that says where the prior comes from (recorded in explanations)."""
+    return dataclasses.replace(statistics, metadata={**statistics.metadata, "prior": prior})
+
+
+@functools.cache
+def _warn_general_prior(model_key: str, model_name: str) -> None:
+    """Warn once per model (by its cache key) and process that the general-English prior stands in for a task corpus."""
+    warnings.warn(
+        f"{model_name} has no statistics of its own, so IBA's noise prior is estimated on the general-English corpus "
+        "shipped with ib-nlp (see Explanation.parameters['prior']). A corpus of the task gives a better one: pass "
+        "reference_corpus= (a few thousand texts like those explained), or write the statistics next to the model "
+        "with `ib-nlp estimate --model FOLDER --reference-corpus TEXTS`.",
+        stacklevel=4,
+    )
+
+
 def _offline_advice() -> str:
     return (
         "If you are offline, pass the path of a local model directory, a (model, tokenizer) pair, or one of the shipped "
@@ -151,7 +171,7 @@ def _check_checkpoint_is_classifier(source: str, local_only: bool) -> None:
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as error:  # from_pretrained raises OSError, ValueError or HTTP errors
-        raise ModelLoadError(f"could not load the configuration of {source!r}: {_first_line(error)} {_offline_advice()}") from error
+        raise ModelLoadError(f"could not load the configuration of {source!r}: {first_line(error)} {_offline_advice()}") from error
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
@@ -171,12 +191,6 @@ def _drop_unread_tail(text: str, offsets: Sequence[tuple[int, int] | None]) -> s
     return text[: space if space != -1 else cut]
 
 
-def _first_line(error: BaseException) -> str:
-    """The first line of an error's message (library messages can run to many lines)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _weights_error(source: str, folder: Path | None, error: BaseException) -> str:
     """One line saying which weights file could not be read and why."""
     files = sorted(folder.glob("model*.safetensors")) + sorted(folder.glob("pytorch_model*.bin")) if folder is not None else []
@@ -186,7 +200,7 @@ def _weights_error(source: str, folder: Path | None, error: BaseException) -> st
             f"the weights of {source!r} ({named}) are a pickle that torch's safe loader refuses; ib-nlp loads only "
             "safetensors or pickles that torch.load(weights_only=True) accepts. Convert them to safetensors."
         )
-    return f"the weights of {source!r} ({named}) are unreadable, perhaps truncated or corrupt ({type(error).__name__}: {_first_line(error)})"
+    return f"the weights of {source!r} ({named}) are unreadable, perhaps truncated or corrupt ({type(error).__name__}: {first_line(error)})"
 
 
 def _check_nothing_missing(source: str, model: nn.Module, missing: Any) -> None:
@@ -225,7 +239,9 @@ class Classifier:
         self.max_length = self._max_length()
         self.layers = LayerMap.discover(self.model, self.encode(["a b c"]).model_inputs())
         self.label_names = [str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels)]
-        self.source_dir: Path | None = None
+        # Where the model was loaded from, when that is a folder: its statistics file is found there.
+        folder = getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "")
+        self.source_dir: Path | None = Path(folder) if folder and Path(folder).is_dir() else None
 
     @functools.cached_property
     def model_key(self) -> str:
@@ -276,7 +292,7 @@ class Classifier:
             model, loading = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=False, local_files_only=local, output_loading_info=True)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(target, trust_remote_code=False, local_files_only=local, use_fast=True)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(f"could not load {source!r}: {_first_line(error)} {_offline_advice()}") from error
+            raise ModelLoadError(f"could not load {source!r}: {first_line(error)} {_offline_advice()}") from error
         except Exception as error:  # a corrupt safetensors file or a refused pickle raise their libraries' own types
             raise ModelLoadError(_weights_error(source, path if local else None, error)) from error
         _check_nothing_missing(source, model, loading.get("missing_keys") or ())
@@ -455,28 +471,38 @@ class Classifier:
         reference_corpus: Any = None,
         store: StatisticsStore | None = None,
         progress: bool = False,
+        text_column: str = "text",
     ) -> FeatureStatistics:
-        """Statistics at ``site``: from the reference corpus (cached on disk), or shipped with the model."""
+        """Statistics at ``site``, with where they come from in ``metadata["prior"]``: from the
+        reference corpus (any source :func:`~ib_nlp.corpus.reference_texts` reads, or a data
+        loader; estimated once and cached on disk), else from ``ib_statistics.safetensors`` in the
+        model's folder, else from the general-English corpus shipped with the package (with a
+        warning: a corpus of the task gives a better prior)."""
         if reference_corpus is not None:
-            store = store or StatisticsStore()
-            corpus_key = fingerprint_corpus(reference_corpus)
-            if corpus_key is not None:
-                cached = store.load(self.model_key, corpus_key)
-                if site.key in cached:
-                    return cached[site.key]
-            sites = self.layers.all_block_sites()
-            if site not in sites:
-                sites.append(site)
-            estimated = self.estimate_statistics(reference_corpus, sites, progress=progress)
-            if corpus_key is not None:
-                store.save(self.model_key, corpus_key, estimated)
-            return estimated[site.key]
+            texts = reference_texts(reference_corpus, text_column) if is_corpus_source(reference_corpus) else reference_corpus
+            statistics = self._estimated(site, texts, store, progress)
+            size = f"{len(texts)} texts" if isinstance(texts, list) else "a data loader"
+            return _with_prior(statistics, f"reference corpus ({size})")
         if self.source_dir is not None and (self.source_dir / STATISTICS_FILENAME).is_file():
             shipped = load_statistics(self.source_dir / STATISTICS_FILENAME)
             if site.key in shipped:
-                return shipped[site.key]
-        raise StatisticsError(
-            f"no feature statistics for {self.name} at {site.key}: the noise prior must come from a reference corpus "
-            "of the task, not from the text being explained. Pass reference_corpus= (a list of a few thousand texts, "
-            "a datasets.Dataset with a 'text' column, or a data loader) or statistics=."
-        )
+                return _with_prior(shipped[site.key], f"{STATISTICS_FILENAME} in the model folder")
+        texts = general_english_texts()
+        _warn_general_prior(self.model_key, self.name)
+        return _with_prior(self._estimated(site, texts, store, progress), f"{GENERAL_PRIOR} ({len(texts)} texts)")
+
+    def _estimated(self, site: Site, corpus: Any, store: StatisticsStore | None, progress: bool) -> FeatureStatistics:
+        """Statistics at ``site`` over ``corpus``, from the disk cache when the corpus can be keyed."""
+        store = store or StatisticsStore()
+        corpus_key = fingerprint_corpus(corpus)
+        if corpus_key is not None:
+            cached = store.load(self.model_key, corpus_key)
+            if site.key in cached:
+                return cached[site.key]
+        sites = self.layers.all_block_sites()
+        if site not in sites:
+            sites.append(site)
+        estimated = self.estimate_statistics(corpus, sites, progress=progress)
+        if corpus_key is not None:
+            store.save(self.model_key, corpus_key, estimated)
+        return estimated[site.key]

@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # torch and transformers are imported where a command needs t
 PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
 INTERRUPTED = 130
-TABLE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json"}
-REFERENCE_FORMATS = ".txt (one text per line), or .parquet, .csv or .jsonl with a 'text' column"
+REFERENCE_FORMATS = "a .txt file (one text per line), a .parquet, .csv, .jsonl or .json file (column --text-column), or a dataset id"
+DEFAULT_MAX_TEXTS = 2_000
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -59,58 +59,11 @@ def parse_layer(value: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def read_reference(path: str | Path, max_texts: int | None = None) -> list[str]:
-    """Texts of a reference corpus file; blank lines and empty cells are skipped."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"reference corpus {str(file)!r} {'is a directory' if file.is_dir() else 'does not exist'}")
-    suffix = file.suffix.lower()
-    if suffix == ".txt":
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise InvalidInputError(f"reference corpus {str(file)!r} is not UTF-8 text: {error}") from error
-        texts = [line for line in lines if line.strip()]
-    elif suffix in TABLE_BUILDERS:
-        texts = _read_table_texts(file, TABLE_BUILDERS[suffix])
-    else:
-        raise InvalidInputError(f"cannot read a reference corpus from a {suffix or 'suffix-less'} file {str(file)!r}; use {REFERENCE_FORMATS}")
-    if max_texts is not None:
-        texts = texts[:max_texts]
-    if not texts:
-        raise InvalidInputError(f"reference corpus {str(file)!r} holds no texts")
-    return texts
+def read_reference(source: str, text_column: str = "text", max_texts: int | None = DEFAULT_MAX_TEXTS) -> list[str]:
+    """Texts of a reference corpus given on the command line: a file or a dataset id (see :mod:`ib_nlp.corpus`)."""
+    from .corpus import reference_texts
 
-
-def _read_table_texts(file: Path, builder: str) -> list[str]:
-    """The ``text`` column of a parquet, CSV or JSON-lines file, read with ``datasets``.
-
-    The ``datasets`` cache goes to a temporary folder: the texts are copied out, and
-    nothing is left in the user's cache for a file that may change.
-    """
-    import datasets
-
-    bars_were_disabled = datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    try:
-        with tempfile.TemporaryDirectory(prefix="ib-nlp-datasets-") as cache:
-            try:
-                dataset = datasets.load_dataset(builder, data_files=str(file), split="train", cache_dir=cache)
-            except Exception as error:  # datasets raises many types for malformed files
-                raise InvalidInputError(f"could not read reference corpus {str(file)!r}: {error}") from error
-            if "text" not in dataset.column_names:
-                raise InvalidInputError(f"reference corpus {str(file)!r} needs a 'text' column; it has {dataset.column_names}")
-            values = list(dataset["text"])
-    finally:
-        if not bars_were_disabled:
-            datasets.enable_progress_bars()
-    texts = []
-    for row, value in enumerate(values):
-        if value is not None and not isinstance(value, str):
-            raise InvalidInputError(f"row {row} of the 'text' column of {str(file)!r} is a {type(value).__name__}, not a string")
-        if value is not None and value.strip():
-            texts.append(value)
-    return texts
+    return reference_texts(source, text_column, max_texts)
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -184,7 +137,7 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
     except StatisticsError as error:
         if reference is not None:
             raise
-        raise StatisticsError(f"{error} On the command line: --reference PATH or --statistics PATH.") from error
+        raise StatisticsError(f"{error} On the command line: --reference-corpus FILE_OR_DATASET or --statistics PATH.") from error
 
 
 def format_summary(explanation: Explanation, top: int) -> str:
@@ -223,7 +176,7 @@ def run_explain(args: argparse.Namespace) -> int:
     html_output = _check_output_path(args.html) if args.html is not None else None
     if output is not None and html_output is not None and output.resolve() == html_output.resolve():
         raise InvalidInputError(f"--json and --html name the same file {str(output)!r}; give two different paths")
-    reference = read_reference(args.reference) if args.reference is not None else None
+    reference = read_reference(args.reference, args.text_column) if args.reference is not None else None
     classifier = _load_classifier(args.model, args.device)
     explainer = _build_explainer(args, classifier, reference)
     explanation = explainer.explain(text, args.target)
@@ -243,17 +196,21 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_estimate(args: argparse.Namespace) -> int:
     """``ib-nlp estimate``: statistics of the embeddings and every layer over a reference corpus."""
-    from .statistics import fingerprint_texts, save_statistics
+    from .statistics import STATISTICS_FILENAME, fingerprint_texts, save_statistics
 
-    output = _check_output_path(args.output)
-    texts = read_reference(args.reference, args.max_texts)
+    texts = read_reference(args.reference, args.text_column, args.max_texts)
     classifier = _load_classifier(args.model, args.device)
+    if args.output is None and classifier.source_dir is None:
+        raise InvalidInputError(f"{args.model!r} is not a local model folder: give the statistics file to write with --output")
+    output = _check_output_path(args.output if args.output is not None else str(classifier.source_dir / STATISTICS_FILENAME))
     statistics = classifier.estimate_statistics(texts, batch_size=args.batch_size, progress=not args.quiet)
     metadata = {"model": classifier.model_key, "model_name": classifier.name, "corpus": f"texts-{len(texts)}-{fingerprint_texts(texts)}"}
     save_statistics(output, statistics, metadata)
     if not args.quiet:
         tokens = next(iter(statistics.values())).count
         print(f"wrote statistics of {len(statistics)} sites ({', '.join(statistics)}) over {len(texts)} texts ({tokens} tokens) to {output}")
+        if args.output is None:
+            print(f"{PROGRAM} explain --model {printable(args.model)} now finds them there")
     return 0
 
 
@@ -295,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain the prediction of a text classifier for one text, in bits per token and per word.",
         epilog=(
             "examples:\n"
-            f"  {PROGRAM} explain 'a wonderful film' --model ./my-model --reference reviews.txt\n"
+            f"  {PROGRAM} explain 'a wonderful film' --model ./my-model --reference-corpus reviews.txt\n"
             f"  {PROGRAM} explain --file review.txt --statistics stats.safetensors --layer 2 --json out.json\n"
-            f"  {PROGRAM} explain 'a wonderful film' --reference reviews.txt --html report.html\n"
+            f"  {PROGRAM} explain 'a wonderful film' --model ./my-model --reference-corpus train.csv --text-column review --html report.html\n"
             f"  cat review.txt | {PROGRAM} explain - --target negative"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -319,8 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--samples", type=_positive_int, help="noise samples per step (default: 10)")
     explain.add_argument("--seed", type=int, help="seed of the noise (default: 0)")
     prior = explain.add_mutually_exclusive_group()
-    prior.add_argument("--reference", metavar="PATH", help=f"reference corpus for the noise prior: {REFERENCE_FORMATS}")
+    prior.add_argument(
+        "--reference-corpus",
+        "--reference",
+        dest="reference",
+        metavar="FILE_OR_DATASET",
+        help=f"texts for the noise prior (the first {DEFAULT_MAX_TEXTS:,} non-empty ones): {REFERENCE_FORMATS}",
+    )
     prior.add_argument("--statistics", metavar="PATH", help=f"statistics file written by '{PROGRAM} estimate' (the layer's entry is used)")
+    explain.add_argument("--text-column", default="text", metavar="NAME", help="column of the texts in a table or dataset corpus (default: text)")
     explain.add_argument(
         "--ignore-statistics-origin",
         action="store_true",
@@ -347,10 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     estimate.add_argument("--model", default=DEFAULT_MODEL, help=f"local model directory, hub id or shipped model name (default: {DEFAULT_MODEL})")
-    estimate.add_argument("--reference", metavar="PATH", required=True, help=f"reference corpus: {REFERENCE_FORMATS}")
-    estimate.add_argument("--output", metavar="FILE.safetensors", required=True, help="where to write the statistics (atomically)")
+    estimate.add_argument("--reference-corpus", "--reference", dest="reference", metavar="FILE_OR_DATASET", required=True, help=f"reference corpus: {REFERENCE_FORMATS}")
+    estimate.add_argument("--text-column", default="text", metavar="NAME", help="column of the texts in a table or dataset corpus (default: text)")
+    estimate.add_argument(
+        "--output",
+        metavar="FILE.safetensors",
+        help="where to write the statistics, atomically (default: ib_statistics.safetensors in the model folder, where explain finds them)",
+    )
     estimate.add_argument("--batch-size", type=_positive_int, default=16, help="texts per forward pass (default: 16)")
-    estimate.add_argument("--max-texts", type=_positive_int, metavar="N", help="use only the first N texts of the corpus")
+    estimate.add_argument("--max-texts", type=_positive_int, default=DEFAULT_MAX_TEXTS, metavar="N", help=f"use the first N non-empty texts of the corpus (default: {DEFAULT_MAX_TEXTS:,})")
     estimate.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     estimate.add_argument("--quiet", action="store_true", help="print no progress bar and no summary, only errors and warnings")
     estimate.set_defaults(handler=run_estimate)

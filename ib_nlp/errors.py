@@ -33,3 +33,9 @@ class NonFiniteError(IBNLPError, FloatingPointError):
 
 class OptimisationError(IBNLPError, RuntimeError):
     """The bottleneck's optimisation gave no usable map (it did not move, or closed every token)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (library messages can run to many lines)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

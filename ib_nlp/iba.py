@@ -183,8 +183,11 @@ class PerSampleIBA(AttributionMethod):
     Load the model and the statistics once, then call :meth:`explain` for as many texts as
     needed. ``statistics`` may be given directly (one layer's, a mapping of layer keys such as
     ``"layer.3"`` to statistics, or the path of a statistics file); otherwise they come from
-    ``reference_corpus`` (estimated once, cached on disk) or from the statistics shipped with
-    the model.
+    ``reference_corpus`` (a list of texts, a ``datasets`` dataset with its ``text_column``, a
+    text/CSV/JSON-lines/parquet file or a dataset id, at most 2,000 texts; or a data loader;
+    estimated once, cached on disk), from ``ib_statistics.safetensors`` in the model's folder,
+    or, with a warning, from the general-English corpus shipped with the package. Each
+    explanation records which in ``parameters["prior"]``.
     """
 
     name = "iba"
@@ -201,6 +204,7 @@ class PerSampleIBA(AttributionMethod):
         tokenizer: Any = None,
         statistics: FeatureStatistics | Mapping[str, FeatureStatistics] | str | os.PathLike | None = None,
         reference_corpus: Any = None,
+        text_column: str = "text",
         statistics_store: StatisticsStore | None = None,
         config: IBAConfig | None = None,
         engine: str = "prefix",
@@ -220,14 +224,14 @@ class PerSampleIBA(AttributionMethod):
             layer = self.default_layer()
         self.site = self.classifier.layers.resolve(layer)
         self.engine = "full" if self.site.kind == "module_output" else engine
-        self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store)
+        self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store, text_column)
         if not ignore_statistics_origin:
             self._check_origin(self.statistics)
 
-    def _resolve_statistics(self, statistics: Any, reference_corpus: Any, store: StatisticsStore | None) -> FeatureStatistics:
+    def _resolve_statistics(self, statistics: Any, reference_corpus: Any, store: StatisticsStore | None, text_column: str) -> FeatureStatistics:
         """The prior at this site: given directly, picked from a file or mapping by layer, or estimated."""
         if statistics is None:
-            return self.classifier.statistics_for(self.site, reference_corpus, store, progress=self.progress)
+            return self.classifier.statistics_for(self.site, reference_corpus, store, progress=self.progress, text_column=text_column)
         if reference_corpus is not None:
             raise InvalidInputError("pass either statistics or reference_corpus, not both")
         if isinstance(statistics, FeatureStatistics):
@@ -273,7 +277,8 @@ class PerSampleIBA(AttributionMethod):
         return self.site.label
 
     def parameters(self) -> dict[str, Any]:
-        return {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count)}
+        prior = self.statistics.metadata.get("prior", "statistics given")
+        return {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count), "prior": prior}
 
     def first_pass(self, batch: EncodedBatch) -> tuple[torch.Tensor, Any]:
         """Logits and the activations at the bottleneck's site, in one pass."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp.attr import method_names
+from ib_nlp.corpus import reference_texts as corpus_texts
 from ib_nlp.data import load_imdb
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import (
@@ -159,6 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE", help="option of a method or metric")
     parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
     parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")
+    prior = parser.add_mutually_exclusive_group()
+    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for IBA's prior of a model without statistics: a file or a dataset id (the first 2,000 texts)")
+    prior.add_argument("--statistics", metavar="FILE", help="IBA's statistics file (written by ib-nlp estimate)")
+    parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
     parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
     parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
@@ -176,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_options(args.option)
     except InvalidInputError as error:
         parser.error(str(error))
+    if args.reference is not None:
+        options.setdefault("iba", {}).update(reference_corpus=args.reference, text_column=args.text_column)
+    if args.statistics is not None:
+        options.setdefault("iba", {})["statistics"] = args.statistics
     settings = EvaluationSettings(
         model=args.model, data=str(args.data), split=args.split, n=args.n, seed=args.seed, methods=args.methods,
         metrics=args.metrics, options=options, sanity_n=args.sanity_n,
@@ -184,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     references = None
     if args.sanity_n and "iba" in args.methods:
         given = settings.options.get("iba", {}).get("reference_corpus")
-        references = given if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
+        text_column = settings.options.get("iba", {}).get("text_column", "text")
+        references = corpus_texts(given, text_column) if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
     records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress, shard=args.shard, device=args.device)
     if args.shard:
         print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")

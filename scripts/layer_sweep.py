@@ -18,9 +18,11 @@ import time
 import warnings
 import sys
 from pathlib import Path
+from typing import Any
 
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, PerSampleIBA
+from ib_nlp.corpus import reference_texts
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
 from ib_nlp.io import write_text_atomic
@@ -44,13 +46,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timing", action="store_true", help="also time the shared-pass sweep against layers one by one")
-    parser.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's shipped statistics)")
+    prior = parser.add_mutually_exclusive_group()
+    prior.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's own statistics)")
+    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for IBA's prior of a model without statistics: a file or a dataset id (the first 2,000 texts)")
+    prior.add_argument("--statistics", metavar="FILE", help="IBA's statistics file (written by ib-nlp estimate)")
+    parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="text of .* characters is longer")
 
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
     train = load_imdb("train", args.data)
-    prior = {"reference_corpus": [i["text"] for i in sample_items(train, min(args.reference_n, len(train)), args.seed)]} if args.reference_n else {}
+    prior: dict[str, Any] = {}
+    if args.reference_n:
+        prior = {"reference_corpus": [i["text"] for i in sample_items(train, min(args.reference_n, len(train)), args.seed)]}
+    elif args.reference is not None:
+        prior = {"reference_corpus": reference_texts(args.reference, args.text_column)}
+    elif args.statistics is not None:
+        prior = {"statistics": args.statistics}
     texts, labels = [item["text"] for item in items], [item["label"] for item in items]
     classifier = Classifier.load(args.model, device="cpu")
     args.out.mkdir(parents=True, exist_ok=True)

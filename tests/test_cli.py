@@ -165,9 +165,15 @@ def test_missing_model_and_inputs(model_dir: Path, reference: Path, tmp_path: Pa
     code = main(["explain", TEXT, "--model", str(model_dir), "--statistics", str(tmp_path / "none.safetensors"), "--json", str(output)])
     _assert_clean_error(code, capsys.readouterr().err, "none.safetensors")
 
-    code = main(["explain", TEXT, "--model", str(model_dir), "--json", str(output), *FAST])
-    _assert_clean_error(code, capsys.readouterr().err, "no feature statistics", "--reference PATH")
     assert not output.exists()
+
+
+def test_a_model_without_statistics_is_explained_with_the_general_prior(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "out.json"
+    assert main(["explain", TEXT, "--model", str(model_dir), "--json", str(output), *FAST]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ib-nlp: warning: ")]
+    assert len(warning) == 1 and "general-English corpus shipped with ib-nlp" in warning[0] and "--reference-corpus" in warning[0]
+    assert Explanation.load(output).parameters["prior"].startswith("general-English default")
 
 
 def test_estimate_errors_write_nothing(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,17 +189,30 @@ def test_estimate_errors_write_nothing(model_dir: Path, tmp_path: Path, capsys: 
     assert list(tmp_path.glob("*stats*")) == []
 
 
-def test_reference_tables(tmp_path: Path) -> None:
-    jsonl = tmp_path / "corpus.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"text": text, "label": i % 2}) for i, text in enumerate(REFERENCE)) + "\n", encoding="utf-8")
-    assert read_reference(jsonl) == REFERENCE
+def test_reference_tables_by_column(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv = tmp_path / "corpus.csv"
-    csv.write_text("text,label\n" + "\n".join(f'"{text}",0' for text in REFERENCE) + "\n", encoding="utf-8")
-    assert read_reference(csv, max_texts=2) == REFERENCE[:2]
-    no_text = tmp_path / "other.jsonl"
-    no_text.write_text(json.dumps({"review": "good"}) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="needs a 'text' column"):
-        read_reference(no_text)
+    csv.write_text("review,label\n" + "\n".join(f'"{text}",0' for text in REFERENCE) + "\n", encoding="utf-8")
+    assert read_reference(str(csv), "review", max_texts=2) == REFERENCE[:2]
+    output = tmp_path / "out.json"
+    assert main(["explain", TEXT, "--model", str(model_dir), "--reference-corpus", str(csv), "--text-column", "review", "--json", str(output), *FAST, "--quiet"]) == 0
+    assert Explanation.load(output).parameters["prior"] == f"reference corpus ({len(REFERENCE)} texts)"
+    code = main(["explain", TEXT, "--model", str(model_dir), "--reference-corpus", str(csv), *FAST])
+    _assert_clean_error(code, capsys.readouterr().err, "has no column 'text'; its columns: review, label")
+
+
+def test_estimate_writes_next_to_the_model_folder_where_explain_finds_it(tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "my-model"
+    model, tokenizer = random_classifier("bert", seed=3)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert main(["estimate", "--model", str(folder), "--reference-corpus", str(reference)]) == 0
+    assert "now finds them there" in capsys.readouterr().out
+    assert (folder / "ib_statistics.safetensors").is_file()
+    output = tmp_path / "out.json"
+    assert main(["explain", TEXT, "--model", str(folder), "--json", str(output), *FAST, "--quiet"]) == 0
+    assert Explanation.load(output).parameters["prior"] == "ib_statistics.safetensors in the model folder"
+    code = main(["estimate", "--model", "imdb-bert-small", "--reference-corpus", str(reference), "--output", str(tmp_path)])
+    _assert_clean_error(code, capsys.readouterr().err, "is a directory")
 
 
 def test_parse_layer() -> None:

@@ -12,6 +12,7 @@ from ib_nlp import (
     DEFAULT_MODEL,
     Classifier,
     PerSampleIBA,
+    clear_cache,
     explain_text,
     load_statistics,
     shipped_model_names,
@@ -76,5 +77,6 @@ def test_shipped_statistics_match_a_fresh_estimation(name):
 
 @pytest.mark.parametrize("progress", [False, True])
 def test_weight_loading_bar_only_with_progress(capfd, progress):
+    clear_cache()  # a cached model is not loaded again
     explain_text("a fine film", steps=1, samples=1, progress=progress)
     assert ("Loading weights" in capfd.readouterr().err) is progress

@@ -265,10 +265,12 @@ def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
 @pytest.mark.slow
 def test_the_script_reports_library_errors_in_one_line(saved_model, tmp_path):
     model, data = saved_model
-    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "--out", str(tmp_path / "run")]
+    missing = tmp_path / "missing.safetensors"
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "--statistics", str(missing), "--out", str(tmp_path / "run")]
     result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("evaluate.py: error: no feature statistics")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("evaluate.py: error: ") and str(missing) in last
 
 
 def test_processes_sharing_a_cpu_share_its_threads(monkeypatch):

@@ -132,10 +132,18 @@ def test_statistics_are_estimated_once_and_cached_per_model_layer_and_corpus(tin
     assert files == sorted([f"{fingerprint_corpus(reference_texts)}.safetensors", f"{fingerprint_corpus(reference_texts[:-1])}.safetensors"])
 
 
-def test_missing_statistics_explain_what_to_pass(tiny_bert):
+def test_without_a_corpus_or_own_statistics_the_prior_is_the_general_corpus(tiny_bert, tmp_path):
+    from ib_nlp.corpus import general_english_texts
+
     classifier = Classifier.load(tiny_bert)
-    with pytest.raises(StatisticsError, match="reference_corpus"):
-        classifier.statistics_for(classifier.layers.resolve(0))
+    store = StatisticsStore(tmp_path)
+    site = classifier.layers.resolve(0)
+    with pytest.warns(UserWarning, match="general-English"):
+        statistics = classifier.statistics_for(site, store=store)
+    expected = classifier.statistics_for(site, general_english_texts(), store)
+    assert torch.equal(statistics.mean, expected.mean) and torch.equal(statistics.std, expected.std)
+    assert statistics.metadata["prior"] == f"general-English default ({len(general_english_texts())} texts)"
+    assert expected.metadata["prior"] == f"reference corpus ({len(general_english_texts())} texts)"
 
 
 def test_active_units_are_those_non_zero_in_more_than_one_percent_and_not_constant():
