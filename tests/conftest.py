@@ -5,6 +5,7 @@ from __future__ import annotations
 import huggingface_hub
 import pytest
 
+from ib_nlp.classifier import _warn_general_prior
 from ib_nlp.testing import random_classifier
 
 REFERENCE_TEXTS = [
@@ -25,6 +26,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path_factory.mktemp("ib_nlp_cache")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    _warn_general_prior.cache_clear()  # each test sees the once-per-model warning of the general prior
 
 
 @pytest.fixture(scope="session")

@@ -94,3 +94,20 @@ def test_the_cache_keeps_the_last_few_explainers(tiny_bert, reference_texts, mon
     explain_text(tiny_bert, TEXT, layer=1, beta=ib_nlp.api.CACHE_SIZE + 2, reference_corpus=reference_texts, **FAST)
     explain_text(tiny_bert, TEXT, layer=1, beta=1, reference_corpus=reference_texts, **FAST)
     assert len(built) == ib_nlp.api.CACHE_SIZE + 3, "the newest is kept, the oldest was dropped"
+
+
+def test_a_dataset_column_is_a_reference_corpus_and_a_bad_corpus_writes_no_cache(tiny_bert, reference_texts, tmp_path, monkeypatch) -> None:
+    import datasets
+
+    from ib_nlp import InvalidInputError, PerSampleIBA
+
+    monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path / "cache"))
+    table = datasets.Dataset.from_dict({"review": reference_texts, "label": [0] * len(reference_texts)})
+    explanation = PerSampleIBA(tiny_bert, 1, reference_corpus=table, text_column="review", **FAST).explain(TEXT)
+    assert explanation.parameters["prior"] == f"reference corpus ({len(reference_texts)} texts)"
+    written = sorted((tmp_path / "cache").rglob("*.safetensors"))
+    assert len(written) == 1
+    for bad, message in [(["", " "], "holds no texts"), (table, "has no column 'text'"), (tmp_path / "none.csv", "does not exist")]:
+        with pytest.raises(InvalidInputError, match=message):
+            explain_text(tiny_bert, TEXT, layer=1, reference_corpus=bad, **FAST)
+    assert sorted((tmp_path / "cache").rglob("*.safetensors")) == written and not list((tmp_path / "cache").rglob("*.tmp"))

@@ -17,6 +17,7 @@ import pytest
 from ib_nlp import Classifier, InvalidInputError, evaluation
 from ib_nlp.evaluation import (
     EvaluationSettings,
+    SETTINGS_FILE,
     JsonLines,
     finished_records,
     run_evaluation,
@@ -251,7 +252,7 @@ def test_a_torn_last_line_is_moved_aside_when_the_run_resumes(tmp_path):
 
 
 def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
-    from ib_nlp.evaluation import SETTINGS_FILE, _settings_guard
+    from ib_nlp.evaluation import _settings_guard
 
     first = EvaluationSettings(model="m", data=None, methods=["iba"], options={"iba": {"stpes": 3}})
     (tmp_path / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(first)))
@@ -296,3 +297,20 @@ def test_processes_sharing_a_cpu_share_its_threads(monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_the_script_takes_a_reference_corpus_file_for_a_model_without_statistics(saved_model, tmp_path):
+    model, data = saved_model
+    corpus = tmp_path / "corpus.csv"
+    datasets.Dataset.from_dict({"review": TEXTS}).to_csv(str(corpus))
+    out = tmp_path / "run"
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba",
+                 "--metrics", "degradation", "--reference", str(corpus), "--text-column", "review", "--option", "iba.steps=2", "--out", str(out)]
+    result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "general-English" not in result.stderr
+    settings = json.loads((out / SETTINGS_FILE).read_text())
+    assert settings["options"]["iba"] == {"steps": 2, "reference_corpus": str(corpus), "text_column": "review"}
+    record = json.loads((out / "results.0.jsonl").read_text().splitlines()[0])
+    assert record["methods"]["iba"]["metrics"]["degradation"]["lerf_minus_morf"] is not None
