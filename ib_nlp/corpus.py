@@ -1,6 +1,6 @@
 """Reference corpora: the texts IBA's noise prior is estimated on, from what users have at hand.
 
-``reference_texts(source)`` turns a list of texts, a ``datasets.Dataset`` or
+``reference_texts(source)`` turns a list of texts (or a pandas Series, a numpy array), a ``datasets.Dataset`` or
 ``IterableDataset``, a path to a text/CSV/JSON-lines/parquet file, or a dataset id that
 ``datasets.load_dataset`` can open into a list of at most ``max_texts`` non-empty texts
 (2,000 by default: what the shipped models' priors were estimated on). Every way it can fail
@@ -42,7 +42,7 @@ def is_corpus_source(value: Any) -> bool:
         return True
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         return True
-    return _is_dataset(value)
+    return _is_dataset(value) or _is_array(value)
 
 
 def reference_texts(source: Any, text_column: str = "text", max_texts: int | None = DEFAULT_MAX_TEXTS) -> list[str]:
@@ -53,8 +53,8 @@ def reference_texts(source: Any, text_column: str = "text", max_texts: int | Non
         texts, origin = _read_dataset(_load_dataset_id(source), text_column, max_texts, f"dataset {source!r}"), f"dataset {source!r}"
     elif _is_dataset(source):
         texts, origin = _read_dataset(source, text_column, max_texts, "the reference dataset"), "the reference dataset"
-    elif isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)):
-        texts, origin = _non_empty(source, "the reference corpus", max_texts), "the reference corpus"
+    elif isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)) or _is_array(source):
+        texts, origin = _non_empty(source.tolist() if _is_array(source) else source, "the reference corpus", max_texts), "the reference corpus"
     else:
         raise InvalidInputError(
             f"cannot read a reference corpus from a {type(source).__name__}; pass a list of texts, a datasets.Dataset, "
@@ -73,6 +73,11 @@ def _looks_like_path(value: str) -> bool:
 def _is_dataset(value: Any) -> bool:
     """A ``datasets.Dataset`` or ``IterableDataset`` (checked without importing ``datasets``)."""
     return type(value).__module__.startswith("datasets.") and hasattr(value, "column_names")
+
+
+def _is_array(value: Any) -> bool:
+    """A pandas Series or numpy array (of texts), read through ``tolist``."""
+    return type(value).__module__.split(".")[0] in ("pandas", "numpy") and hasattr(value, "tolist")
 
 
 def _non_empty(values: Iterable[Any], origin: str, max_texts: int | None) -> list[str]:

@@ -22,6 +22,14 @@ def test_a_list_keeps_non_empty_texts_in_order_up_to_the_cap() -> None:
         reference_texts(["fine", 3])
 
 
+def test_pandas_and_numpy_columns() -> None:
+    import numpy as np
+    import pandas as pd
+
+    assert reference_texts(pd.DataFrame({"review": TEXTS})["review"]) == TEXTS
+    assert reference_texts(np.array(TEXTS)) == TEXTS
+
+
 def test_datasets_by_column_streamed_or_not() -> None:
     table = datasets.Dataset.from_dict({"review": TEXTS, "label": [1, 0, 1, 0]})
     assert reference_texts(table, text_column="review") == TEXTS
