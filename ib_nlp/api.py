@@ -16,10 +16,10 @@ from .explanation import Explanation
 from .iba import PerSampleIBA
 from .options import whole_number
 from .shipped import DEFAULT_MODEL
+from .statistics import FeatureStatistics, fingerprint_texts
 
 # How many explainers explain_text keeps (each holds its model, shared with the others).
 CACHE_SIZE = 4
-from .statistics import FeatureStatistics, fingerprint_texts
 
 
 def _model_and_text(args: tuple, model: Any, text: Any) -> tuple[Any, Any]:

@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash or an error never leaves a half-written output file."""
+"""Files: atomic writes (a crash or an error never leaves a half-written output file) and the cache folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def default_cache_dir() -> Path:
+    """The toolkit's cache folder: ``$IB_NLP_CACHE`` or ``~/.cache/ib_nlp`` (statistics, models built by recipes)."""
+    return Path(os.environ.get("IB_NLP_CACHE", Path.home() / ".cache" / "ib_nlp"))
 
 
 @contextlib.contextmanager

