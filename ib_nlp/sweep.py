@@ -34,8 +34,12 @@ class Sweep:
     """Explanations of each text under each setting (a layer or a beta), and their faithfulness.
 
     ``explanations[t][s]`` is text ``t`` under setting ``s``. ``faithfulness[s]`` is the mean of
-    the metric's main value over the texts (None when no metric was computed) and ``best`` the
-    setting with the best mean in the metric's declared direction.
+    the metric's main value over the texts (None when no metric was computed), and
+    ``faithfulness_values[s]`` its value per text (None where the metric gave none). ``best``
+    is the setting with the best mean in the metric's declared direction, unless its lead over
+    another setting is not larger than the standard error of that lead (paired over texts):
+    then those settings are tied (``tied``) and the first of them in ``settings`` order (the
+    shallower layer, the smaller beta) is recommended.
     """
 
     parameter: str
@@ -47,15 +51,34 @@ class Sweep:
     faithfulness: list[float | None] = field(default_factory=list)
     faithfulness_sem: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
+    faithfulness_values: list[list[float | None]] = field(default_factory=list)
+
+    @property
+    def tied(self) -> list[Any]:
+        """The settings whose mean is best or whose gap to the best is within its standard error, in settings order."""
+        scored = [position for position, value in enumerate(self.faithfulness) if value is not None]
+        if not scored:
+            return []
+        sign = 1.0 if self.higher_is_better else -1.0
+        top = max(scored, key=lambda position: sign * self.faithfulness[position])
+        return [self.settings[position] for position in scored if position == top or not self._leads(top, position, sign)]
 
     @property
     def best(self) -> Any:
-        """The recommended setting (None without faithfulness scores)."""
-        scored = [(value, setting) for value, setting in zip(self.faithfulness, self.settings) if value is not None]
-        if not scored:
-            return None
-        pick = max if self.higher_is_better else min
-        return pick(scored, key=lambda item: item[0])[1]
+        """The recommended setting: the first of the tied settings (None without faithfulness scores)."""
+        tied = self.tied
+        return tied[0] if tied else None
+
+    def _leads(self, top: int, other: int, sign: float) -> bool:
+        """Whether ``top``'s paired lead over ``other`` is larger than its standard error (by means
+        alone when the per-text values are not known)."""
+        if not self.faithfulness_values:
+            return sign * (self.faithfulness[top] - self.faithfulness[other]) > 0
+        pairs = [(a, b) for a, b in zip(self.faithfulness_values[top], self.faithfulness_values[other]) if a is not None and b is not None]
+        if len(pairs) < 2:
+            return sign * (self.faithfulness[top] - self.faithfulness[other]) > 0
+        leads = np.array([sign * (a - b) for a, b in pairs])
+        return bool(leads.mean() > leads.std(ddof=1) / np.sqrt(len(leads)))
 
     def word_matrix(self, text: int = 0) -> np.ndarray:
         """Settings x words matrix of word scores (bits) for one text."""
@@ -87,6 +110,7 @@ class Sweep:
             "faithfulness": self.faithfulness,
             "faithfulness_sem": self.faithfulness_sem,
             "seconds": self.seconds,
+            "faithfulness_values": self.faithfulness_values,
         }
 
     @classmethod
@@ -147,13 +171,13 @@ def _explain_settings(
 def _score(sweep: Sweep, classifier: Classifier, metric: FaithfulnessMetric | None, labels: Sequence[int] | None) -> Sweep:
     if metric is None:
         return sweep
-    per_setting: list[list[float]] = [[] for _ in sweep.settings]
+    per_text: list[list[float | None]] = [[] for _ in sweep.settings]
     for text, row in enumerate(sweep.explanations):
         results = metric.compute(classifier, row, None if labels is None else labels[text])
         for position, result in enumerate(results):
-            value = result[metric.info.main]
-            if value is not None:
-                per_setting[position].append(value)
+            per_text[position].append(result[metric.info.main])
+    per_setting = [[value for value in values if value is not None] for values in per_text]
+    sweep.faithfulness_values = per_text
     sweep.metric = metric.info.name
     sweep.metric_value = metric.info.main
     sweep.higher_is_better = metric.info.value(metric.info.main).higher_is_better

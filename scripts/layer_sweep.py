@@ -26,7 +26,7 @@ from ib_nlp.corpus import reference_texts
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
 from ib_nlp.io import write_text_atomic
-from ib_nlp.sweep import sweep_layers
+from ib_nlp.sweep import Sweep, sweep_layers
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         sweep = sweep_layers(classifier, texts, args.layers, labels=labels, beta=beta, batch_size=args.batch_size, progress=True, **prior)
         sweep.save(args.out / f"sweep-beta{beta:g}.json")
         sweeps.append(sweep)
-        print(f"beta {beta:g}: {sweep.seconds:.0f} s, best layer {sweep.best}", flush=True)
+        ties = f" (tied within a standard error: {', '.join(map(str, sweep.tied))}; the first is kept)" if len(sweep.tied) > 1 else ""
+        print(f"beta {beta:g}: {sweep.seconds:.0f} s, best layer {sweep.best}{ties}", flush=True)
 
     layers = sweeps[0].settings
     header = ["layer"] + [f"beta {beta:g}" for beta in args.betas] + [f"bits/review (beta {beta:g})" for beta in args.betas]
@@ -81,14 +82,25 @@ def main(argv: list[str] | None = None) -> None:
         cells += [f"{s.faithfulness[position]:.3f} ± {s.faithfulness_sem[position]:.3f}" for s in sweeps]
         cells += [f"{sum(row[position].total_score for row in s.explanations) / len(texts):.1f}" for s in sweeps]
         body.append(cells)
-    best_value, best_layer, best_beta = max(
-        (s.faithfulness[p], layer, beta) for s, beta in zip(sweeps, args.betas) for p, layer in enumerate(layers) if s.faithfulness[p] is not None
+    # Every (layer, beta) as one sweep, shallower layers and earlier betas first: a lead within
+    # its standard error is a tie, and the first of the tied settings is recommended.
+    order = [(p, b) for p in range(len(layers)) for b in range(len(args.betas))]
+    combined = Sweep(
+        "layer, beta",
+        [(layers[p], args.betas[b]) for p, b in order],
+        [],
+        higher_is_better=sweeps[0].higher_is_better,
+        faithfulness=[sweeps[b].faithfulness[p] for p, b in order],
+        faithfulness_values=[sweeps[b].faithfulness_values[p] for p, b in order],
     )
+    best_layer, best_beta = combined.best
+    best_value = combined.faithfulness[combined.settings.index((best_layer, best_beta))]
+    tied = f"; tied within a standard error: {', '.join(f'layer {layer} beta {beta:g}' for layer, beta in combined.tied)}" if len(combined.tied) > 1 else ""
     report = (
         f"{args.model}: IBA degradation test (LeRF - MoRF area of the target probability, tokens deleted, "
         f"higher is better), {args.n} IMDB test reviews (seed {args.seed}), mean ± standard error\n\n"
         + markdown_table(header, body)
-        + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f})\n"
+        + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n"
     )
     best_sweep = sweeps[args.betas.index(best_beta)]
     best_sweep.to_html(0, args.out / "layers-review0.html")

@@ -69,3 +69,20 @@ def test_sweeps_refuse_empty_input(bert):
         sweep_layers(bert, [])
     with pytest.raises(InvalidInputError, match="no betas"):
         sweep_betas(bert, TEXTS, [])
+
+
+def _scored(settings, values, higher_is_better=True):
+    """A sweep with given per-text metric values (no explanations needed for the recommendation)."""
+    means = [sum(column) / len(column) for column in values]
+    return Sweep("layer", settings, [], metric="degradation", metric_value="lerf_minus_morf", higher_is_better=higher_is_better, faithfulness=means, faithfulness_values=values)
+
+
+def test_a_lead_within_its_standard_error_is_a_tie_and_the_simpler_setting_is_kept():
+    noisy_lead = _scored(["embeddings", 0, 2], [[0.1, 0.1, 0.1, 0.1], [0.80, 0.50, 0.90, 0.60], [0.60, 0.90, 0.50, 0.801]])
+    assert noisy_lead.faithfulness[2] > noisy_lead.faithfulness[1]
+    assert noisy_lead.tied == [0, 2] and noisy_lead.best == 0, "layer 2 leads by 0.00025 with a standard error of 0.2"
+    clear_lead = _scored(["embeddings", 0, 2], [[0.1, 0.1, 0.1, 0.1], [0.50, 0.60, 0.70, 0.80], [0.60, 0.71, 0.79, 0.91]])
+    assert clear_lead.tied == [2] and clear_lead.best == 2
+    lower_is_better = _scored([0.1, 1.0, 10.0], [[0.5, 0.6, 0.7], [0.25, 0.15, 0.31], [0.2, 0.3, 0.2]], higher_is_better=False)
+    assert lower_is_better.best == 1.0 and lower_is_better.tied == [1.0, 10.0]
+    assert Sweep.from_dict({**clear_lead.to_dict(), "faithfulness_values": []}).best == 2, "old files: by means"
