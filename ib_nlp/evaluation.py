@@ -27,7 +27,7 @@ from .attr import AttributionMethod, load_method
 from .classifier import Classifier
 from .errors import InvalidInputError
 from .io import write_text_atomic
-from .metrics import METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
+from .metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
 
 RESULTS_PATTERN = "results.*.jsonl"
 SANITY_PATTERN = "sanity.*.jsonl"
@@ -44,7 +44,7 @@ class EvaluationSettings:
     n: int = 100
     seed: int = 0
     methods: list[str] = field(default_factory=lambda: ["iba", "random"])
-    metrics: list[str] = field(default_factory=lambda: list(METRICS))
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     sanity_n: int = 0
 

@@ -55,7 +55,7 @@ from ib_nlp.evaluation import (
     write_csv,
 )
 from ib_nlp.io import write_text_atomic
-from ib_nlp.metrics import METRICS
+from ib_nlp.metrics import DEFAULT_METRICS, METRICS
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 MAIN_VALUES = [
@@ -65,6 +65,10 @@ MAIN_VALUES = [
     ("sensitivity_n", "mean_correlation"),
     ("insertion_deletion", "deletion_auc"),
     ("insertion_deletion", "insertion_auc"),
+    ("eraser", "comprehensiveness"),
+    ("eraser", "sufficiency"),
+    ("eraser", "normalized_comprehensiveness"),
+    ("eraser", "normalized_sufficiency"),
     ("time", "median_seconds_per_text"),
 ]
 
@@ -156,7 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=100, help="number of reviews (a seeded sample; a larger n extends a run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
-    parser.add_argument("--metrics", nargs="*", default=list(METRICS), choices=list(METRICS), help="none: only the sanity check")
+    parser.add_argument(
+        "--metrics", nargs="*", default=list(DEFAULT_METRICS), choices=list(METRICS), help=f"default: {' '.join(DEFAULT_METRICS)}; none: only the sanity check"
+    )
     parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE", help="option of a method or metric")
     parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
     parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")

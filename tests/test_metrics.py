@@ -12,6 +12,7 @@ from ib_nlp.metrics import (
     METRICS,
     CascadingRandomization,
     Degradation,
+    Eraser,
     InsertionDeletion,
     SensitivityN,
     area_under_curve,
@@ -197,3 +198,47 @@ def test_sanity_check_draws_the_randomised_models_once_per_classifier():
     assert [value for row in kept for value in row] == pytest.approx([value for row in fresh for value in row])
     other = Classifier.load(random_classifier("bert", layers=1))
     assert [label for label, _ in check.randomized(other)] == ["head", "layer.0", "embeddings"]
+
+
+def reference_eraser(classifier, explanation, bins):
+    """ERASER by hand (DeYoung et al., 2020): for each bin the ceil(k * n) top tokens by score are
+    removed (comprehensiveness) or kept alone with the special tokens (sufficiency)."""
+    ids = classifier.encode([explanation.text]).input_ids[0].tolist()
+    ordinary = [i for i, s in enumerate(explanation.special_tokens) if not s]
+    order = sorted(ordinary, key=lambda i: explanation.token_scores[i], reverse=True)
+    full = probability(classifier, ids, explanation.target)
+    comprehensiveness, sufficiency = [], []
+    for fraction in bins:
+        top = set(order[: max(1, int(np.ceil(fraction * len(order) - 1e-9)))])
+        without = [t for i, t in enumerate(ids) if i not in top]
+        only = [t for i, t in enumerate(ids) if i in top or explanation.special_tokens[i]]
+        comprehensiveness.append(full - probability(classifier, without, explanation.target))
+        sufficiency.append(full - probability(classifier, only, explanation.target))
+    return np.mean(comprehensiveness), np.mean(sufficiency), comprehensiveness
+
+
+def test_eraser_matches_the_definition_by_hand(additive):
+    explanation = load_method("integrated_gradients", additive).explain(TEXT, "positive")
+    for bins in [(0.01, 0.05, 0.1, 0.2, 0.5), (0.3, 1.0)]:
+        (result,) = Eraser(bins=bins).compute(additive, [explanation])
+        comprehensiveness, sufficiency, curve = reference_eraser(additive, explanation, bins)
+        assert result["comprehensiveness"] == pytest.approx(comprehensiveness, abs=1e-6)
+        assert result["sufficiency"] == pytest.approx(sufficiency, abs=1e-6)
+        assert result["comprehensiveness_curve"] == pytest.approx(curve, abs=1e-6)
+    assert Eraser().counts(11) == [1, 1, 2, 3, 6] and Eraser().counts(200) == [2, 10, 20, 40, 100]
+    with pytest.raises(InvalidInputError, match="bins must be fractions"):
+        Eraser(bins=(0.0, 0.5))
+
+
+def test_normalized_eraser_is_one_for_the_exact_contributions_of_an_additive_model(additive):
+    from ib_nlp.attr.base import explanation_from_scores
+
+    ids = additive.encode([TEXT]).input_ids[0].tolist()
+    table = additive.model.token_logits().detach()
+    contributions = [float(table[token, 1] - table[token, 0]) for token in ids]  # what each token adds to positive over negative
+    exact = explanation_from_scores(additive, TEXT, contributions, target="positive")
+    reverse = explanation_from_scores(additive, TEXT, [-value for value in contributions], target="positive")
+    exact_result, reverse_result = Eraser(bins=(0.1, 0.3, 0.5)).compute(additive, [exact, reverse])
+    assert exact_result["normalized_comprehensiveness"] == pytest.approx(1.0) and exact_result["normalized_sufficiency"] == pytest.approx(1.0)
+    assert reverse_result["normalized_comprehensiveness"] == pytest.approx(0.0, abs=1e-6) and reverse_result["normalized_sufficiency"] == pytest.approx(0.0, abs=1e-6)
+    assert exact_result["comprehensiveness"] > reverse_result["comprehensiveness"] and exact_result["sufficiency"] < reverse_result["sufficiency"]

@@ -1,6 +1,6 @@
 """Faithfulness metrics: each declares its values, which way is better and their range.
 
-Per-text metrics (``degradation``, ``sensitivity_n``, ``insertion_deletion``) score explanations
+Per-text metrics (``degradation``, ``sensitivity_n``, ``insertion_deletion``, ``eraser``) score explanations
 of one text with ``compute(classifier, explanations, label)``; the model-randomisation sanity
 check re-explains texts on randomised copies of the model (:class:`CascadingRandomization`).
 """
@@ -13,13 +13,16 @@ from typing import Any
 from ..errors import InvalidInputError
 from .base import FaithfulnessMetric, MetricInfo, ValueInfo, area_under_curve
 from .degradation import Degradation, InsertionDeletion
+from .eraser import Eraser
 from .sanity import CascadingRandomization, parameter_groups, randomized_models
 from .sensitivity import SensitivityN
 
 __all__ = [
+    "DEFAULT_METRICS",
     "METRICS",
     "CascadingRandomization",
     "Degradation",
+    "Eraser",
     "FaithfulnessMetric",
     "InsertionDeletion",
     "MetricInfo",
@@ -32,7 +35,10 @@ __all__ = [
     "randomized_models",
 ]
 
-METRICS: dict[str, type[FaithfulnessMetric]] = {cls.info.name: cls for cls in (Degradation, SensitivityN, InsertionDeletion)}
+METRICS: dict[str, type[FaithfulnessMetric]] = {cls.info.name: cls for cls in (Degradation, SensitivityN, InsertionDeletion, Eraser)}
+# What an evaluation computes unless told otherwise (ERASER's metrics are asked for by name, so
+# runs started before they existed keep their settings).
+DEFAULT_METRICS = ("degradation", "sensitivity_n", "insertion_deletion")
 
 
 def load_metric(name: str, **options: Any) -> FaithfulnessMetric:
