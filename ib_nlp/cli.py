@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .attr import method_names
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .interrupt import stop_on_interrupt
-from .shipped import DEFAULT_MODEL, ShippedModel, shipped_model_names
+from .shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
 from .text import check_text
 
 if TYPE_CHECKING:  # torch and transformers are imported where a command needs them, so --help is fast
@@ -227,14 +227,18 @@ def format_models(models: Sequence[ShippedModel]) -> str:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    """``ib-nlp models``: the models shipped with the package, as a table (``--names``: names only)."""
-    names = shipped_model_names()
+    """``ib-nlp models``: the models shipped with the package and those built by a recipe, as a
+    table, then the recipes not built yet with their command (``--names``: names only)."""
+    names = [*shipped_model_names(), *built_model_names()]
     if not names:
         print(f"{PROGRAM}: no models are shipped with this installation; pass --model a local model directory", file=sys.stderr)
     elif args.names:
         print("\n".join(names))
     else:
         print(format_models([ShippedModel.read(name) for name in names]))
+        for name in RECIPE_MODELS:
+            if name not in names:
+                print(f"\n{name}: too large to ship, not built yet; build it with: {recipe_command(name)}")
     return 0
 
 

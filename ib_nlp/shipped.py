@@ -29,6 +29,11 @@ def recipe_model_path(name: str) -> Path | None:
     return default_cache_dir() / "models" / name if name in RECIPE_MODELS else None
 
 
+def built_model_names() -> list[str]:
+    """The recipe models that have been built (their folder holds a config.json)."""
+    return [name for name in RECIPE_MODELS if (recipe_model_path(name) / "config.json").is_file()]
+
+
 def recipe_command(name: str) -> str:
     """The command that builds the model ``name`` (run from a clone of the repository)."""
     return RECIPE_MODELS[name].format(folder=recipe_model_path(name))
@@ -62,10 +67,10 @@ class ShippedModel:
 
     @classmethod
     def read(cls, name: str) -> ShippedModel:
-        """The facts of the shipped model ``name`` (see :func:`shipped_model_names`)."""
-        path = shipped_model_path(name)
+        """The facts of the shipped or built model ``name`` (see :func:`shipped_model_names`, :func:`built_model_names`)."""
+        path = shipped_model_path(name) or (recipe_model_path(name) if name in built_model_names() else None)
         if path is None:
-            raise KeyError(f"no shipped model {name!r}; shipped: {', '.join(shipped_model_names())}")
+            raise KeyError(f"no shipped or built model {name!r}; shipped: {', '.join(shipped_model_names())}")
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         training_file = path / "training.json"
         training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}

@@ -243,7 +243,9 @@ def test_models_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
-    header, *rows = capsys.readouterr().out.splitlines()
+    table, recipes = capsys.readouterr().out.split("\n\n")
+    header, *rows = table.splitlines()
+    assert recipes.startswith("minilm-imdb: too large to ship, not built yet; build it with: ") and "scripts/train_imdb.py --model minilm" in recipes
     assert header.split()[:3] == ["name", "architecture", "size"] and header.rstrip().endswith("folder")
     assert len(rows) == len(shipped_model_names())
     for name, row in zip(shipped_model_names(), rows, strict=True):
@@ -257,6 +259,21 @@ def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]
     assert "(default)" in rows[shipped_model_names().index(DEFAULT_MODEL)]
     assert main(["models", "--names"]) == 0
     assert capsys.readouterr().out.split() == shipped_model_names()
+
+
+def test_a_built_recipe_model_joins_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path))
+    folder = tmp_path / "models" / "minilm-imdb"
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "training.json").write_text(json.dumps({"test_accuracy": 0.9, "eval_reviews": 25000}))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("minilm-imdb"))
+    assert "Bert, 2 layers x 32" in row and "90.00% of 25,000" in row and row.endswith(str(folder)) and "not built" not in out
+    assert main(["models", "--names"]) == 0
+    assert capsys.readouterr().out.split() == [*shipped_model_names(), "minilm-imdb"]
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["explain", "--help"], ["models"]])
