@@ -13,7 +13,7 @@ from .attr import AttributionMethod, load_method
 from .attr.base import check_texts
 from .errors import InvalidInputError
 from .explanation import Explanation
-from .iba import PerSampleIBA
+from .iba import is_bottleneck_method
 from .options import whole_number
 from .shipped import DEFAULT_MODEL
 from .statistics import FeatureStatistics, fingerprint_texts
@@ -173,11 +173,12 @@ def make_explainer(
 ) -> AttributionMethod:
     """The explainer of ``method`` for ``model``. ``steps``, ``samples`` and ``seed`` go to any
     method that has them; ``layer``, ``beta``, ``lr``, ``reference_corpus`` and ``statistics``
-    belong to IBA and are refused for other methods rather than silently ignored."""
-    if method == "iba":
-        return PerSampleIBA(
+    belong to IBA and its signed variants and are refused for other methods rather than silently ignored."""
+    if is_bottleneck_method(method):
+        return load_method(
+            method,
             model,
-            layer,
+            layer=layer,
             statistics=statistics,
             reference_corpus=reference_corpus,
             device=device,

@@ -93,6 +93,25 @@ class EncodedBatch:
         """The input ids with every ordinary token replaced by ``token_id`` (special tokens and padding kept)."""
         return torch.where(self.ordinary_mask(), torch.full_like(self.input_ids, token_id), self.input_ids)
 
+    def repeated(self, times: int) -> EncodedBatch:
+        """The batch with each row repeated ``times`` times consecutively (rows r*times ... r*times
+        + times - 1 are copies of row r), e.g. to optimise several objectives for one text at once."""
+
+        def each(values: list) -> list:
+            return [value for value in values for _ in range(times)]
+
+        return EncodedBatch(
+            texts=each(self.texts),
+            input_ids=self.input_ids.repeat_interleave(times, dim=0),
+            attention_mask=self.attention_mask.repeat_interleave(times, dim=0),
+            tokens=each(self.tokens),
+            offsets=each(self.offsets),
+            special=each(self.special),
+            truncated=each(self.truncated),
+            extra={key: value.repeat_interleave(times, dim=0) for key, value in self.extra.items()},
+            text_lengths=None if self.text_lengths is None else each(self.text_lengths),
+        )
+
     def model_inputs(self, repeats: int = 1) -> dict[str, torch.Tensor]:
         """Keyword arguments for the model, each row repeated ``repeats`` times consecutively."""
         inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, **self.extra}

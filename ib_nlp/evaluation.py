@@ -26,6 +26,7 @@ import numpy as np
 from .attr import AttributionMethod, load_method
 from .classifier import Classifier
 from .errors import InvalidInputError
+from .iba import is_bottleneck_method
 from .io import write_text_atomic
 from .metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
 
@@ -310,14 +311,14 @@ def sanity_record(
     check: CascadingRandomization, classifier: Classifier, settings: EvaluationSettings, names: Sequence[str], item: Mapping[str, Any], reference_texts: Sequence[str] | None
 ) -> dict[str, Any]:
     """Cascading randomisation for one text and every method (``check`` keeps the randomised
-    models between texts). IBA's prior is re-estimated on ``reference_texts`` for each randomised
+    models between texts). The prior of IBA and its variants is re-estimated on ``reference_texts`` for each randomised
     model (the shipped statistics belong to the trained one)."""
     record: dict[str, Any] = {"index": item["index"], "methods": {}}
     for name in names:
         options = dict(settings.options.get(name, {}))
-        if name == "iba":
+        if is_bottleneck_method(name):
             if not reference_texts:
-                raise InvalidInputError("the sanity check of IBA needs reference texts to re-estimate the prior of each randomised model")
+                raise InvalidInputError(f"the sanity check of {name} needs reference texts to re-estimate the prior of each randomised model")
             options["reference_corpus"] = list(reference_texts)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="text of .* characters is longer")

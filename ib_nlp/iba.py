@@ -21,12 +21,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from .attr import check_method_options
+from .attr import check_method_options, get_method
 from .attr.base import AttributionMethod
 from .bottleneck import (
     NATS_PER_BIT,
@@ -177,6 +177,16 @@ class _FullEngine:
         return self.classifier.run(self.batch.model_inputs(repeats), {module: {call_index: make(bottleneck)}})
 
 
+class Fit(NamedTuple):
+    """An optimised bottleneck: the engine that runs the model with it, the activations at its
+    site, the final alpha and the bits per token (texts x tokens)."""
+
+    engine: _PrefixEngine | _FullEngine
+    activations: torch.Tensor
+    alpha: torch.Tensor
+    bits: torch.Tensor
+
+
 class PerSampleIBA(AttributionMethod):
     """Explain texts with per-sample IBA at one layer of one classifier.
 
@@ -291,15 +301,21 @@ class PerSampleIBA(AttributionMethod):
         and each text draws its noise from its own seeded generator); the model's padded, batched
         matrix products round differently, so bits agree with single texts to float32 rounding
         (about 1e-5 relative; tested at 1e-4), not bit for bit."""
+        fit = self.fit(batch, logits, targets, recorded)
+        self._check_not_closed(fit.bits, batch)
+        return fit.bits
+
+    def fit(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Fit:
+        """Optimise the bottleneck for ``targets`` from the activations ``recorded`` at the site
+        (taken by a first pass when not given), after checking that they fit the statistics and
+        that the model reads the site. Variants (e.g. signed ones) start from the result."""
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
         activations = first_tensor(captured) if self.site.kind != "block_input" else captured
         self._check_features(activations)
         engine = self.engine_for(batch, captured)
         self._check_influence(engine, activations, logits, batch)
         alpha = self.optimise_alpha(engine, activations, batch, targets)
-        bits = self.bits_per_token(alpha, activations, batch)
-        self._check_not_closed(bits, batch)
-        return bits
+        return Fit(engine, activations, alpha, self.bits_per_token(alpha, activations, batch))
 
     def engine_for(self, batch: EncodedBatch, captured: Any) -> _PrefixEngine | _FullEngine:
         """The engine that runs the model with a bottleneck at this site for ``batch``."""
@@ -404,3 +420,9 @@ class PerSampleIBA(AttributionMethod):
                 f"(lr={self.config.lr:g}, beta={self.config.beta:g}), so the map ranks nothing. Use a smaller lr "
                 "(the default is 1) or beta."
             )
+
+
+def is_bottleneck_method(name: str) -> bool:
+    """Whether the registry method ``name`` is per-sample IBA or a variant of it (and so takes
+    a layer, beta, lr, statistics and a reference corpus)."""
+    return issubclass(get_method(name), PerSampleIBA)

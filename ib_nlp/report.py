@@ -7,8 +7,9 @@ parameters, titles) is HTML-escaped. The toggles (special tokens, sub-token view
 checkboxes: they work without JavaScript, and their default state is the readable one.
 
 Colours: zero is white. Unsigned scores (bits) use one sequential scale, white to red;
-scores of methods that give negative values use a diverging scale, blue to white to red,
-centred at 0. Each legend lists the values of its scale and the unit.
+scores in signed units ("signed bits") and of methods that give negative values use a diverging
+scale, blue (opposing the target) to white to red (supporting it), centred at 0. Each legend
+lists the values of its scale and the unit.
 """
 
 from __future__ import annotations
@@ -281,8 +282,8 @@ class _Scales:
             for score, special in zip(item.token_scores, item.special_tokens)
             if not special
         ]
-        signed = any(value < 0 for value in word_values + token_values)
         unit = explanations[0].unit
+        signed = unit.startswith("signed ") or any(value < 0 for value in word_values + token_values)
         return cls(_Scale.of(word_values, unit, signed), _Scale.of(token_values, unit, signed))
 
     def legends(self) -> str:

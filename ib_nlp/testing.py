@@ -153,15 +153,23 @@ class AdditiveForSequenceClassification(PreTrainedModel):
         return SequenceClassifierOutput(logits=self.classifier(hidden.sum(dim=1)))
 
 
-def additive_classifier(token_weights: dict[str, tuple[float, float]], words: list[str] | None = None) -> tuple[AdditiveForSequenceClassification, PreTrainedTokenizerFast]:
-    """An additive (model, tokenizer) pair: each listed token adds its (negative, positive) logits;
-    every other token, special tokens included, adds nothing."""
+def additive_classifier(token_weights: dict[str, tuple[float, ...]], words: list[str] | None = None) -> tuple[AdditiveForSequenceClassification, PreTrainedTokenizerFast]:
+    """An additive (model, tokenizer) pair: each listed token adds its logits, one per class
+    ((negative, positive) for two classes, else classes "class 0", "class 1", ...); every other
+    token, special tokens included, adds nothing."""
+    classes = {len(logits) for logits in token_weights.values()}
+    if len(classes) != 1 or min(classes) < 2:
+        raise ValueError(f"give every token the same number (at least 2) of class logits, got {sorted(classes)}")
+    count = classes.pop()
+    names = ["negative", "positive"] if count == 2 else [f"class {index}" for index in range(count)]
     tokenizer = build_wordpiece_tokenizer(words)
-    config = AdditiveConfig(vocab_size=len(tokenizer), hidden_size=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    config = AdditiveConfig(
+        vocab_size=len(tokenizer), hidden_size=count, num_labels=count, id2label=dict(enumerate(names)), label2id={name: index for index, name in enumerate(names)}
+    )
     model = AdditiveForSequenceClassification(config)
     with torch.no_grad():
         model.embeddings.weight.zero_()
         for token, logits in token_weights.items():
             model.embeddings.weight[tokenizer.convert_tokens_to_ids(token)] = torch.tensor(logits)
-        model.classifier.weight.copy_(torch.eye(2))
+        model.classifier.weight.copy_(torch.eye(count))
     return model.eval(), tokenizer

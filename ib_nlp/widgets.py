@@ -23,7 +23,7 @@ from .attr import AttributionMethod, load_method, method_names
 from .classifier import Classifier
 from .errors import IBNLPError, InvalidInputError
 from .explanation import Explanation
-from .iba import IBAConfig, PerSampleIBA
+from .iba import IBAConfig, PerSampleIBA, is_bottleneck_method
 from .report import render_inline
 from .shipped import DEFAULT_MODEL, shipped_model_names
 from .sites import EMBEDDINGS
@@ -63,7 +63,7 @@ class ModelEntry:
     device: Any = None
     options: dict[str, Any] = field(default_factory=dict)
     classifier: Classifier | None = None
-    explainers: dict[int | str, PerSampleIBA] = field(default_factory=dict)
+    explainers: dict[tuple[str, int | str | None], PerSampleIBA] = field(default_factory=dict)
     baselines: dict[str, AttributionMethod] = field(default_factory=dict)
 
     def baseline(self, name: str) -> AttributionMethod:
@@ -78,31 +78,38 @@ class ModelEntry:
             self.classifier = Classifier.load(self.source, device=self.device)
         return self.classifier
 
-    def iba(self, layer: int | str | None) -> PerSampleIBA:
-        """The IBA explainer at ``layer`` (None: the model's recommended layer), built once per layer."""
-        if layer in self.explainers:
-            return self.explainers[layer]
-        explainer = PerSampleIBA(
+    def iba(self, layer: int | str | None, method: str = "iba") -> PerSampleIBA:
+        """The explainer of IBA or its variant ``method`` at ``layer`` (None: the model's
+        recommended layer), built once per method and layer."""
+        if (method, layer) in self.explainers:
+            return self.explainers[(method, layer)]
+        explainer = load_method(
+            method,
             self.load(),
-            layer,
+            layer=layer,
             statistics=self.statistics,
             reference_corpus=self.reference_corpus,
             **self.options,
         )
-        self.explainers[explainer.layer] = explainer
+        self.explainers[(method, explainer.layer)] = explainer
         if layer is None:
-            self.explainers[None] = explainer
+            self.explainers[(method, None)] = explainer
         return explainer
 
 
 Method = Callable[[ModelEntry, ExplainRequest], Explanation]
 
 
-def explain_with_iba(entry: ModelEntry, request: ExplainRequest) -> Explanation:
-    """Per-sample IBA with the cached explainer of the layer; beta is swapped in a shallow copy."""
-    explainer = copy.copy(entry.iba(request.layer))
-    explainer.config = replace(explainer.config, beta=request.beta)
-    return explainer.explain(request.text, request.target)
+def bottleneck_method(name: str) -> Method:
+    """IBA or a variant of it at the slider's layer, with the cached explainer of that layer;
+    beta is swapped in a shallow copy."""
+
+    def explain(entry: ModelEntry, request: ExplainRequest) -> Explanation:
+        explainer = copy.copy(entry.iba(request.layer, name))
+        explainer.config = replace(explainer.config, beta=request.beta)
+        return explainer.explain(request.text, request.target)
+
+    return explain
 
 
 def baseline_method(name: str) -> Method:
@@ -114,7 +121,7 @@ def baseline_method(name: str) -> Method:
     return explain
 
 
-METHODS: dict[str, Method] = {"iba": explain_with_iba, **{name: baseline_method(name) for name in method_names() if name != "iba"}}
+METHODS: dict[str, Method] = {name: (bottleneck_method if is_bottleneck_method(name) else baseline_method)(name) for name in method_names()}
 
 
 def _model_label(classifier: Classifier, taken: list[str]) -> str:

@@ -36,6 +36,7 @@ from ib_nlp.attr import method_names
 from ib_nlp.corpus import reference_texts as corpus_texts
 from ib_nlp.data import load_imdb
 from ib_nlp.errors import InvalidInputError
+from ib_nlp.iba import is_bottleneck_method
 from ib_nlp.evaluation import (
     RESULTS_PATTERN,
     SANITY_PATTERN,
@@ -167,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
     parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")
     prior = parser.add_mutually_exclusive_group()
-    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for IBA's prior of a model without statistics: a file or a dataset id (the first 2,000 texts)")
-    prior.add_argument("--statistics", metavar="FILE", help="IBA's statistics file (written by ib-nlp estimate)")
+    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for the prior of IBA and its signed variants, for a model without statistics: a file or a dataset id (the first 2,000 texts)")
+    prior.add_argument("--statistics", metavar="FILE", help="statistics file of IBA and its signed variants (written by ib-nlp estimate)")
     parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
     parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
@@ -187,19 +188,21 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_options(args.option)
     except InvalidInputError as error:
         parser.error(str(error))
-    if args.reference is not None:
-        options.setdefault("iba", {}).update(reference_corpus=args.reference, text_column=args.text_column)
-    if args.statistics is not None:
-        options.setdefault("iba", {})["statistics"] = args.statistics
+    for name in filter(is_bottleneck_method, args.methods):
+        if args.reference is not None:
+            options.setdefault(name, {}).update(reference_corpus=args.reference, text_column=args.text_column)
+        if args.statistics is not None:
+            options.setdefault(name, {})["statistics"] = args.statistics
     settings = EvaluationSettings(
         model=args.model, data=str(args.data), split=args.split, n=args.n, seed=args.seed, methods=args.methods,
         metrics=args.metrics, options=options, sanity_n=args.sanity_n,
     )
     items = sample_items(load_imdb(args.split, args.data), args.n, args.seed)
     references = None
-    if args.sanity_n and "iba" in args.methods:
-        given = settings.options.get("iba", {}).get("reference_corpus")
-        text_column = settings.options.get("iba", {}).get("text_column", "text")
+    bottlenecks = [name for name in args.methods if is_bottleneck_method(name)]
+    if args.sanity_n and bottlenecks:
+        given = settings.options.get(bottlenecks[0], {}).get("reference_corpus")
+        text_column = settings.options.get(bottlenecks[0], {}).get("text_column", "text")
         references = corpus_texts(given, text_column) if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
     records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress, shard=args.shard, device=args.device)
     if args.shard:

@@ -229,6 +229,14 @@ def test_signed_scores_use_a_diverging_scale() -> None:
     assert "diverging" not in unsigned.split("</style>")[1]
 
 
+def test_signed_bits_use_a_diverging_scale_even_when_all_scores_support_the_target() -> None:
+    supporting = make_explanation(method="contrastive_iba", unit="signed bits")
+    assert min(supporting.word_scores) >= 0
+    page = report.render_explanation(supporting)
+    assert all("diverging" in legend["class"] for legend in Elements(page).with_class("lg"))
+    assert "signed bits per word" in page
+
+
 def _clip(scores: list[float]) -> float:
     """The clip by its definition: the largest magnitude that at least 95% of the non-zero magnitudes do not exceed."""
     magnitudes = sorted(abs(score) for score in scores if score != 0)
