@@ -48,7 +48,7 @@ from .statistics import (
     model_probe,
     tokens_to_rows,
 )
-from .shipped import recipe_command, recipe_model_path, shipped_model_names, shipped_model_path
+from .shipped import model_folder, shipped_model_names
 from .text import clean_text
 
 UNBOUNDED_LENGTH = 1_000_000
@@ -298,11 +298,8 @@ class Classifier:
 
     @classmethod
     def _from_name_or_path(cls, source: str, tokenizer: PreTrainedTokenizerBase | None, device: str | torch.device | None) -> Classifier:
-        shipped = shipped_model_path(source)
-        built = recipe_model_path(source)
-        if built is not None and not (built / "config.json").is_file():
-            raise ModelLoadError(f"{source!r} is not built yet (it is too large to ship): build it into {built} with `{recipe_command(source)}`")
-        path = shipped if shipped is not None else built if built is not None else Path(source)
+        folder = model_folder(source)
+        path = folder if folder is not None else Path(source)
         local = path.is_dir()
         if not local and (path.exists() or source.startswith((".", "/", "~"))):
             raise ModelLoadError(f"{source!r} is not a model directory (it needs a config.json)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .attr import method_names
+from .corpus import DEFAULT_MAX_TEXTS, reference_texts
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .interrupt import stop_on_interrupt
 from .shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
@@ -30,7 +31,6 @@ PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
 INTERRUPTED = 130
 REFERENCE_FORMATS = "a .txt file (one text per line), a .parquet, .csv, .jsonl or .json file (column --text-column), or a dataset id"
-DEFAULT_MAX_TEXTS = 2_000
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -56,13 +56,6 @@ def parse_layer(value: str) -> int | str:
     """argparse type for ``--layer``: a block index, ``embeddings`` or a dotted module name."""
     text = value.strip()
     return int(text) if text.lstrip("-").isdigit() else text
-
-
-def read_reference(source: str, text_column: str = "text", max_texts: int | None = DEFAULT_MAX_TEXTS) -> list[str]:
-    """Texts of a reference corpus given on the command line: a file or a dataset id (see :mod:`ib_nlp.corpus`)."""
-    from .corpus import reference_texts
-
-    return reference_texts(source, text_column, max_texts)
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -175,7 +168,7 @@ def run_explain(args: argparse.Namespace) -> int:
     html_output = _check_output_path(args.html) if args.html is not None else None
     if output is not None and html_output is not None and output.resolve() == html_output.resolve():
         raise InvalidInputError(f"--json and --html name the same file {str(output)!r}; give two different paths")
-    reference = read_reference(args.reference, args.text_column) if args.reference is not None else None
+    reference = reference_texts(args.reference, args.text_column) if args.reference is not None else None
     classifier = _load_classifier(args.model, args.device)
     explainer = _build_explainer(args, classifier, reference)
     explanation = explainer.explain(text, args.target)
@@ -197,7 +190,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     """``ib-nlp estimate``: statistics of the embeddings and every layer over a reference corpus."""
     from .statistics import STATISTICS_FILENAME, fingerprint_texts, save_statistics
 
-    texts = read_reference(args.reference, args.text_column, args.max_texts)
+    texts = reference_texts(args.reference, args.text_column, args.max_texts)
     classifier = _load_classifier(args.model, args.device)
     if args.output is None and classifier.source_dir is None:
         raise InvalidInputError(f"{args.model!r} is not a local model folder: give the statistics file to write with --output")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ModelLoadError
 from .io import default_cache_dir
 
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -37,6 +38,18 @@ def built_model_names() -> list[str]:
 def recipe_command(name: str) -> str:
     """The command that builds the model ``name`` (run from a clone of the repository)."""
     return RECIPE_MODELS[name].format(folder=recipe_model_path(name))
+
+
+def model_folder(name: str) -> Path | None:
+    """The folder of the shipped or recipe model called ``name`` (None for any other name);
+    a recipe model that is not built yet is an error naming the command that builds it."""
+    shipped = shipped_model_path(name)
+    if shipped is not None:
+        return shipped
+    built = recipe_model_path(name)
+    if built is not None and not (built / "config.json").is_file():
+        raise ModelLoadError(f"{name!r} is not built yet (it is too large to ship): build it into {built} with `{recipe_command(name)}`")
+    return built
 
 
 def shipped_model_path(name: str) -> Path | None:
