@@ -122,6 +122,8 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         "progress": not args.quiet,
         "threads": args.threads,
     }
+    if args.contrast is not None:
+        options["contrast"] = args.contrast
     if args.ignore_statistics_origin:
         options["ignore_statistics_origin"] = True
     try:
@@ -266,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--method", default="iba", choices=method_names(), help="attribution method (default: iba); layer, beta, lr, --reference-corpus and --statistics belong to IBA and its signed variants (contrastive_iba, gradient_signed_iba)")
     explain.add_argument("--target", help="class to explain, as index or label name (default: the predicted class)")
+    explain.add_argument("--contrast", help="contrastive_iba's contrast class, as index or label name (default: the runner-up)")
     explain.add_argument("--beta", type=float, help="weight of the information term (default: 10 or the model's recommendation)")
     explain.add_argument("--steps", type=_positive_int, help="optimisation steps (default: 10)")
     explain.add_argument("--lr", type=float, help="Adam learning rate (default: 1.0)")

@@ -393,3 +393,13 @@ def test_ctrl_c_stops_the_optimisation_at_once_and_writes_nothing(model_dir, ref
     stderr = (seen + (process.stderr.read() or b"")).decode().replace("\r", "\n")
     assert stderr.strip().splitlines()[-1] == "ib-nlp: interrupted; nothing was written"
     assert "Traceback" not in stderr and not output.exists() and not list(tmp_path.glob(".out.json.*"))
+
+
+def test_explain_with_a_signed_bottleneck_and_a_named_contrast(model_dir, reference, tmp_path, capsys):
+    output = tmp_path / "signed.json"
+    code = main(_explain(model_dir, reference, TEXT, "--method", "contrastive_iba", "--target", "positive", "--contrast", "negative", "--json", str(output), "--quiet"))
+    assert code == 0, capsys.readouterr().err
+    saved = Explanation.load(output)
+    assert (saved.method, saved.unit, saved.metadata["contrast"], saved.parameters["contrast"]) == ("contrastive_iba", "signed bits", "negative", "negative")
+    code = main(_explain(model_dir, reference, TEXT, "--method", "gradient_signed_iba", "--contrast", "negative"))
+    _assert_clean_error(code, capsys.readouterr().err, "gradient_signed_iba has no option 'contrast'")

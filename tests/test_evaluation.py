@@ -305,12 +305,13 @@ def test_the_script_takes_a_reference_corpus_file_for_a_model_without_statistics
     corpus = tmp_path / "corpus.csv"
     datasets.Dataset.from_dict({"review": TEXTS}).to_csv(str(corpus))
     out = tmp_path / "run"
-    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba",
-                 "--metrics", "degradation", "--reference", str(corpus), "--text-column", "review", "--option", "iba.steps=2", "--out", str(out)]
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "gradient_signed_iba",
+                 "--metrics", "degradation", "--reference", str(corpus), "--text-column", "review", "--option", "iba.steps=2", "--option", "gradient_signed_iba.steps=2", "--out", str(out)]
     result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     assert "general-English" not in result.stderr
     settings = json.loads((out / SETTINGS_FILE).read_text())
-    assert settings["options"]["iba"] == {"steps": 2, "reference_corpus": str(corpus), "text_column": "review"}
+    for name in ("iba", "gradient_signed_iba"):
+        assert settings["options"][name] == {"steps": 2, "reference_corpus": str(corpus), "text_column": "review"}
     record = json.loads((out / "results.0.jsonl").read_text().splitlines()[0])
-    assert record["methods"]["iba"]["metrics"]["degradation"]["lerf_minus_morf"] is not None
+    assert record["methods"]["gradient_signed_iba"]["metrics"]["degradation"]["lerf_minus_morf"] is not None
