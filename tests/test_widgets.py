@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -172,3 +174,19 @@ def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
     widget.method_dropdown.value = "iba"
     widget.method_dropdown.value = "integrated_gradients"
     assert widget.last_explanation.method == "integrated_gradients" and loads == []
+
+
+@pytest.mark.parametrize("name", ["contrastive_iba", "gradient_signed_iba"])
+def test_signed_bottlenecks_follow_the_layer_and_beta_controls(make, loads, name):
+    widget = make()
+    loads.clear()
+    widget.method_dropdown.value = name
+    assert widget.last_error is None and widget.last_explanation.unit == "signed bits"
+    if name == "gradient_signed_iba":  # the random model's contrastive map is ~0 everywhere (p ~ 0.5): a legend of 0 only
+        legend = r"signed bits per word</span><span>[^<]*-[^<]*</span><span style=\"[^\"]*linear-gradient\(to right,rgb\(0,0,255\)"
+        assert re.search(legend, widget.output_html.value), "a diverging legend, from blue (opposing) to red"
+    widget.layer_slider.value = 2
+    widget.beta_slider.value = 0.5
+    explanation = widget.last_explanation
+    assert (explanation.method, explanation.layer, explanation.parameters["beta"]) == (name, 2, pytest.approx(0.5))
+    assert loads == []
