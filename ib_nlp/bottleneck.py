@@ -10,9 +10,9 @@ Q(Z) = N(mu, sigma^2), which in the normalised space r = (R - mu) / sigma is, pe
 
     KL = -log(1 - lam) + ((1 - lam)^2 + (lam * r)^2) / 2 - 1/2   [nats].
 
-See ``../shared/docs/ib-notes.md`` section 1 and Schulz et al. (ICLR 2020).
+See docs/method.md and Schulz et al. (ICLR 2020).
 
-InputIBA (Zhang, Khakzar et al. 2021, ib-notes section 4) replaces the prior by one that
+InputIBA (Zhang, Khakzar et al. 2021) replaces the prior by one that
 already keeps part of the input: with a prior mask lam_G, Q(Z) = N(lam_G lam I +
 (1 - lam_G lam) mu, (1 - lam_G lam)^2 sigma^2), and the KL becomes Proposition 3
 (``prior_capacity``), which is ``gaussian_capacity`` when lam_G = 0.

@@ -70,7 +70,7 @@ CLOSED_BITS = 1e-6
 
 @dataclass(frozen=True)
 class IBAConfig:
-    """Hyper-parameters of per-sample IBA (defaults of the reference implementation, ib-notes section 1)."""
+    """Hyper-parameters of per-sample IBA (defaults of the reference implementation; docs/method.md)."""
 
     beta: float = 10.0
     steps: int = 10
@@ -277,7 +277,7 @@ class PerSampleIBA(AttributionMethod):
     def default_layer(self) -> int | str:
         """The model's recommended layer if it has one, else the output of the first block.
 
-        Early layers localise tokens best on the models measured so far (ib-notes section 6).
+        Early layers localise tokens best on the models measured so far (docs/layer-scanning.md).
         """
         recommended = getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {}
         return recommended.get("layer", 0)

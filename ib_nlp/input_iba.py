@@ -1,5 +1,5 @@
 """InputIBA (Zhang, Khakzar et al., NeurIPS 2021): a bottleneck on the token embeddings whose
-prior is learnt from a deep layer (ib-notes section 4).
+prior is learnt from a deep layer (Zhang, Khakzar et al. 2021; docs/input-iba-and-readout.md).
 
 1. Per-sample IBA at a deep layer (default: the last block) gives lam* and the bottleneck
    variable Z* = lam* R + (1 - lam*) eps.

@@ -1,4 +1,4 @@
-"""The readout bottleneck (Schulz et al. 2020, ib-notes section 3): a small network, trained
+"""The readout bottleneck (Schulz et al. 2020; docs/input-iba-and-readout.md): a small network, trained
 once over a dataset, predicts alpha for the bottleneck at one layer from the normalised
 activations of several layers, read in a first pass without gradients. An explanation then
 costs one forward pass instead of an optimisation per text.

@@ -1,7 +1,7 @@
 """Feature statistics of the noise prior, estimated over a reference corpus and cached on disk.
 
 The prior N(mu, sigma^2) must describe the layer's activations over many texts of the task,
-never the single text being explained (see ib-notes, the trap of section 2). Statistics are
+never the single text being explained (see docs/method.md: a prior from the explained text itself leaks it). Statistics are
 pooled per feature (hidden unit) over the non-padding tokens of every text, accumulated in
 float64, and saved keyed by model, layer and corpus so that they are computed once.
 """

@@ -1,4 +1,4 @@
-"""Image faithfulness and localisation metrics (ib-notes section 5), each with its declared
+"""Image faithfulness and localisation metrics (docs/vision.md), each with its declared
 direction and range like the text metrics.
 
 - ``TileDegradation``: replace tiles (8x8 or 14x14 pixels) by a baseline in order of their mean

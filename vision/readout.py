@@ -1,4 +1,4 @@
-"""The readout bottleneck for CNNs (Schulz et al. 2020, ib-notes section 3).
+"""The readout bottleneck for CNNs (Schulz et al. 2020; docs/vision.md).
 
 Three 1x1 convolutions (in -> in/2 -> 2C -> C, ReLU between) read the normalised feature maps
 (R - mu) / sigma of the attach layer and of later layers, each resized to the attach layer's
