@@ -33,6 +33,7 @@ _EXPORTS = {
     "NonFiniteError": "errors",
     "OptimisationError": "errors",
     "StatisticsError": "errors",
+    "TruncationWarning": "errors",
     "Explanation": "explanation",
     "IBAConfig": "iba",
     "PerSampleIBA": "iba",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
         NonFiniteError,
         OptimisationError,
         StatisticsError,
+        TruncationWarning,
     )
     from .explanation import Explanation
     from .iba import IBAConfig, PerSampleIBA

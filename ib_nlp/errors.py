@@ -35,6 +35,11 @@ class OptimisationError(IBNLPError, RuntimeError):
     """The bottleneck's optimisation gave no usable map (it did not move, or closed every token)."""
 
 
+class TruncationWarning(UserWarning):
+    """A text was longer than the model reads and only its first part was explained. Runs over
+    datasets silence it with ``warnings.simplefilter("ignore", TruncationWarning)``."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (library messages can run to many lines)."""
     text = str(error).strip()

@@ -25,7 +25,7 @@ import numpy as np
 
 from .attr import AttributionMethod, load_method
 from .classifier import Classifier
-from .errors import InvalidInputError
+from .errors import InvalidInputError, TruncationWarning
 from .iba import is_bottleneck_method
 from .io import write_text_atomic
 from .metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
@@ -178,7 +178,7 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
     for name, method in methods.items():
         started = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="text of .* characters is longer")
+            warnings.simplefilter("ignore", TruncationWarning)
             explanation = method.explain(item["text"])
         seconds[name] = time.perf_counter() - started
         explanations.append(explanation)
@@ -321,7 +321,7 @@ def sanity_record(
                 raise InvalidInputError(f"the sanity check of {name} needs reference texts to re-estimate the prior of each randomised model")
             options["reference_corpus"] = list(reference_texts)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="text of .* characters is longer")
+            warnings.simplefilter("ignore", TruncationWarning)
             record["methods"][name] = check.compute(classifier, lambda model, name=name, options=options: load_method(name, model, **options), [item["text"]])[0]
     return _finite(record)
 

@@ -22,7 +22,7 @@ import sys
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, load_method, method_names
 from ib_nlp.data import load_imdb
-from ib_nlp.errors import InvalidInputError
+from ib_nlp.errors import InvalidInputError, TruncationWarning
 from ib_nlp.evaluation import markdown_table, parse_options, sample_items
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_options(args.option)
     except InvalidInputError as error:
         parser.error(str(error))
-    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    warnings.simplefilter("ignore", TruncationWarning)
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -23,6 +23,7 @@ import torch
 import sys
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA, load_method
 from ib_nlp.attr.base import explanation_from_scores
 from ib_nlp.bottleneck import NATS_PER_BIT, gaussian_capacity, normalize
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subsets", type=int, default=30, help="Sensitivity-N subsets per size")
     parser.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's shipped statistics)")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    warnings.simplefilter("ignore", TruncationWarning)
 
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
     train = load_imdb("train", args.data)

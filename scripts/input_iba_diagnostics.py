@@ -23,6 +23,7 @@ import numpy as np
 import sys
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, load_method
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="InputIBA option for every setting (e.g. gan_epochs=5)")
     parser.add_argument("--reference-n", type=int, default=0, help="estimate the statistics from N IMDB train reviews (default: the model's shipped statistics)")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    warnings.simplefilter("ignore", TruncationWarning)
 
     common = {}
     for pair in args.option:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA
 from ib_nlp.corpus import reference_texts
 from ib_nlp.data import load_imdb
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     prior.add_argument("--statistics", metavar="FILE", help="IBA's statistics file (written by ib-nlp estimate)")
     parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    warnings.simplefilter("ignore", TruncationWarning)
 
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
     train = load_imdb("train", args.data)

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import sample_items
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="readout file (.safetensors); an existing one is continued")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="text of .* characters is longer")
+    warnings.simplefilter("ignore", TruncationWarning)
 
     classifier = Classifier.load(args.model, device=args.device)
     recommended = getattr(classifier.model.config, "ib_nlp_defaults", None) or {}

@@ -18,6 +18,7 @@ from ib_nlp import (
     NonFiniteError,
     OptimisationError,
     PerSampleIBA,
+    TruncationWarning,
     explain_text,
 )
 from ib_nlp.testing import random_classifier
@@ -60,7 +61,7 @@ def test_layer_out_of_range_lists_valid_layers(tiny_bert, reference_texts):
 def test_long_text_is_truncated_with_a_warning(reference_texts):
     pair = random_classifier("bert", max_length=16)
     explainer = PerSampleIBA(pair, 0, reference_corpus=reference_texts, **FAST)
-    with pytest.warns(UserWarning, match="truncated"):
+    with pytest.warns(TruncationWarning, match="truncated"):
         result = explainer.explain(" ".join(["good movie"] * 40))
     assert result.truncated and len(result.tokens) == 16
     assert result.words[-1].token_indices == [], "words past the cut get no tokens"

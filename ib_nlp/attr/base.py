@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..classifier import Classifier, EncodedBatch
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, TruncationWarning
 from ..explanation import Explanation
 from ..options import whole_number
 from ..text import check_text
@@ -117,6 +117,7 @@ class AttributionMethod:
                 warnings.warn(
                     f"text of {batch.text_length(row)} characters is longer than the model's maximum of {classifier.max_length} tokens; "
                     "it was truncated and only the first part is explained (recorded in Explanation.truncated)",
+                    TruncationWarning,
                     stacklevel=2,
                 )
         with attribution_mode(classifier.model), cpu_threads(self.threads):
