@@ -19,6 +19,7 @@ from .attr import method_names
 from .corpus import DEFAULT_MAX_TEXTS, reference_texts
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .interrupt import stop_on_interrupt
+from .options import parse_layer
 from .shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
 from .text import check_text
 
@@ -50,12 +51,6 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
-
-
-def parse_layer(value: str) -> int | str:
-    """argparse type for ``--layer``: a block index, ``embeddings`` or a dotted module name."""
-    text = value.strip()
-    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _read_text(args: argparse.Namespace) -> str:

@@ -65,3 +65,12 @@ def seed_value(name: str, value: Any) -> int:
     if number >= 2**63:
         raise InvalidInputError(f"{name} must be a whole number in [0, 2**63), got {value!r}")
     return number
+
+
+def parse_layer(value: str) -> int | str:
+    """A layer as written on a command line or in a config: a block index (``"3"``, ``"-1"``,
+    ``"layer.3"``) becomes an int; ``embeddings`` and dotted module names stay strings."""
+    text = value.strip()
+    if text.startswith("layer.") and text[len("layer.") :].isdigit():
+        return int(text[len("layer.") :])
+    return int(text) if text.lstrip("-").isdigit() else text

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import LayerError
+from .options import parse_layer
 
 EMBEDDINGS = "embeddings"
 
@@ -266,11 +267,8 @@ class LayerMap:
                 raise LayerError(f"layer is an empty string; valid layers: {self.valid_layers()}")
             if text == EMBEDDINGS:
                 return Site("block_input", block_index=0)
-            if text.lstrip("-").isdigit():
-                layer = int(text)
-            elif text.startswith("layer.") and text[len("layer."):].isdigit():
-                layer = int(text[len("layer."):])
-            else:
+            layer = parse_layer(text)
+            if isinstance(layer, str):
                 name = text.removeprefix("module.")
                 modules = dict(self.model.named_modules())
                 if name not in modules:

@@ -23,6 +23,7 @@ import torch
 import sys
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.options import parse_layer
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA, load_method
 from ib_nlp.attr.base import explanation_from_scores
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     train = load_imdb("train", args.data)
     prior = {"reference_corpus": [i["text"] for i in sample_items(train, min(args.reference_n, len(train)), args.seed)]} if args.reference_n else {}
     classifier = Classifier.load(args.model, device="cpu")
-    layer = None if args.layer is None else (int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer)
+    layer = None if args.layer is None else parse_layer(args.layer)
     explainers = {}
     for setting in args.settings:
         steps, lr = setting.split("x")

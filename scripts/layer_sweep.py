@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.options import parse_layer
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA
 from ib_nlp.corpus import reference_texts
@@ -32,17 +33,13 @@ from ib_nlp.sweep import Sweep, sweep_layers
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 
 
-def layer_value(text: str) -> int | str:
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="imdb-bert-small")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--n", type=int, default=30, help="IMDB test reviews (seeded sample)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--layers", nargs="+", type=layer_value, default=None, help="default: embeddings and every block")
+    parser.add_argument("--layers", nargs="+", type=parse_layer, default=None, help="default: embeddings and every block")
     parser.add_argument("--betas", nargs="+", type=float, default=[1.0, 10.0])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)

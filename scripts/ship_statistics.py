@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.options import parse_layer
 from ib_nlp import Classifier, save_statistics
 from ib_nlp.data import load_imdb
 from ib_nlp.statistics import STATISTICS_FILENAME, fingerprint_texts
@@ -73,7 +74,7 @@ def write_defaults(model_dir: Path, layer: str | None, beta: float | None) -> No
     config = json.loads(config_path.read_text(encoding="utf-8"))
     defaults = dict(config.get("ib_nlp_defaults") or {})
     if layer is not None:
-        defaults["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
+        defaults["layer"] = parse_layer(layer)
     if beta is not None:
         defaults["beta"] = beta
     config["ib_nlp_defaults"] = defaults

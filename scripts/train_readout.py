@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.options import parse_layer
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier
 from ib_nlp.data import load_imdb
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
     classifier = Classifier.load(args.model, device=args.device)
     recommended = getattr(classifier.model.config, "ib_nlp_defaults", None) or {}
-    layer = (int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer) if args.layer else recommended.get("layer", 0)
+    layer = parse_layer(args.layer) if args.layer else recommended.get("layer", 0)
     beta = args.beta if args.beta is not None else recommended.get("beta", IBAConfig().beta)
     train = load_imdb("train", args.data)
     if args.n + args.reference_n > len(train):

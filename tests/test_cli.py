@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ib_nlp import Explanation, load_statistics
-from ib_nlp.cli import format_summary, main, parse_layer
+from ib_nlp.cli import format_summary, main
 from ib_nlp.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
 from ib_nlp.testing import random_classifier
 
@@ -212,13 +212,6 @@ def test_estimate_writes_next_to_the_model_folder_where_explain_finds_it(tmp_pat
     assert Explanation.load(output).parameters["prior"] == "ib_statistics.safetensors in the model folder"
     code = main(["estimate", "--model", "imdb-bert-small", "--reference-corpus", str(reference), "--output", str(tmp_path)])
     _assert_clean_error(code, capsys.readouterr().err, "is a directory")
-
-
-def test_parse_layer() -> None:
-    assert parse_layer("8") == 8
-    assert parse_layer("-1") == -1
-    assert parse_layer("embeddings") == "embeddings"
-    assert parse_layer("bert.encoder.layer.3") == "bert.encoder.layer.3"
 
 
 def test_summary_without_words(model_dir: Path, reference: Path, tmp_path: Path) -> None:

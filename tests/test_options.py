@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ib_nlp import IBAConfig, InvalidInputError
-from ib_nlp.options import real_number, seed_value, whole_number
+from ib_nlp.options import parse_layer, real_number, seed_value, whole_number
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,9 @@ def test_the_helpers_bound_and_convert():
     assert whole_number("n", "12") == 12
     with pytest.raises(InvalidInputError, match=r"seed must be a whole number in \[0, 2\*\*63\)"):
         seed_value("seed", 2**63)
+
+
+def test_parse_layer() -> None:
+    assert parse_layer("8") == 8 and parse_layer(" -1 ") == -1 and parse_layer("layer.3") == 3
+    assert parse_layer("embeddings") == "embeddings"
+    assert parse_layer("bert.encoder.layer.3") == "bert.encoder.layer.3"
