@@ -18,6 +18,7 @@ In both, the model's parameters never receive gradients and the model is in eval
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -268,6 +269,16 @@ class PerSampleIBA(AttributionMethod):
                 f"the statistics were estimated on another model{f' ({origin})' if origin else ''}, not on {self.classifier.name}: its weights differ. "
                 f"Estimate them for this model (reference_corpus=, or ib-nlp estimate). {override}"
             )
+
+    def with_config(self, **changes: Any) -> PerSampleIBA:
+        """The same explainer (sharing the classifier, site and statistics) with some
+        hyper-parameters changed, e.g. ``with_config(beta=1)``; checked like the constructor's."""
+        unknown = sorted(set(changes) - set(IBAConfig.__dataclass_fields__))
+        if unknown:
+            raise InvalidInputError(f"{', '.join(unknown)}: not a hyper-parameter of {self.name}; choose from {', '.join(IBAConfig.__dataclass_fields__)}")
+        changed = copy.copy(self)
+        changed.config = IBAConfig(**{**asdict(self.config), **changes})
+        return changed
 
     def classifier_defaults(self) -> dict[str, Any]:
         """IBA hyper-parameters recommended for this model (stored in its config), else the defaults."""

@@ -10,12 +10,11 @@ setting is recommended.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -245,8 +244,7 @@ def sweep_betas(
     base = PerSampleIBA(classifier, layer, progress=False, **iba_options)
     explainers = []
     for beta in betas:
-        explainer = copy.copy(base)  # shares the classifier, site and statistics; only beta differs
-        explainer.config = replace(base.config, beta=float(beta))
+        explainer = base.with_config(beta=float(beta))
         explainers.append(explainer)
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
     sweep = Sweep("beta", [float(beta) for beta in betas], explanations, seconds=time.perf_counter() - started)

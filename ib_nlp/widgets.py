@@ -8,13 +8,12 @@ beta slider or changing the target never reloads a model.
 
 from __future__ import annotations
 
-import copy
 import html
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import ipywidgets as widgets
@@ -102,12 +101,10 @@ Method = Callable[[ModelEntry, ExplainRequest], Explanation]
 
 def bottleneck_method(name: str) -> Method:
     """IBA or a variant of it at the slider's layer, with the cached explainer of that layer;
-    beta is swapped in a shallow copy."""
+    beta is changed in a copy that shares everything else."""
 
     def explain(entry: ModelEntry, request: ExplainRequest) -> Explanation:
-        explainer = copy.copy(entry.iba(request.layer, name))
-        explainer.config = replace(explainer.config, beta=request.beta)
-        return explainer.explain(request.text, request.target)
+        return entry.iba(request.layer, name).with_config(beta=request.beta).explain(request.text, request.target)
 
     return explain
 

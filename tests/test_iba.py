@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import BertForSequenceClassification
 
-from ib_nlp import IBAConfig, LayerNotReadError, PerSampleIBA
+from ib_nlp import IBAConfig, InvalidInputError, LayerNotReadError, PerSampleIBA
 from ib_nlp.testing import ARCHITECTURES, random_classifier
 
 FAST = {"steps": 3, "samples": 3}
@@ -178,3 +178,13 @@ def test_half_precision_models_keep_the_bottleneck_in_float32(reference_texts):
     halved = PerSampleIBA((model.to(torch.bfloat16), tokenizer), 0, reference_corpus=reference_texts, **FAST).explain(TEXT)
     assert all(np.isfinite(halved.token_scores))
     np.testing.assert_allclose(halved.token_scores, reference.token_scores, rtol=0.2, atol=0.02)
+
+
+def test_with_config_changes_hyper_parameters_and_shares_the_rest(tiny_bert, reference_texts):
+    explainer = PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, steps=2, samples=2)
+    changed = explainer.with_config(beta=0.5)
+    assert (changed.config.beta, changed.config.steps, explainer.config.beta) == (0.5, 2, 10.0)
+    assert changed.classifier is explainer.classifier and changed.statistics is explainer.statistics and changed.site == explainer.site
+    assert changed.explain("a good movie").parameters["beta"] == 0.5
+    with pytest.raises(InvalidInputError, match="layer: not a hyper-parameter of iba; choose from beta, steps"):
+        explainer.with_config(layer=0)
