@@ -49,6 +49,20 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a library parser: its :class:`InvalidInputError` becomes
+    argparse's usage error with the same message (a plain ValueError would lose the message)."""
+
+    def checked(value: str) -> Any:
+        try:
+            return parse(value)
+        except InvalidInputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = parse.__name__
+    return checked
+
+
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 

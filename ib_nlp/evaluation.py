@@ -10,7 +10,6 @@ error per method and metric value.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -60,9 +59,9 @@ def parse_shard(value: str) -> tuple[int, int]:
     try:
         shard = int(index), int(count)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
+        raise InvalidInputError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
     if not 0 <= shard[0] < shard[1]:
-        raise argparse.ArgumentTypeError(f"expected 0 <= INDEX < COUNT, got {value!r}")
+        raise InvalidInputError(f"expected 0 <= INDEX < COUNT, got {value!r}")
     return shard
 
 

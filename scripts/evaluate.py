@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ib_nlp.cli import run_reporting_errors
+from ib_nlp.cli import argument_type, run_reporting_errors
 from ib_nlp.attr import method_names
 from ib_nlp.corpus import reference_texts as corpus_texts
 from ib_nlp.data import load_imdb
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     prior.add_argument("--statistics", metavar="FILE", help="statistics file of IBA and its signed variants (written by ib-nlp estimate)")
     parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
-    parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
+    parser.add_argument("--shard", type=argument_type(parse_shard), metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
     parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the reviews of the run in --out finished so far (with its stored settings)")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import sys
 
-from ib_nlp.cli import run_reporting_errors
+from ib_nlp.cli import argument_type, run_reporting_errors
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.evaluation import (
     JsonLines,
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-data", type=Path, help="sample folder whose first --reference-n images give IBA's prior (default: --data; lets a part of the sample be evaluated with the prior of the whole run)")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
     parser.add_argument("--steps", type=int, default=20, help="points of the degradation and insertion/deletion curves")
-    parser.add_argument("--shard", type=parse_shard, metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
+    parser.add_argument("--shard", type=argument_type(parse_shard), metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--summary-only", action="store_true", help="compute nothing: the table of the images of the run in --out finished so far (with its stored settings)")

@@ -218,15 +218,21 @@ def test_curves_png_draws_any_number_of_panels(panels):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
-def test_shard_arguments_are_parsed_and_bad_ones_refused():
+def test_shard_arguments_are_parsed_and_bad_ones_refused(capsys):
     import argparse
 
+    from ib_nlp.cli import argument_type
     from ib_nlp.evaluation import parse_shard
 
     assert parse_shard("3/14") == (3, 14)
     for bad, message in (("4/4", "0 <= INDEX < COUNT"), ("a/2", "INDEX/COUNT such as 0/4"), ("2", "INDEX/COUNT such as 0/4")):
-        with pytest.raises(argparse.ArgumentTypeError, match=message):
+        with pytest.raises(InvalidInputError, match=message):
             parse_shard(bad)
+    parser = argparse.ArgumentParser(prog="evaluate.py")
+    parser.add_argument("--shard", type=argument_type(parse_shard))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--shard", "4/4"])
+    assert "argument --shard: expected 0 <= INDEX < COUNT, got '4/4'" in capsys.readouterr().err
 
 
 def test_script_options_are_parsed_as_json_else_strings_and_bad_ones_refused():
