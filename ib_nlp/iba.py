@@ -50,6 +50,7 @@ from .interrupt import check_interrupt
 from .options import real_number, seed_value, whole_number
 from .sites import (
     Site,
+    SiteKind,
     first_tensor,
     return_output,
     skip_call,
@@ -140,20 +141,20 @@ class _PrefixEngine:
     """Runs only the layers after the site; the site's activations come from the cached first pass."""
 
     def __init__(self, classifier: Classifier, site: Site, batch: EncodedBatch, captured: Any):
-        if site.kind == "module_output":
+        if site.kind == SiteKind.MODULE_OUTPUT:
             raise LayerError("the prefix engine needs a block site (layer=int or 'embeddings'); use engine='full'")
         self.classifier = classifier
         self.site = site
         self.batch = batch
         self.template = captured
-        self.activations = first_tensor(captured) if site.kind == "block_output" else captured
+        self.activations = first_tensor(captured)
 
     def logits(self, bottleneck: Callable[[torch.Tensor], torch.Tensor], repeats: int) -> torch.Tensor:
         layers = self.classifier.layers
         cached = self.activations.repeat_interleave(repeats, dim=0)
         handlers: dict[Any, dict[int, Any]] = {}
         assert self.site.block_index is not None
-        if self.site.kind == "block_output":
+        if self.site.kind == SiteKind.BLOCK_OUTPUT:
             for block in layers.blocks[: self.site.block_index]:
                 handlers.setdefault(block.module, {})[block.call_index] = skip_call(self.template)
             last = layers.blocks[self.site.block_index]
@@ -174,7 +175,7 @@ class _FullEngine:
 
     def logits(self, bottleneck: Callable[[torch.Tensor], torch.Tensor], repeats: int) -> torch.Tensor:
         module, call_index = self.classifier.layers.module_call(self.site)
-        make = transform_input if self.site.kind == "block_input" else transform_output
+        make = transform_input if self.site.kind == SiteKind.BLOCK_INPUT else transform_output
         return self.classifier.run(self.batch.model_inputs(repeats), {module: {call_index: make(bottleneck)}})
 
 
@@ -234,7 +235,7 @@ class PerSampleIBA(AttributionMethod):
         if layer is None:
             layer = self.default_layer()
         self.site = self.classifier.layers.resolve(layer)
-        self.engine = "full" if self.site.kind == "module_output" else engine
+        self.engine = "full" if self.site.kind == SiteKind.MODULE_OUTPUT else engine
         self.statistics = self._resolve_statistics(statistics, reference_corpus, statistics_store, text_column)
         if not ignore_statistics_origin:
             self._check_origin(self.statistics)
@@ -321,7 +322,7 @@ class PerSampleIBA(AttributionMethod):
         (taken by a first pass when not given), after checking that they fit the statistics and
         that the model reads the site. Variants (e.g. signed ones) start from the result."""
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
-        activations = first_tensor(captured) if self.site.kind != "block_input" else captured
+        activations = first_tensor(captured)
         self._check_features(activations)
         engine = self.engine_for(batch, captured)
         self._check_influence(engine, activations, logits, batch)

@@ -31,7 +31,7 @@ from .bottleneck import apply_mask
 from .classifier import EncodedBatch
 from .errors import InvalidInputError
 from .iba import PerSampleIBA
-from .sites import first_tensor, transform_input
+from .sites import SiteKind, first_tensor, transform_input
 from .statistics import FeatureStatistics, StatisticsStore
 
 CRITIC_REGULARISERS = ("clip", "gradient_penalty")
@@ -132,7 +132,7 @@ class InputIBA(AttributionMethod):
             deep_layer = len(self.classifier.layers) - 1
         prior = {"statistics": statistics, "reference_corpus": reference_corpus, "statistics_store": statistics_store}
         self.feature = PerSampleIBA(self.classifier, deep_layer, beta=config.feature_beta, steps=config.feature_steps, lr=config.feature_lr, samples=config.samples, seed=config.seed, **prior)
-        if self.feature.site.kind != "block_output":
+        if self.feature.site.kind != SiteKind.BLOCK_OUTPUT:
             raise InvalidInputError(f"the deep layer must be the output of a block (0..{len(self.classifier.layers) - 1}), got {deep_layer!r}")
         self.input = PerSampleIBA(self.classifier, "embeddings", beta=config.beta, steps=config.steps, lr=config.lr, samples=config.samples, seed=config.seed, **prior)
         self.stage_seconds: dict[str, float] = {}

@@ -31,7 +31,7 @@ from .shipped import shipped_model_path
 from .errors import InvalidInputError, StatisticsError
 from .iba import PerSampleIBA
 from .io import atomic_destination
-from .sites import Site, first_tensor
+from .sites import Site, SiteKind, first_tensor
 from .statistics import DEFAULT_MIN_STD, FeatureStatistics
 
 READOUT_FILE = "readout.safetensors"
@@ -80,7 +80,7 @@ class Readout:
         attach layer and every block output after it."""
         attach = classifier.layers.resolve(layer)
         if readout_layers is None:
-            first = attach.block_index if attach.kind == "block_output" else -1
+            first = attach.block_index if attach.kind == SiteKind.BLOCK_OUTPUT else -1
             readout_layers = [attach.label] + [index for index in range(len(classifier.layers)) if index > first]
         sites = [classifier.layers.resolve(name) for name in readout_layers]
         if attach.key not in {site.key for site in sites}:
@@ -205,7 +205,7 @@ def readout_loss(classifier: Classifier, readout: Readout, iba: PerSampleIBA, at
     """CE of the predicted class under the predicted bottleneck + beta * mean KL, over a batch."""
     logits, captured = classifier.capture(batch, sites)
     targets = logits.argmax(dim=-1).repeat_interleave(samples)
-    activations = first_tensor(captured[attach.key]) if attach.kind != "block_input" else captured[attach.key]
+    activations = first_tensor(captured[attach.key])
     alpha = readout.network(readout.features(captured, sites))
     mean, std = iba._prior(activations)
     mask = batch.attention_mask.to(torch.float32).unsqueeze(-1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import torch
@@ -38,30 +39,39 @@ class BlockCall:
     call_index: int
 
 
+class SiteKind(str, Enum):
+    """Where a site sits: the output of block i, the input of block 0 (the embeddings), or the
+    output of a module named by its dotted path."""
+
+    BLOCK_OUTPUT = "block_output"
+    BLOCK_INPUT = "block_input"
+    MODULE_OUTPUT = "module_output"
+
+
 @dataclass(frozen=True)
 class Site:
-    """A bottleneck position: ``block_output`` i, ``block_input`` of block 0, or ``module_output``."""
+    """A bottleneck position: the output of block i, the input of block 0, or a module's output."""
 
-    kind: str
+    kind: SiteKind
     block_index: int | None = None
     module_name: str | None = None
 
     @property
     def key(self) -> str:
         """Stable name used for statistics files and reports."""
-        if self.kind == "block_output":
+        if self.kind == SiteKind.BLOCK_OUTPUT:
             return f"layer.{self.block_index}"
-        if self.kind == "block_input":
+        if self.kind == SiteKind.BLOCK_INPUT:
             return EMBEDDINGS
         return f"module.{self.module_name}"
 
     @property
     def label(self) -> int | str:
         """The value a user passes as ``layer`` to get this site."""
-        if self.kind == "block_output":
+        if self.kind == SiteKind.BLOCK_OUTPUT:
             assert self.block_index is not None
             return self.block_index
-        if self.kind == "block_input":
+        if self.kind == SiteKind.BLOCK_INPUT:
             return EMBEDDINGS
         assert self.module_name is not None
         return self.module_name
@@ -266,7 +276,7 @@ class LayerMap:
             if not text:
                 raise LayerError(f"layer is an empty string; valid layers: {self.valid_layers()}")
             if text == EMBEDDINGS:
-                return Site("block_input", block_index=0)
+                return Site(SiteKind.BLOCK_INPUT, block_index=0)
             layer = parse_layer(text)
             if isinstance(layer, str):
                 name = text.removeprefix("module.")
@@ -275,29 +285,29 @@ class LayerMap:
                     raise LayerError(f"no module named {name!r} in {type(self.model).__name__}; valid layers: {self.valid_layers()}")
                 for index, block in enumerate(self.blocks):
                     if block.name == name and block.call_index == 0 and sum(b.module is block.module for b in self.blocks) == 1:
-                        return Site("block_output", block_index=index)
-                return Site("module_output", module_name=name)
+                        return Site(SiteKind.BLOCK_OUTPUT, block_index=index)
+                return Site(SiteKind.MODULE_OUTPUT, module_name=name)
         if isinstance(layer, int):
             count = len(self.blocks)
             index = layer + count if layer < 0 else layer
             if not 0 <= index < count:
                 raise LayerError(f"layer {layer} is out of range for this model; valid layers: {self.valid_layers()}")
-            return Site("block_output", block_index=index)
+            return Site(SiteKind.BLOCK_OUTPUT, block_index=index)
         raise LayerError(f"layer must be an int or a string, not {type(layer).__name__}; valid layers: {self.valid_layers()}")
 
     def describe(self, site: Site) -> str:
         """Where ``site`` sits, in words: "output of block 1 of 4", "embeddings (input of block 1 of 4)"."""
         count = len(self.blocks)
-        if site.kind == "block_output":
+        if site.kind == SiteKind.BLOCK_OUTPUT:
             assert site.block_index is not None
             return f"output of block {site.block_index + 1} of {count}"
-        if site.kind == "block_input":
+        if site.kind == SiteKind.BLOCK_INPUT:
             return f"embeddings (input of block 1 of {count})"
         return f"output of module {site.module_name}"
 
     def all_block_sites(self) -> list[Site]:
         """The embeddings site and every block output, in depth order."""
-        return [Site("block_input", block_index=0)] + [Site("block_output", block_index=i) for i in range(len(self.blocks))]
+        return [Site(SiteKind.BLOCK_INPUT, block_index=0)] + [Site(SiteKind.BLOCK_OUTPUT, block_index=i) for i in range(len(self.blocks))]
 
     def capture_handlers(self, sites: list[Site], store: dict) -> dict[nn.Module, dict[int, CallHandler]]:
         """Handlers that record the activations of ``sites`` under their keys in ``store``."""
@@ -306,7 +316,7 @@ class LayerMap:
         for site in sites:
             module, call_index = self.module_call(site)
             modules[id(module)] = module
-            wanted.setdefault((id(module), call_index), {})["input" if site.kind == "block_input" else "output"] = site.key
+            wanted.setdefault((id(module), call_index), {})["input" if site.kind == SiteKind.BLOCK_INPUT else "output"] = site.key
         handlers: dict[nn.Module, dict[int, CallHandler]] = {}
         for (module_id, call_index), keys in wanted.items():
             handlers.setdefault(modules[module_id], {})[call_index] = _capture(store, keys.get("input"), keys.get("output"))
@@ -314,7 +324,7 @@ class LayerMap:
 
     def module_call(self, site: Site) -> tuple[nn.Module, int]:
         """The module and call index where ``site`` sits."""
-        if site.kind in ("block_output", "block_input"):
+        if site.kind in (SiteKind.BLOCK_OUTPUT, SiteKind.BLOCK_INPUT):
             assert site.block_index is not None
             block = self.blocks[site.block_index]
             return block.module, block.call_index

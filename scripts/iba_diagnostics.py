@@ -43,7 +43,7 @@ def initial_capacity(explainer: PerSampleIBA, text: str) -> list[float]:
     batch = classifier.encode([text])
     _, store = classifier.capture(batch, [explainer.site])
     captured = store[explainer.site.key]
-    activations = (first_tensor(captured) if explainer.site.kind != "block_input" else captured).float()
+    activations = first_tensor(captured).float()
     mean, std = explainer.statistics.mean.float(), explainer.statistics.clamped_std(explainer.config.min_std).float()
     alpha = torch.full_like(activations, explainer.config.init_alpha)
     bits = gaussian_capacity(alpha, normalize(activations, mean, std)).sum(dim=-1)[0] / NATS_PER_BIT
