@@ -451,10 +451,12 @@ def _layer_cell(explanation: Explanation) -> str:
     return _escape(_layer_text(explanation.layer)) + (f" <small>({_escape(where)})</small>" if where else "")
 
 
-def _beta_text(explanation: Explanation) -> str:
-    """The beta parameter, or a dash where the method has none."""
+def _beta_items(explanation: Explanation) -> list[tuple[str, str]]:
+    """("Beta", its value) for a method that has a beta (the bottleneck methods), else nothing."""
     beta = explanation.parameters.get("beta")
-    return "—" if beta is None else (beta if isinstance(beta, str) else json.dumps(beta))
+    if beta is None:
+        return []
+    return [("Beta", _escape(beta if isinstance(beta, str) else json.dumps(beta)))]
 
 
 def _predicted_text(explanation: Explanation) -> str:
@@ -471,7 +473,7 @@ def _header_items(explanation: Explanation) -> list[tuple[str, str]]:
         ("Target", _escape(explanation.target_label)),
         ("Method", _method_cell(explanation.method)),
         ("Layer", _layer_cell(explanation)),
-        ("Beta", _escape(_beta_text(explanation))),
+        *_beta_items(explanation),
         ("Time", _escape(_duration(explanation.seconds))),
         ("Total", _escape(f"{_number(explanation.total_score)} {explanation.unit}")),
     ]
@@ -609,9 +611,7 @@ def render_comparison(
         raise ValueError(f"a shared colour scale needs one unit, but the explanations use {units}")
 
     rows_facts = [_header_items(item) for item in items]
-    shared_facts = [
-        fact for position, fact in enumerate(rows_facts[0]) if all(row[position] == fact for row in rows_facts)
-    ]
+    shared_facts = [fact for fact in rows_facts[0] if all(fact in row for row in rows_facts)]
     shared_keys = {key for key, _ in shared_facts}
     if shared_scale:
         scales = _Scales.of(items)
@@ -824,8 +824,8 @@ def render_inline(explanation: Explanation) -> str:
         f"<b>target</b> {_escape(explanation.target_label)} · "
         f"<b>method</b> {_escape(explanation.method)} · "
         f"<b>layer</b> {_escape(_layer_text(explanation.layer))} · "
-        f"<b>beta</b> {_escape(_beta_text(explanation))} · "
-        f"<b>time</b> {_escape(_duration(explanation.seconds))} · "
+        + "".join(f"<b>{label.lower()}</b> {value} · " for label, value in _beta_items(explanation))
+        + f"<b>time</b> {_escape(_duration(explanation.seconds))} · "
         f"<b>unit</b> {_escape(explanation.unit)}"
     )
     warning = (

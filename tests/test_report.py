@@ -197,6 +197,10 @@ def test_legend_and_header(explanation: Explanation) -> None:
     assert "Truncated" not in text
     truncated = report.render_explanation(make_explanation(truncated=True))
     assert 'class="warn"' in truncated and "Truncated" in truncated
+    assert "Beta" in text and "<b>beta</b> 10.0" in report.render_inline(explanation)
+    baseline = make_explanation(signed=True)
+    assert "Beta" not in " ".join(Elements(report.render_explanation(baseline)).text), "a method without beta shows none"
+    assert "<b>beta</b>" not in report.render_inline(baseline)
 
 
 def test_special_tokens_hidden_by_default(explanation: Explanation) -> None:
