@@ -225,8 +225,30 @@ def format_models(models: Sequence[ShippedModel]) -> str:
         accuracy = "?" if model.test_accuracy is None else f"{100 * model.test_accuracy:.2f}% of {model.test_reviews:,}"
         name = f"{model.name} (default)" if model.name == DEFAULT_MODEL else model.name
         rows.append((name, model.architecture, f"{model.megabytes:.1f} MB", accuracy, str(model.layer), f"{model.beta:g}" if model.beta is not None else "?", str(model.path)))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return _aligned(rows)
+
+
+def format_methods() -> str:
+    """The registry's attribution methods as an aligned table: name, full name, unit, sign, what each computes."""
+    from .attr import display_name, get_method, method_names
+
+    rows = [("name", "method", "unit", "signed", "what it computes")]
+    for name in method_names():
+        method = get_method(name)
+        rows.append((name, display_name(name), method.unit, "yes" if method.signed else "no", method.description))
+    return _aligned(rows)
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of strings as left-aligned columns, the first row being the header."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def run_methods(args: argparse.Namespace) -> int:
+    """``ib-nlp methods``: the attribution methods, with their unit and whether scores carry a sign."""
+    print(format_methods())
+    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -246,7 +268,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its three subcommands."""
+    """The argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Information bottleneck attribution for text classifiers: how many bits of each token the prediction needs.",
@@ -339,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--names", action="store_true", help="print only the names, one per line")
     models.set_defaults(handler=run_models)
+
+    methods = commands.add_parser(
+        "methods",
+        help="list the attribution methods",
+        description="List the attribution methods (--method of explain): full name, unit, whether scores are signed, what each computes.",
+    )
+    methods.set_defaults(handler=run_methods)
     return parser
 
 

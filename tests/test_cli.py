@@ -396,3 +396,14 @@ def test_explain_with_a_signed_bottleneck_and_a_named_contrast(model_dir, refere
     assert (saved.method, saved.unit, saved.metadata["contrast"], saved.parameters["contrast"]) == ("contrastive_iba", "signed bits", "negative", "negative")
     code = main(_explain(model_dir, reference, TEXT, "--method", "gradient_signed_iba", "--contrast", "negative"))
     _assert_clean_error(code, capsys.readouterr().err, "gradient_signed_iba has no option 'contrast'")
+
+
+def test_methods_lists_every_method_with_its_unit_and_sign(capsys):
+    from ib_nlp.attr import method_names
+
+    assert main(["methods"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["name", "method", "unit", "signed", "what"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == method_names()
+    assert "signed bits" in rows["gradient_signed_iba"] and " yes " in rows["contrastive_iba"] and " no " in rows["iba"]

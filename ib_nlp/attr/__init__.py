@@ -27,7 +27,7 @@ __all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "dis
 # use, so listing the names (the command line's --help) loads neither torch nor the methods.
 _BUILTIN = {
     "iba": ("ib_nlp.iba", "PerSampleIBA", "Information Bottleneck Attribution (IBA)"),
-    "contrastive_iba": ("ib_nlp.contrastive_iba", "ContrastiveIBA", "Contrastive IBA (signed)"),
+    "contrastive_iba": ("ib_nlp.contrastive_iba", "ContrastiveIBA", "Contrastive IBA"),
     "gradient_signed_iba": ("ib_nlp.gradient_signed_iba", "GradientSignedIBA", "Gradient-signed IBA"),
     "input_iba": ("ib_nlp.input_iba", "InputIBA", "InputIBA"),
     "readout": ("ib_nlp.readout", "ReadoutIBA", "Readout bottleneck"),
