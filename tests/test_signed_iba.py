@@ -9,14 +9,14 @@ import torch
 from ib_nlp import Classifier, InvalidInputError, explain_text
 from ib_nlp.attr import attribution_mode, load_method
 from ib_nlp.contrastive_iba import ContrastiveIBA
-from ib_nlp.gradient_signed_iba import GradientSignedIBA
+from ib_nlp.signed_iba import ClosingSignedIBA, GradientSignedIBA
 from ib_nlp.iba import PerSampleIBA, is_bottleneck_method
 from ib_nlp.testing import AdditiveConfig, AdditiveForSequenceClassification, additive_classifier
 
 WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
 REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
 TEXTS = ["a good movie , great acting but a boring ending", "a bad and boring movie but great music"]
-SIGNED = ["contrastive_iba", "gradient_signed_iba"]
+SIGNED = ["contrastive_iba", "gradient_signed_iba", "closing_signed_iba"]
 # A token's contribution is clear when its logit margin towards one class is at least this.
 CLEAR_MARGIN = 0.5
 
@@ -44,10 +44,11 @@ def test_every_clear_contribution_gets_the_right_sign(additive, name):
             assert np.sign(score) == np.sign(margin), f"{name}: {token!r} has margin {margin:+.1f} but score {score:+.3g} in {text!r}"
 
 
-def test_gradient_signed_keeps_the_magnitude_of_iba(additive):
+@pytest.mark.parametrize("method", [GradientSignedIBA, ClosingSignedIBA])
+def test_effect_signed_variants_keep_the_magnitude_of_iba(additive, method):
     options = dict(layer=0, reference_corpus=REFERENCE, beta=1)
     bits = PerSampleIBA(additive, **options).explain(TEXTS[0]).token_scores
-    signed = GradientSignedIBA(additive, **options).explain(TEXTS[0]).token_scores
+    signed = method(additive, **options).explain(TEXTS[0]).token_scores
     np.testing.assert_allclose(np.abs(signed), bits, rtol=1e-6, atol=1e-9)
 
 
@@ -60,7 +61,7 @@ def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additiv
         logits, captured = method.first_pass(batch)
         target = int(logits[0].argmax())
         fit = method.fit(batch, logits, [target], captured)
-        effect = method.first_order_effect(fit, batch, [target])[0].numpy()
+        effect = method.token_effect(fit, batch, [target])[0].numpy()
     mean = method.statistics.mean.double().numpy()
     std = method.statistics.clamped_std(method.config.min_std).double().numpy()
     values = fit.activations[0].double().numpy()
@@ -77,6 +78,33 @@ def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additiv
         expected += ((lam * direction) * (values - mean)).sum(axis=1) / len(noise)
     assert bool(method.statistics.active_mask().all())
     np.testing.assert_allclose(effect, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_closing_effect_equals_its_closed_form_on_the_additive_model(additive):
+    """On the additive model the logits are the sum of the expected bottleneck's outputs, so closing
+    token i replaces its term lam R_i + (1 - lam) mu by mu: computed here in numpy, token by token."""
+    method = ClosingSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1, chunk=3)
+    batch = additive.encode(TEXTS)
+    with attribution_mode(additive.model):
+        logits, captured = method.first_pass(batch)
+        targets = logits.argmax(dim=-1).tolist()
+        fit = method.fit(batch, logits, targets, captured)
+        effect = method.token_effect(fit, batch, targets).numpy()
+    mean = method.statistics.mean.double().numpy()
+
+    def log_probability(z: np.ndarray, target: int) -> float:
+        logit = z.sum(axis=0)
+        return float(logit[target] - np.log(np.exp(logit).sum()))
+
+    for row, (length, target) in enumerate(zip(batch.lengths, targets)):
+        values = fit.activations[row, :length].double().numpy()
+        lam = torch.sigmoid(fit.alpha[row, :length].double()).numpy()
+        expected = lam * values + (1 - lam) * mean
+        for token in range(length):
+            closed = expected.copy()
+            closed[token] = mean
+            assert effect[row, token] == pytest.approx(log_probability(expected, target) - log_probability(closed, target), abs=1e-5)
+        assert (effect[row, length:] == 0).all()
 
 
 def test_contrastive_equals_two_separate_runs_under_the_same_noise(tiny_bert, reference_texts):

@@ -28,7 +28,8 @@ __all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "dis
 _BUILTIN = {
     "iba": ("ib_nlp.iba", "PerSampleIBA", "Information Bottleneck Attribution (IBA)"),
     "contrastive_iba": ("ib_nlp.contrastive_iba", "ContrastiveIBA", "Contrastive IBA"),
-    "gradient_signed_iba": ("ib_nlp.gradient_signed_iba", "GradientSignedIBA", "Gradient-signed IBA"),
+    "gradient_signed_iba": ("ib_nlp.signed_iba", "GradientSignedIBA", "Gradient-signed IBA"),
+    "closing_signed_iba": ("ib_nlp.signed_iba", "ClosingSignedIBA", "Closing-signed IBA"),
     "input_iba": ("ib_nlp.input_iba", "InputIBA", "InputIBA"),
     "readout": ("ib_nlp.readout", "ReadoutIBA", "Readout bottleneck"),
     "integrated_gradients": ("ib_nlp.attr.gradient", "IntegratedGradients", "Integrated Gradients"),
