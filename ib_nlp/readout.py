@@ -12,7 +12,6 @@ explains by default). A trained readout is saved with the statistics it normalis
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -27,15 +26,14 @@ from torch import nn
 from .attr.base import AttributionMethod, attribution_mode
 from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, hold_inactive, normalize
 from .classifier import Classifier, EncodedBatch
+from .core.readout_head import bound_alpha, load_readout, save_readout
 from .shipped import shipped_model_path
 from .errors import InvalidInputError, StatisticsError
 from .iba import PerSampleIBA
-from .io import atomic_destination
 from .sites import Site, SiteKind, first_tensor
 from .statistics import DEFAULT_MIN_STD, FeatureStatistics
 
 READOUT_FILE = "readout.safetensors"
-ALPHA_BOUND = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class ReadoutNetwork(nn.Module):
         nn.init.constant_(last.bias, init_alpha)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features).clamp(-ALPHA_BOUND, ALPHA_BOUND)
+        return bound_alpha(self.layers(features))
 
 
 class Readout:
@@ -109,41 +107,16 @@ class Readout:
         return torch.cat(parts, dim=-1)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the network, its configuration and statistics into one safetensors file."""
-        from safetensors.torch import save_file
-
-        tensors = {f"network.{name}": value.detach().cpu().contiguous() for name, value in self.network.state_dict().items()}
-        for key, stats in self.statistics.items():
-            tensors[f"statistics.{key}.mean"] = stats.mean.detach().cpu().float().contiguous()
-            tensors[f"statistics.{key}.std"] = stats.std.detach().cpu().float().contiguous()
-            if stats.active is not None:
-                tensors[f"statistics.{key}.active"] = stats.active.detach().cpu().to(torch.uint8).contiguous()
-        metadata = {"config": json.dumps(asdict(self.config)), "counts": json.dumps({key: int(stats.count) for key, stats in self.statistics.items()})}
-        path = Path(path)
-        with atomic_destination(path) as temporary:
-            save_file(tensors, str(temporary), metadata=metadata)
-        return path
+        """Write the network, its configuration and statistics into one safetensors file (atomically)."""
+        return save_readout(path, self.network, self.statistics, asdict(self.config))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Readout:
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.is_file():
+        """A readout saved by :meth:`save`."""
+        if not Path(path).is_file():
             raise InvalidInputError(f"no readout file at {path}; train one with scripts/train_readout.py")
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            if "config" not in metadata:
-                raise InvalidInputError(f"{path} is not a readout file (no configuration in its metadata)")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        config = ReadoutConfig(**json.loads(metadata["config"]))
-        counts = json.loads(metadata.get("counts", "{}"))
-        statistics = {}
-        for key in [name.removeprefix("statistics.").removesuffix(".mean") for name in tensors if name.startswith("statistics.") and name.endswith(".mean")]:
-            statistics[key] = FeatureStatistics(
-                mean=tensors[f"statistics.{key}.mean"], std=tensors[f"statistics.{key}.std"], count=counts.get(key, 0), active=tensors.get(f"statistics.{key}.active")
-            )
-        state = {name.removeprefix("network."): value for name, value in tensors.items() if name.startswith("network.")}
+        settings, state, statistics = load_readout(path)
+        config = ReadoutConfig(**settings)
         weights = [state[f"layers.{index}.weight"] for index in (0, 2, 4)]
         network = ReadoutNetwork(weights[0].shape[1], weights[0].shape[0], weights[2].shape[0], config.init_alpha)
         network.load_state_dict(state)

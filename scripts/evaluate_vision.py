@@ -13,7 +13,7 @@ the layout of the IBA paper's Table 1 (Markdown and CSV).
 The prior of IBA is estimated over --reference-n images of the sample (the first ones; each
 image is a small part of it; ``--reference-data`` takes them from another folder, e.g. when a
 part of the sample is evaluated on another machine). A readout is never scored on an image it was trained on (its file
-lists them): ``--option 'readout.readout=["a.pt", "b.pt"]'`` gives each image the first readout
+lists them): ``--option 'readout.readout=["a.safetensors", "b.safetensors"]'`` gives each image the first readout
 that has not seen it, so two readouts trained on complementary halves cover the whole sample.
 While a run is going, ``--summary-only --out FOLDER`` writes the table of the images finished
 so far (the longest finished prefix of the sample) without computing anything.

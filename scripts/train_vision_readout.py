@@ -1,6 +1,6 @@
 """Train the image readout bottleneck for EfficientNet-Lite0 on images of the ImageNet sample.
 
-    python scripts/train_vision_readout.py --skip 500 --n 500 --epochs 2 --out runs/readout-lite0.pt
+    python scripts/train_vision_readout.py --skip 500 --n 500 --epochs 2 --out runs/readout-lite0.safetensors
 
 The readout attaches at IBA's layer (default ``_blocks.5``) and reads it and the later block
 outputs given by --readout-layers. Training images are the --n images after the first --skip
@@ -8,7 +8,7 @@ of the sample, so that the first --skip images stay unseen for evaluating the re
 ids are saved with the readout, and scripts/evaluate_vision.py never scores a readout on an image
 it was trained on (give it two readouts trained on complementary halves to cover the sample).
 
-    python scripts/train_vision_readout.py --skip 0 --n 500 --epochs 4 --out runs/readout-lite0-first500.pt
+    python scripts/train_vision_readout.py --skip 0 --n 500 --epochs 4 --out runs/readout-lite0-first500.safetensors
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import torch
 
 from ib_nlp import Classifier, InvalidInputError, load_method
 from ib_nlp.bottleneck import capacity_in_bits
+from ib_nlp.core.readout_head import ALPHA_BOUND
 from ib_nlp.readout import (
-    ALPHA_BOUND,
     Readout,
     ReadoutIBA,
     ReadoutNetwork,

@@ -145,7 +145,7 @@ def test_evaluate_vision_never_scores_a_readout_on_its_training_images(tmp_path)
     for name, seen in (("both", ["img0", "img1"]), ("second", ["img1"])):
         readout = ImageReadout.create(model, "_blocks.5", ["_blocks.10"], references)
         readout.trained_on = seen
-        paths.append(str(readout.save(tmp_path / f"{name}.pt")))
+        paths.append(str(readout.save(tmp_path / f"{name}.safetensors")))
     out = run("evaluate_vision.py", "--data", str(data), "--n", "2", "--methods", "readout", "random", "--steps", "4", "--option", f"readout.readout={json.dumps(paths)}", "--out", str(tmp_path / "out"), "--device", "cpu")
     records = {record["index"]: record["methods"]["readout"] for record in map(json.loads, (tmp_path / "out" / "results.0.jsonl").read_text().splitlines())}
     assert records["img0"]["bbox"] is not None and records["img0"]["seconds"] > 0
@@ -160,7 +160,7 @@ def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones
     from vision.readout import ImageReadout
 
     data = image_sample(tmp_path / "sample", 3)
-    out = tmp_path / "readout.pt"
+    out = tmp_path / "readout.safetensors"
     printed = run("train_vision_readout.py", "--data", str(data), "--skip", "1", "--n", "2", "--epochs", "1", "--batch-size", "2", "--out", str(out))
     assert "epoch 1/1" in printed
     readout = ImageReadout.load(efficientnet_lite0(), out)

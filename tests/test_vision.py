@@ -388,7 +388,7 @@ def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright
     assert explanation.method == "readout" and explanation.scores.shape == (16, 16) and explanation.feature_scores.shape == (16, 16)
     assert explanation.total == pytest.approx(float(explanation.feature_scores.sum()), rel=1e-4)
     readout.trained_on = ["a", "b"]
-    loaded = ImageReadout.load(model, readout.save(tmp_path / "readout.pt"))
+    loaded = ImageReadout.load(model, readout.save(tmp_path / "readout.safetensors"))
     torch.testing.assert_close(loaded.explain(bright_left).scores, explanation.scores)
     assert loaded.readout_layers == ["features.0", "features.2"] and loaded.trained_on == ["a", "b"]
 

@@ -14,7 +14,6 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,7 @@ from ib_nlp.bottleneck import (
     gaussian_capacity,
     normalize,
 )
+from ib_nlp.core.readout_head import bound_alpha, load_readout, save_readout
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
@@ -37,9 +37,6 @@ from .iba import (
     cells_to_pixels,
     estimate_feature_statistics,
 )
-
-ALPHA_BOUND = 5.0
-
 
 class ReadoutConvolutions(nn.Module):
     """in -> in/2 -> 2C -> C 1x1 convolutions; output alpha in [-5, 5], starting at ``init_alpha``."""
@@ -55,7 +52,7 @@ class ReadoutConvolutions(nn.Module):
         nn.init.constant_(self.layers[-1].bias, init_alpha)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features).clamp(-ALPHA_BOUND, ALPHA_BOUND)
+        return bound_alpha(self.layers(features))
 
 
 class ImageReadout:
@@ -163,26 +160,17 @@ class ImageReadout:
         return ImageExplanation("readout", "bits", pixels.cpu(), predicted if target is None else int(target), torch.softmax(logits[0].float(), -1).tolist(), self.layer, cells.cpu(), {"beta": self.beta, "readout_layers": list(self.readout_layers)}, time.perf_counter() - started)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Network, layers, beta, statistics and the training images' ids in one file (torch format)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std,
-            "network": {k: v.cpu() for k, v in self.network.state_dict().items()},
-            "statistics": {name: {"mean": s.mean, "std": s.std, "count": s.count, "metadata": s.metadata, "active": s.active} for name, s in self.statistics.items()},
-            "trained_on": list(self.trained_on),
-        }
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        torch.save(state, temporary)
-        temporary.replace(path)
-        return path
+        """Network, layers, beta, statistics and the training images' ids in one safetensors
+        file (the readout format shared with text, written atomically)."""
+        settings = {"layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std, "trained_on": list(self.trained_on)}
+        return save_readout(path, self.network, self.statistics, settings)
 
     @classmethod
     def load(cls, model: nn.Module, path: str | os.PathLike[str]) -> ImageReadout:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        statistics = {name: FeatureStatistics(**values) for name, values in state["statistics"].items()}
-        readout = cls(model, state["layer"], state["readout_layers"], statistics, state["beta"], state["min_std"])
-        readout.network.load_state_dict(state["network"])
+        """A readout saved by :meth:`save`, for ``model``."""
+        settings, state, statistics = load_readout(path)
+        readout = cls(model, settings["layer"], settings["readout_layers"], statistics, settings["beta"], settings["min_std"])
+        readout.network.load_state_dict(state)
         readout.network.eval()
-        readout.trained_on = list(state.get("trained_on", []))
+        readout.trained_on = list(settings.get("trained_on", []))
         return readout
