@@ -5,7 +5,8 @@ For a seeded sample of IMDB test reviews, explains each review with IBA at sever
 be given before any optimisation: KL at alpha = init_alpha, which only measures how far the
 token's activations are from the prior mean), then scores all of them with the degradation
 test, insertion/deletion and Sensitivity-N, and prints the rank correlation between each
-setting's bits and the capacity at initialisation. Integrated Gradients and its absolute
+setting's bits and the capacity at initialisation, and the share of the bits that the special
+tokens ([CLS], [SEP]) take. Integrated Gradients and its absolute
 value are scored alongside: IBA's bits have no sign, so the gap between IG and |IG| shows
 how much of IG's lead comes from knowing which tokens speak against the target.
 
@@ -27,7 +28,6 @@ from ib_nlp.options import parse_layer
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA, load_method
 from ib_nlp.attr.base import explanation_from_scores
-from ib_nlp.bottleneck import NATS_PER_BIT, gaussian_capacity, normalize
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import markdown_table, sample_items
 from ib_nlp.metrics import Degradation, InsertionDeletion, SensitivityN
@@ -39,15 +39,11 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 def initial_capacity(explainer: PerSampleIBA, text: str) -> list[float]:
     """Bits per token at alpha = init_alpha, before any optimisation step."""
-    classifier = explainer.classifier
-    batch = classifier.encode([text])
-    _, store = classifier.capture(batch, [explainer.site])
-    captured = store[explainer.site.key]
-    activations = first_tensor(captured).float()
-    mean, std = explainer.statistics.mean.float(), explainer.statistics.clamped_std(explainer.config.min_std).float()
-    alpha = torch.full_like(activations, explainer.config.init_alpha)
-    bits = gaussian_capacity(alpha, normalize(activations, mean, std)).sum(dim=-1)[0] / NATS_PER_BIT
-    return bits.tolist()
+    batch = explainer.classifier.encode([text])
+    _, captured = explainer.first_pass(batch)
+    activations = first_tensor(captured)
+    alpha = torch.full(activations.shape, explainer.config.init_alpha, device=activations.device)
+    return explainer.bits_per_token(alpha, activations, batch)[0].tolist()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = {"degradation": Degradation(), "insertion_deletion": InsertionDeletion(), "sensitivity_n": SensitivityN(subsets=args.subsets)}
     gradients = load_method("integrated_gradients", classifier)
     names = ["capacity at initialisation", *explainers, "integrated_gradients", "|integrated_gradients|"]
-    values: dict[str, dict[str, list[float]]] = {name: {"lerf_minus_morf": [], "deletion_auc": [], "mean_correlation": [], "spearman_to_initial": [], "bits": []} for name in names}
+    values: dict[str, dict[str, list[float]]] = {name: {"lerf_minus_morf": [], "deletion_auc": [], "mean_correlation": [], "spearman_to_initial": [], "bits": [], "special_share": []} for name in names}
     for item in items:
         explained = {name: explainer.explain(item["text"]) for name, explainer in explainers.items()}
         target = next(iter(explained.values())).target
@@ -96,12 +92,21 @@ def main(argv: list[str] | None = None) -> None:
             if correlation is not None:
                 values[name]["spearman_to_initial"].append(correlation)
             values[name]["bits"].append(sum(explanation.token_scores) if explanation.unit == "bits" or name.startswith("capacity") else float("nan"))
+            special = sum(score for score, flag in zip(explanation.token_scores, explanation.special_tokens) if flag)
+            values[name]["special_share"].append(special / sum(explanation.token_scores) if sum(explanation.token_scores) > 0 else float("nan"))
 
     def cell(samples: list[float]) -> str:
         return f"{np.mean(samples):.3f} ± {np.std(samples, ddof=1) / np.sqrt(len(samples)):.3f}" if len(samples) > 1 else "n/a"
 
-    header = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review"]
-    body = [[name, *(cell(values[name][key]) for key in ("lerf_minus_morf", "deletion_auc", "mean_correlation", "spearman_to_initial")), f"{np.mean(values[name]['bits']):.0f}" if name.startswith(("IBA", "capacity")) else "-"] for name in names]
+    header = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review", "share on special tokens"]
+    body = [
+        [
+            name,
+            *(cell(values[name][key]) for key in ("lerf_minus_morf", "deletion_auc", "mean_correlation", "spearman_to_initial")),
+            *((f"{np.mean(values[name]['bits']):.0f}", f"{np.nanmean(values[name]['special_share']):.3f}") if name.startswith(("IBA", "capacity")) else ("-", "-")),
+        ]
+        for name in names
+    ]
     print(f"{args.model}, layer {first.layer}, beta {first.config.beta:g}: {args.n} IMDB test reviews (seed {args.seed}), mean ± standard error\n")
     print(markdown_table(header, body))
 

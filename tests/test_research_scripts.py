@@ -48,6 +48,9 @@ def test_iba_diagnostics_script(tiny):
     out = run("iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--settings", "3x1", "--subsets", "4", "--reference-n", "4")
     for row in ("| capacity at initialisation |", "| IBA 3 steps, lr 1 |", "| integrated_gradients |", "| |integrated_gradients| |"):
         assert row in out
+    assert "| share on special tokens |" in out
+    share = float(next(line for line in out.splitlines() if line.startswith("| IBA 3 steps")).rstrip(" |").split("|")[-1])
+    assert 0 <= share <= 1
 
 
 @pytest.mark.slow
