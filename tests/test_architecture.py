@@ -1,0 +1,52 @@
+"""The import rules of docs/architecture.md, read from the source (so a violation fails here,
+not in a user's import)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ib_nlp"
+# What the modality-free core may use of the package.
+CORE_MAY_IMPORT = {"errors", "io", "statistics", "bottleneck", "core"}
+# Modules that compute explanations, which the UI must not import (it renders results).
+COMPUTING = {"classifier", "iba", "input_iba", "readout", "signed_iba", "contrastive_iba", "sites", "evaluation", "sweep", "api"}
+
+
+def package_imports(path: Path) -> set[str]:
+    """The first component below ``ib_nlp`` of every package module ``path`` imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    depth = len(path.relative_to(PACKAGE).parts) - 1
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = path.relative_to(PACKAGE).parts[: depth - node.level + 1] + tuple((node.module or "").split("."))
+                parts = tuple(part for part in parts if part)
+                names = [parts[0]] if parts else [alias.name for alias in node.names]
+            elif node.module and node.module.split(".")[0] == "ib_nlp":
+                rest = node.module.split(".")[1:]
+                names = [rest[0]] if rest else [alias.name for alias in node.names]
+            else:
+                continue
+            found.update(name.removesuffix(".py") for name in names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("ib_nlp."))
+    return found
+
+
+def test_the_reader_of_imports_sees_relative_and_absolute_imports(tmp_path):
+    assert {"errors", "io", "statistics"} <= package_imports(PACKAGE / "core" / "readout_head.py")
+    assert {"attr", "explanation", "io"} <= package_imports(PACKAGE / "report.py")
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=lambda path: path.name)
+def test_core_imports_neither_text_nor_vision_nor_the_ui(path):
+    assert package_imports(path) <= CORE_MAY_IMPORT, f"{path.name} imports {sorted(package_imports(path) - CORE_MAY_IMPORT)}"
+
+
+@pytest.mark.parametrize("name", ["report.py", "plots.py"])
+def test_the_ui_renders_and_never_computes(name):
+    assert not package_imports(PACKAGE / name) & COMPUTING, f"{name} imports {sorted(package_imports(PACKAGE / name) & COMPUTING)}"
