@@ -43,19 +43,19 @@ from ib_nlp.evaluation import (
     parse_shard,
 )
 from ib_nlp.io import write_text_atomic
-from vision.methods import (
+from ib_nlp.vision.methods import (
     IMAGE_VARIANTS,
     ImageMethod,
     image_method_names,
     load_image_method,
 )
-from vision.metrics import (
+from ib_nlp.vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
     bounding_box_ratio,
     effective_heat_ratio,
 )
-from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-val-1000"
 DEFAULT_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"]

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import sys
 
-from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
-from vision.readout import ImageReadout
+from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+from ib_nlp.vision.readout import ImageReadout
 
 from ib_nlp.cli import run_reporting_errors
 

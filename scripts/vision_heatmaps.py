@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 import sys
 
-from vision.methods import load_image_method
-from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
-from vision.plots import heatmaps_png
+from ib_nlp.vision.methods import load_image_method
+from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+from ib_nlp.vision.plots import heatmaps_png
 
 from ib_nlp.cli import run_reporting_errors
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "cuda_packages.py"
+ROOT = Path(__file__).parents[1]
+SCRIPT = ROOT / "scripts" / "cuda_packages.py"
 
 
 def _report(*packages: tuple[str, str]) -> dict:
@@ -39,3 +40,22 @@ def test_installer_checks_before_installing() -> None:
     check = installer.index("cuda_in_report >&2")
     assert check < installer.index('python -m pip install --quiet "${index[@]}" "$torch"')
     assert "--dry-run" in installer and "--report" in installer
+
+
+def test_every_package_folder_is_installed_and_vision_lands_inside_ib_nlp() -> None:
+    """The package list is explicit (vision/ is mapped to ib_nlp.vision), so a new subpackage
+    must be added to it; nothing named ``vision`` may land in site-packages."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    mapped = {folder: name for name, folder in settings["package-dir"].items()}
+    files = [*ROOT.glob("ib_nlp/**/*.py"), *ROOT.glob("vision/**/*.py"), *(path for path in ROOT.glob("ib_nlp/assets/**/*") if path.is_file())]
+    folders = {folder for path in files for folder in path.relative_to(ROOT).parents if folder != Path(".")}
+    expected = set()
+    for folder in folders:
+        relative = folder.as_posix()
+        top, _, rest = relative.partition("/")
+        name = mapped.get(top, top) + ("." + rest.replace("/", ".") if rest else "")
+        if all(part.isidentifier() for part in name.split(".")):
+            expected.add(name)
+    assert set(settings["packages"]) == expected
+    assert all(not name.split(".")[0] == "vision" for name in settings["packages"])

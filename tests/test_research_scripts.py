@@ -138,8 +138,8 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
 @pytest.mark.slow
 def test_evaluate_vision_never_scores_a_readout_on_its_training_images(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
-    from vision.models import efficientnet_lite0, imagenet_sample
-    from vision.readout import ImageReadout
+    from ib_nlp.vision.models import efficientnet_lite0, imagenet_sample
+    from ib_nlp.vision.readout import ImageReadout
 
     data = image_sample(tmp_path / "sample", 2)
     model = efficientnet_lite0()
@@ -159,8 +159,8 @@ def test_evaluate_vision_never_scores_a_readout_on_its_training_images(tmp_path)
 @pytest.mark.slow
 def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
-    from vision.models import efficientnet_lite0
-    from vision.readout import ImageReadout
+    from ib_nlp.vision.models import efficientnet_lite0
+    from ib_nlp.vision.readout import ImageReadout
 
     data = image_sample(tmp_path / "sample", 3)
     out = tmp_path / "readout.safetensors"

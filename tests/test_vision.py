@@ -13,10 +13,10 @@ from torch import nn
 
 from ib_nlp.errors import InvalidInputError, LayerNotReadError, OptimisationError, StatisticsError
 from ib_nlp.statistics import FeatureStatistics
-from vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
-from vision.iba import torchvision_model
-from vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
-from vision.metrics import (
+from ib_nlp.vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
+from ib_nlp.vision.iba import torchvision_model
+from ib_nlp.vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
+from ib_nlp.vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
     bounding_box_ratio,
@@ -318,7 +318,7 @@ def test_insertion_starts_from_the_blurred_image_and_deletion_ends_black(model, 
 def test_imagenet_sample_crops_to_224_and_moves_the_boxes_into_the_crop(tmp_path):
     from PIL import Image
 
-    from vision.models import imagenet_sample
+    from ib_nlp.vision.models import imagenet_sample
 
     (tmp_path / "images").mkdir()
     pixels = np.zeros((256, 300, 3), np.uint8)
@@ -340,7 +340,7 @@ def test_imagenet_sample_crops_to_224_and_moves_the_boxes_into_the_crop(tmp_path
 
 def test_efficientnet_lite0_loads_offline_and_exposes_the_preset_layer():
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra (pip install 'ib-nlp[vision]') is not installed")
-    from vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0
+    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0
 
     model = efficientnet_lite0()
     with torch.no_grad():
@@ -351,7 +351,7 @@ def test_efficientnet_lite0_loads_offline_and_exposes_the_preset_layer():
 
 
 def test_guided_backprop_passes_only_positive_gradients_through_relu6():
-    from vision.methods import guided_gradient
+    from ib_nlp.vision.methods import guided_gradient
 
     torch.manual_seed(0)
     first, second = nn.Conv2d(2, 5, 1), nn.Conv2d(5, 3, 1)
@@ -371,7 +371,7 @@ def test_guided_backprop_passes_only_positive_gradients_through_relu6():
 
 
 def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright_left, tmp_path):
-    from vision.readout import ImageReadout, ReadoutConvolutions
+    from ib_nlp.vision.readout import ImageReadout, ReadoutConvolutions
 
     network = ReadoutConvolutions(6, 4)
     with torch.no_grad():
@@ -394,7 +394,7 @@ def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright
 
 
 def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_half(model, bright_left):
-    from vision.input_iba import VisionInputIBA
+    from ib_nlp.vision.input_iba import VisionInputIBA
 
     fast = {"feature_steps": 5, "steps": 20, "samples": 4, "gan_samples": 8, "gan_epochs": 2, "gan_batch": 4, "critic_steps": 2, "critic_hidden": 8, "beta": 1.0, "feature_beta": 1.0}
     explainer = VisionInputIBA(model, "features.2", [images(16)], **fast)
@@ -414,7 +414,7 @@ def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_ha
 
 
 def test_in_place_activations_after_the_layer_change_neither_features_nor_guided_gradients():
-    from vision.methods import guided_gradient
+    from ib_nlp.vision.methods import guided_gradient
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(), nn.LazyLinear(3)).eval()
@@ -430,7 +430,7 @@ def test_in_place_activations_after_the_layer_change_neither_features_nor_guided
 
 
 def test_heatmaps_are_drawn_side_by_side_as_png(bright_left):
-    from vision.plots import heatmaps_png
+    from ib_nlp.vision.plots import heatmaps_png
 
     maps = {"iba": torch.rand(16, 16), "random": torch.rand(16, 16)}
     png = heatmaps_png([("a", bright_left.clamp(0, 1), maps), ("b", bright_left.clamp(0, 1), {"iba": torch.rand(16, 16)})], boxes=[[(2, 2, 8, 8)], []])

@@ -251,7 +251,7 @@ class RandomImage(ImageMethod):
 
 
 class _IBA(ImageMethod):
-    """Per-sample IBA (``vision.iba.VisionIBA``) under the registry's call."""
+    """Per-sample IBA (``ib_nlp.vision.iba.VisionIBA``) under the registry's call."""
 
     name, unit = "iba", "bits"
     defaults: ClassVar[dict[str, Any] | None] = None
@@ -265,7 +265,7 @@ class _IBA(ImageMethod):
 
 
 class _InputIBA(ImageMethod):
-    """InputIBA (``vision.input_iba.VisionInputIBA``) under the registry's call."""
+    """InputIBA (``ib_nlp.vision.input_iba.VisionInputIBA``) under the registry's call."""
 
     name, unit = "input_iba", "bits"
     defaults: ClassVar[dict[str, Any] | None] = None
@@ -281,7 +281,7 @@ class _InputIBA(ImageMethod):
 
 
 class _Readout(ImageMethod):
-    """A trained readout (``vision.readout.ImageReadout``, or the path of a saved one)."""
+    """A trained readout (``ib_nlp.vision.readout.ImageReadout``, or the path of a saved one)."""
 
     name, unit = "readout", "bits"
     defaults: ClassVar[dict[str, Any] | None] = None
