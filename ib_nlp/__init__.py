@@ -35,7 +35,7 @@ _EXPORTS = {
     "StatisticsError": "errors",
     "TruncationWarning": "errors",
     "Explanation": "explanation",
-    "IBAConfig": "iba",
+    "IBAConfig": "core.optimise",
     "PerSampleIBA": "iba",
     "FeatureStatistics": "statistics",
     "StatisticsStore": "statistics",
@@ -80,7 +80,8 @@ if TYPE_CHECKING:
         TruncationWarning,
     )
     from .explanation import Explanation
-    from .iba import IBAConfig, PerSampleIBA
+    from .core.optimise import IBAConfig
+    from .iba import PerSampleIBA
     from .shipped import DEFAULT_MODEL, shipped_model_names
     from .statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
     from .sweep import Sweep, sweep_betas, sweep_layers

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attr.base import AttributionMethod, attribution_mode
+from .attr.base import AttributionMethod
+from .core.runtime import attribution_mode
 from .bottleneck import NATS_PER_BIT, apply_bottleneck, gaussian_capacity, hold_inactive, normalize
 from .classifier import Classifier, EncodedBatch
 from .core.readout_head import bound_alpha, load_readout, save_readout

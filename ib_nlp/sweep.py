@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .attr.base import attribution_mode, check_texts
+from .attr.base import check_texts
+from .core.runtime import attribution_mode
 from .classifier import Classifier
 from .errors import InvalidInputError
 from .explanation import Explanation

@@ -22,7 +22,8 @@ from .attr import AttributionMethod, load_method, method_names
 from .classifier import Classifier
 from .errors import IBNLPError, InvalidInputError
 from .explanation import Explanation
-from .iba import IBAConfig, PerSampleIBA, is_bottleneck_method
+from .core.optimise import IBAConfig
+from .iba import PerSampleIBA, is_bottleneck_method
 from .report import render_inline
 from .shipped import DEFAULT_MODEL, shipped_model_names
 from .sites import EMBEDDINGS

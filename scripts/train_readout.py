@@ -22,7 +22,7 @@ from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier
 from ib_nlp.data import load_imdb
 from ib_nlp.evaluation import sample_items
-from ib_nlp.iba import IBAConfig
+from ib_nlp.core.optimise import IBAConfig
 from ib_nlp.readout import Readout, train_readout
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"

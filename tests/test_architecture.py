@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ib_nlp"
 # What the modality-free core may use of the package.
-CORE_MAY_IMPORT = {"errors", "io", "statistics", "bottleneck", "core"}
+CORE_MAY_IMPORT = {"errors", "io", "options", "statistics", "bottleneck", "core"}
 # Modules that compute explanations, which the UI must not import (it renders results).
 COMPUTING = {"classifier", "iba", "input_iba", "readout", "signed_iba", "contrastive_iba", "sites", "evaluation", "sweep", "api"}
 
@@ -50,3 +50,15 @@ def test_core_imports_neither_text_nor_vision_nor_the_ui(path):
 @pytest.mark.parametrize("name", ["report.py", "plots.py"])
 def test_the_ui_renders_and_never_computes(name):
     assert not package_imports(PACKAGE / name) & COMPUTING, f"{name} imports {sorted(package_imports(PACKAGE / name) & COMPUTING)}"
+
+
+VISION = PACKAGE.parent / "vision"
+# What the image code may use of the text package; the last two are to move into core.
+VISION_MAY_IMPORT = {"core", "bottleneck", "statistics", "errors", "options", "interrupt", "input_iba", "metrics"}
+
+
+@pytest.mark.parametrize("path", sorted(VISION.glob("*.py")), ids=lambda path: path.name)
+def test_vision_uses_the_core_not_the_text_internals(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    used = {node.module.split(".")[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ib_nlp.")}
+    assert used <= VISION_MAY_IMPORT, f"{path.name} imports ib_nlp.{sorted(used - VISION_MAY_IMPORT)}"

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ib_nlp.attr.base import attribution_mode
+from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, hold_inactive, mask_capacity, normalize
 from ib_nlp.errors import (
     InvalidInputError,
@@ -34,7 +34,7 @@ from ib_nlp.errors import (
     NonFiniteError,
     StatisticsError,
 )
-from ib_nlp.iba import IBAConfig, check_alpha_moved
+from ib_nlp.core.optimise import IBAConfig, check_alpha_moved
 from ib_nlp.interrupt import check_interrupt
 from ib_nlp.options import real_number
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ib_nlp.attr.base import attribution_mode
+from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.bottleneck import (
     NATS_PER_BIT,
     apply_bottleneck,

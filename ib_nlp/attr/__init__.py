@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from .base import AttributionMethod, attribution_mode
+    from ..core.runtime import attribution_mode
+    from .base import AttributionMethod
 
 __all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "display_name", "get_method", "load_method", "method_names", "method_options", "register_method"]
 
@@ -45,8 +46,10 @@ _REGISTERED: dict[str, type[AttributionMethod]] = {}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("AttributionMethod", "attribution_mode"):
+    if name == "AttributionMethod":
         return getattr(importlib.import_module(".base", __name__), name)
+    if name == "attribution_mode":
+        return getattr(importlib.import_module("ib_nlp.core.runtime"), name)
     raise AttributeError(f"module 'ib_nlp.attr' has no attribute {name!r}")
 
 

@@ -8,51 +8,20 @@ token scores (special tokens excluded), so methods are compared on the same foot
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from ..classifier import Classifier, EncodedBatch
+from ..core.runtime import attribution_mode, cpu_threads
 from ..errors import InvalidInputError, TruncationWarning
 from ..explanation import Explanation
 from ..options import whole_number
 from ..text import check_text
 from ..words import aggregate_to_words, segment_words
-
-@contextlib.contextmanager
-def attribution_mode(model: torch.nn.Module) -> Iterator[None]:
-    """For the duration: no gradients for the model's parameters (only the inputs or the
-    bottleneck need them), and cuDNN off for models with recurrent layers, whose cuDNN
-    backward pass refuses eval mode (and eval mode must stay: dropout off). Restored afterwards."""
-    previous = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
-    recurrent = any(isinstance(module, torch.nn.RNNBase) for module in model.modules())
-    for parameter, _ in previous:
-        parameter.requires_grad_(False)
-    try:
-        with torch.backends.cudnn.flags(enabled=False) if recurrent else contextlib.nullcontext():
-            yield
-    finally:
-        for parameter, flag in previous:
-            parameter.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def cpu_threads(count: int | None) -> Iterator[None]:
-    """Run with ``count`` CPU threads (torch's intra-op pool) for the duration; None changes nothing."""
-    previous = torch.get_num_threads()
-    if count is None or count == previous:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
 
 def check_texts(texts: Sequence[str] | str, targets: Sequence[Any] | None) -> list[str]:
     """The texts as a list, refusing what no model can read (see :func:`~ib_nlp.text.check_text`)
