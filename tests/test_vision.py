@@ -261,7 +261,7 @@ def test_tile_degradation_rewards_the_map_that_points_at_the_read_half(model, br
     assert right["morf"][0] == pytest.approx(1.0) and right["morf"][-1] == pytest.approx(0.0) and right["lerf"][-1] == pytest.approx(0.0)
     assert right["lerf_minus_morf"] > 0.3 and wrong["lerf_minus_morf"] < -0.3
     with torch.no_grad():
-        probability = lambda x: float(torch.softmax(model(x[None]), -1)[0, 1])  # noqa: E731
+        probability = lambda x: float(torch.softmax(model(x[None]).detach(), -1)[0, 1])  # noqa: E731
         start, end = probability(bright_left), probability(torch.zeros_like(bright_left))
         half = bright_left.clone()
         half[:, :, :8] = 0.0
