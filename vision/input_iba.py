@@ -25,7 +25,7 @@ from torch import nn
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
 from ib_nlp.errors import InvalidInputError, NonFiniteError
-from ib_nlp.input_iba import (
+from ib_nlp.core.input_prior import (
     DeepLayerReached,
     InputIBAConfig,
     bottleneck_samples,
