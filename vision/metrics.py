@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.metrics.base import MetricInfo, ValueInfo, area_under_curve
+from ib_nlp.core.metric_info import MetricInfo, ValueInfo, area_under_curve
 
 from .iba import gaussian_kernel
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
-from .base import FaithfulnessMetric, MetricInfo, ValueInfo, area_under_curve
+from ..core.metric_info import MetricInfo, ValueInfo, area_under_curve
+from .base import FaithfulnessMetric
 from .degradation import Degradation, InsertionDeletion
 from .eraser import Eraser
 from .sanity import CascadingRandomization, parameter_groups, randomized_models

@@ -1,5 +1,5 @@
-"""What every faithfulness metric shares: declared values (direction and range), token removal
-and a memoised scorer of perturbed inputs.
+"""What every text faithfulness metric shares: the base class (its values are declared with
+:mod:`ib_nlp.core.metric_info`), token removal and a memoised scorer of perturbed inputs.
 
 A metric scores explanations of one text by perturbing the text and re-running the model.
 Several explanations of the same text (one per method) are scored together, so perturbed
@@ -11,56 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..classifier import Classifier
+from ..core.metric_info import MetricInfo
 from ..errors import InvalidInputError
 from ..explanation import Explanation
 
 REMOVALS = ("delete", "mask", "unk", "pad", "auto")
-
-
-@dataclass(frozen=True)
-class ValueInfo:
-    """One scalar a metric reports: which way is better and the range it lives in."""
-
-    name: str
-    higher_is_better: bool
-    low: float
-    high: float
-    description: str
-
-    @property
-    def direction(self) -> str:
-        return "higher is better" if self.higher_is_better else "lower is better"
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """Metadata of a metric: its name, its scalar values and the main one."""
-
-    name: str
-    description: str
-    values: tuple[ValueInfo, ...]
-    main: str
-    curves: tuple[str, ...] = field(default=())
-
-    def value(self, name: str) -> ValueInfo:
-        for info in self.values:
-            if info.name == name:
-                return info
-        raise KeyError(name)
-
-
-def area_under_curve(values: Sequence[float], fractions: Sequence[float]) -> float:
-    """Trapezoidal area under a curve sampled at increasing fractions of [0, 1]."""
-    y = np.asarray(values, dtype=np.float64)
-    x = np.asarray(fractions, dtype=np.float64)
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
 
 
 def text_seed(seed: int, text: str) -> int:

@@ -10,14 +10,8 @@ import numpy as np
 from ..classifier import Classifier
 from ..errors import InvalidInputError
 from ..explanation import Explanation
-from .base import (
-    FaithfulnessMetric,
-    MetricInfo,
-    PerturbedText,
-    ValueInfo,
-    area_under_curve,
-    ranked_positions,
-)
+from ..core.metric_info import MetricInfo, ValueInfo, area_under_curve
+from .base import FaithfulnessMetric, PerturbedText, ranked_positions
 
 
 def _fractions(steps: int) -> list[float]:

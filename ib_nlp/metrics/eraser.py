@@ -26,7 +26,8 @@ import numpy as np
 from ..classifier import Classifier
 from ..errors import InvalidInputError
 from ..explanation import Explanation
-from .base import FaithfulnessMetric, MetricInfo, PerturbedText, ValueInfo, ranked_positions
+from ..core.metric_info import MetricInfo, ValueInfo
+from .base import FaithfulnessMetric, PerturbedText, ranked_positions
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 

@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 from ..attr.base import AttributionMethod
 from ..classifier import Classifier
 from ..errors import InvalidInputError
-from .base import MetricInfo, ValueInfo
+from ..core.metric_info import MetricInfo, ValueInfo
 
 MethodFactory = Callable[[Classifier], AttributionMethod]
 

@@ -10,7 +10,8 @@ import numpy as np
 from ..classifier import Classifier
 from ..errors import InvalidInputError
 from ..explanation import Explanation
-from .base import FaithfulnessMetric, MetricInfo, PerturbedText, ValueInfo, text_seed
+from ..core.metric_info import MetricInfo, ValueInfo
+from .base import FaithfulnessMetric, PerturbedText, text_seed
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
