@@ -38,7 +38,7 @@ from .bottleneck import (
     prior_capacity,
 )
 from .classifier import Classifier, EncodedBatch
-from .core.optimise import IBAConfig, check_alpha_moved
+from .core.optimise import IBAConfig, check_alpha_moved, unchanged_rows
 from .errors import (
     InvalidInputError,
     LayerError,
@@ -331,8 +331,7 @@ class PerSampleIBA(AttributionMethod):
         noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], torch.float32)
         with torch.no_grad():
             noisy = engine.logits(lambda values: hold_inactive(mean + std * noise, mean, active).to(values.dtype), 1)
-        unchanged = torch.isclose(noisy, logits, rtol=1e-5, atol=1e-6).all(dim=-1)
-        if bool(unchanged.any()):
+        if bool(unchanged_rows(noisy, logits).any()):
             raise LayerNotReadError(
                 f"replacing the output of {self.site.key} by noise does not change the prediction: the classifier never reads "
                 f"this layer, so its attribution would be a silent zero map. Choose another layer ({self.classifier.layers.valid_layers()})."

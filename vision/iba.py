@@ -34,7 +34,7 @@ from ib_nlp.errors import (
     NonFiniteError,
     StatisticsError,
 )
-from ib_nlp.core.optimise import IBAConfig, check_alpha_moved
+from ib_nlp.core.optimise import IBAConfig, check_alpha_moved, unchanged_rows
 from ib_nlp.interrupt import check_interrupt
 from ib_nlp.options import real_number
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
@@ -235,10 +235,16 @@ class VisionIBA:
         return ImageExplanation("iba", "bits", pixel_bits.cpu(), target, probabilities, self.layer, cell_bits.cpu(), dict(options), time.perf_counter() - started)
 
     def _check_influence(self, image: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Replacing the layer's output by noise from the prior must change the logits (as for text)."""
+        generator = torch.Generator(device=image.device).manual_seed(self.config.seed + 1)
+
+        def noise(features: torch.Tensor) -> torch.Tensor:
+            return (mean + std * torch.randn(features.shape, generator=generator, device=features.device)).to(features.dtype)
+
         with torch.no_grad():
-            noisy, _ = self._run(image, lambda features: mean.expand_as(features).to(features.dtype))
-        if torch.allclose(noisy, logits, rtol=1e-5, atol=1e-6):
-            raise LayerNotReadError(f"replacing the output of {self.layer!r} by its mean does not change the prediction: the classifier does not read this layer")
+            noisy, _ = self._run(image, noise)
+        if bool(unchanged_rows(noisy, logits).any()):
+            raise LayerNotReadError(f"replacing the output of {self.layer!r} by noise from the prior does not change the prediction: the classifier does not read this layer")
 
     def _optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The smoothed mask lam after the optimisation, and the capacity per element in nats

@@ -53,3 +53,16 @@ def check_alpha_moved(alpha: torch.Tensor, optimizer: torch.optim.Adam, config: 
             f"the optimisation did not move the bottleneck{which}: Adam's updates overflowed at beta={config.beta:g}, "
             "so the map would be the initial capacity, not an explanation. Use a smaller beta."
         )
+
+
+# A site the model reads moves the logits far beyond these when it is replaced by noise; a site
+# it never reads leaves them equal up to float rounding.
+UNCHANGED_RTOL = 1e-5
+UNCHANGED_ATOL = 1e-6
+
+
+def unchanged_rows(replaced: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Per item (row of logits), whether replacing the bottleneck's site by noise from the prior
+    left the logits as they were: the model does not read that site, and a bottleneck there
+    would give a silent zero map. Used by text and images."""
+    return torch.isclose(replaced.float(), original.float(), rtol=UNCHANGED_RTOL, atol=UNCHANGED_ATOL).all(dim=-1)
