@@ -44,7 +44,7 @@ from ib_nlp.evaluation import (
 )
 from ib_nlp.io import write_text_atomic
 from ib_nlp.vision.methods import (
-    IMAGE_VARIANTS,
+    IMAGE_METHODS,
     ImageMethod,
     image_method_names,
     load_image_method,
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = efficientnet_lite0().to(args.device)
     items = list(imagenet_sample(args.data, args.n))
-    bases = {name: IMAGE_VARIANTS[name][0] if name in IMAGE_VARIANTS else name for name in args.methods}
+    bases = {name: IMAGE_METHODS.base(name) for name in args.methods}
     if {"iba", "input_iba"} & set(bases.values()):
         references = [item.image for item in imagenet_sample(args.reference_data or args.data, args.reference_n)]
         reference_batches = [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)]

@@ -54,7 +54,7 @@ def test_registry_lists_every_method_and_refuses_unknown_names():
 def test_registry_accepts_a_user_method_with_the_same_call(additive, monkeypatch):
     import ib_nlp.attr
 
-    monkeypatch.setattr(ib_nlp.attr, "_REGISTERED", {})  # keep the user's method out of other tests
+    monkeypatch.setattr(ib_nlp.attr.METHODS, "_entries", dict(ib_nlp.attr.METHODS._entries))  # keep the user's method out of other tests
 
     @register_method
     class Length(AttributionMethod):

@@ -15,7 +15,7 @@ from ib_nlp.errors import InvalidInputError, LayerNotReadError, OptimisationErro
 from ib_nlp.statistics import FeatureStatistics
 from ib_nlp.vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
 from ib_nlp.vision.iba import torchvision_model
-from ib_nlp.vision.methods import IMAGE_VARIANTS, image_method_names, load_image_method
+from ib_nlp.vision.methods import IMAGE_METHODS, image_method_names, load_image_method
 from ib_nlp.vision.metrics import (
     ImageInsertionDeletion,
     TileDegradation,
@@ -159,7 +159,7 @@ def test_every_image_method_returns_a_map_at_the_input_resolution(model, bright_
     options = {"samples": 4} if name == "smoothgrad" else {}
     explanation = load_image_method(name, model, **options).explain(bright_left)
     assert explanation.scores.shape == (16, 16) and bool(torch.isfinite(explanation.scores).all())
-    assert explanation.method == IMAGE_VARIANTS.get(name, (name,))[0] and explanation.target == 1
+    assert explanation.method == IMAGE_METHODS.base(name) and explanation.target == 1
 
 
 def mixed_sign_cnn() -> nn.Module:

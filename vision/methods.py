@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ib_nlp.core.registry import Registry
 from ib_nlp.errors import InvalidInputError
 
 from .iba import ImageExplanation, VisionIBA, _module
@@ -297,32 +298,24 @@ class _Readout(ImageMethod):
         return self.readout.explain(image, target)
 
 
-IMAGE_METHODS: dict[str, Callable[..., ImageMethod]] = {
-    cls.name: cls for cls in (_IBA, _InputIBA, _Readout, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage)
-}
-
-
-IMAGE_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "occlusion_14": ("occlusion", {"tile": 14}),
-    **{f"{name}_abs": (name, {"absolute": True}) for name in ("gradient", "integrated_gradients", "guided_backprop", "guided_grad_cam")},
-}
-"""Registry names that are a method with preset options (options given by the caller win)."""
+IMAGE_METHODS = Registry("image method")
+for _method in (_IBA, _InputIBA, _Readout, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage):
+    IMAGE_METHODS.add(_method.name, _method)
+IMAGE_METHODS.add_variant("occlusion_14", "occlusion", tile=14)
+for _name in ("gradient", "integrated_gradients", "guided_backprop", "guided_grad_cam"):
+    IMAGE_METHODS.add_variant(f"{_name}_abs", _name, absolute=True)
 
 
 def image_method_names() -> list[str]:
     """Every name ``load_image_method`` accepts."""
-    return [*IMAGE_METHODS, *IMAGE_VARIANTS]
+    return IMAGE_METHODS.names()
 
 
 def load_image_method(name: str, model: nn.Module, **options: Any) -> ImageMethod:
-    """Build the image method ``name`` for ``model`` (a method of ``IMAGE_METHODS`` or a variant
-    of ``IMAGE_VARIANTS``, e.g. ``occlusion_14`` = occlusion with 14x14 tiles)."""
-    if name in IMAGE_VARIANTS:
-        name, preset = IMAGE_VARIANTS[name]
-        options = {**preset, **options}
-    if name not in IMAGE_METHODS:
-        raise InvalidInputError(f"unknown image method {name!r}; available: {', '.join(image_method_names())}")
+    """Build the image method ``name`` for ``model``: a method, or a variant with preset options
+    (e.g. ``occlusion_14`` = occlusion with 14x14 tiles; options given here win)."""
+    factory, options = IMAGE_METHODS.resolve(name, options)
     try:
-        return IMAGE_METHODS[name](model, **options)
+        return factory(model, **options)
     except TypeError as error:
         raise InvalidInputError(f"bad options for {name}: {error}") from error

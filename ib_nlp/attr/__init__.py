@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..core.registry import Registry, did_you_mean
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -24,25 +24,23 @@ if TYPE_CHECKING:
 
 __all__ = ["AttributionMethod", "attribution_mode", "check_method_options", "display_name", "get_method", "load_method", "method_names", "method_options", "register_method"]
 
-# The methods shipped with the toolkit: name -> (module, class, display name). Imported on first
-# use, so listing the names (the command line's --help) loads neither torch nor the methods.
-_BUILTIN = {
-    "iba": ("ib_nlp.iba", "PerSampleIBA", "Information Bottleneck Attribution (IBA)"),
-    "contrastive_iba": ("ib_nlp.contrastive_iba", "ContrastiveIBA", "Contrastive IBA"),
-    "gradient_signed_iba": ("ib_nlp.signed_iba", "GradientSignedIBA", "Gradient-signed IBA"),
-    "closing_signed_iba": ("ib_nlp.signed_iba", "ClosingSignedIBA", "Closing-signed IBA"),
-    "input_iba": ("ib_nlp.input_iba", "InputIBA", "InputIBA"),
-    "readout": ("ib_nlp.readout", "ReadoutIBA", "Readout bottleneck"),
-    "integrated_gradients": ("ib_nlp.attr.gradient", "IntegratedGradients", "Integrated Gradients"),
-    "saliency": ("ib_nlp.attr.gradient", "Saliency", "Saliency"),
-    "gradient_x_input": ("ib_nlp.attr.gradient", "GradientTimesInput", "Gradient × input"),
-    "lime": ("ib_nlp.attr.perturbation", "Lime", "LIME"),
-    "occlusion": ("ib_nlp.attr.perturbation", "Occlusion", "Occlusion"),
-    "attention": ("ib_nlp.attr.attention", "LastLayerAttention", "Last-layer attention"),
-    "attention_rollout": ("ib_nlp.attr.attention", "AttentionRollout", "Attention rollout"),
-    "random": ("ib_nlp.attr.random", "RandomAttribution", "Random baseline"),
-}
-_REGISTERED: dict[str, type[AttributionMethod]] = {}
+# The methods shipped with the toolkit, imported on first use, so listing the names (the command
+# line's --help) loads neither torch nor the methods.
+METHODS = Registry("attribution method")
+METHODS.add("iba", "ib_nlp.iba:PerSampleIBA", display="Information Bottleneck Attribution (IBA)")
+METHODS.add("contrastive_iba", "ib_nlp.contrastive_iba:ContrastiveIBA", display="Contrastive IBA")
+METHODS.add("gradient_signed_iba", "ib_nlp.signed_iba:GradientSignedIBA", display="Gradient-signed IBA")
+METHODS.add("closing_signed_iba", "ib_nlp.signed_iba:ClosingSignedIBA", display="Closing-signed IBA")
+METHODS.add("input_iba", "ib_nlp.input_iba:InputIBA", display="InputIBA")
+METHODS.add("readout", "ib_nlp.readout:ReadoutIBA", display="Readout bottleneck")
+METHODS.add("integrated_gradients", "ib_nlp.attr.gradient:IntegratedGradients", display="Integrated Gradients")
+METHODS.add("saliency", "ib_nlp.attr.gradient:Saliency", display="Saliency")
+METHODS.add("gradient_x_input", "ib_nlp.attr.gradient:GradientTimesInput", display="Gradient × input")
+METHODS.add("lime", "ib_nlp.attr.perturbation:Lime", display="LIME")
+METHODS.add("occlusion", "ib_nlp.attr.perturbation:Occlusion", display="Occlusion")
+METHODS.add("attention", "ib_nlp.attr.attention:LastLayerAttention", display="Last-layer attention")
+METHODS.add("attention_rollout", "ib_nlp.attr.attention:AttentionRollout", display="Attention rollout")
+METHODS.add("random", "ib_nlp.attr.random:RandomAttribution", display="Random baseline")
 
 
 def __getattr__(name: str) -> Any:
@@ -53,11 +51,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ib_nlp.attr' has no attribute {name!r}")
 
 
-def _builtin_class(name: str) -> type[AttributionMethod]:
-    module, class_name, _ = _BUILTIN[name]
-    return getattr(importlib.import_module(module), class_name)
-
-
 def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
     """Add a method under ``cls.name`` (usable as a class decorator)."""
     from .base import AttributionMethod
@@ -66,32 +59,26 @@ def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
         raise InvalidInputError(f"{cls!r} is not an AttributionMethod subclass")
     if not getattr(cls, "name", None):
         raise InvalidInputError(f"{cls.__name__} has no name")
-    if cls.name in _BUILTIN:
-        raise InvalidInputError(f"{cls.name!r} is a built-in method; choose another name")
-    _REGISTERED[cls.name] = cls
+    METHODS.add(cls.name, cls, display=getattr(cls, "display_name", None), builtin=False)
     return cls
 
 
 def method_names() -> list[str]:
     """Names of all available methods, built-in first."""
-    return [*_BUILTIN, *_REGISTERED]
+    return METHODS.names()
 
 
 def display_name(name: str) -> str:
     """How reports title the method ``name``: a built-in's full name, a registered class's
     ``display_name`` attribute, else the name itself (e.g. scores computed elsewhere)."""
-    if name in _BUILTIN:
-        return _BUILTIN[name][2]
-    return getattr(_REGISTERED.get(name), "display_name", None) or name
+    if name in METHODS and not METHODS.is_builtin(name):
+        return getattr(METHODS.get(name), "display_name", None) or name
+    return (METHODS.display_name(name) if name in METHODS else None) or name
 
 
 def get_method(name: str) -> type[AttributionMethod]:
     """The method class registered under ``name``."""
-    if name in _BUILTIN:
-        return _builtin_class(name)
-    if name not in _REGISTERED:
-        raise InvalidInputError(f"unknown attribution method {name!r}{_did_you_mean(name, method_names())}; available: {', '.join(method_names())}")
-    return _REGISTERED[name]
+    return METHODS.get(name)
 
 
 def load_method(name: str, model: Any, **options: Any) -> AttributionMethod:
@@ -128,10 +115,5 @@ def check_method_options(cls: type[AttributionMethod], options: Iterable[str]) -
     unknown = [option for option in options if option not in valid]
     if unknown:
         raise InvalidInputError(
-            f"{cls.name} has no option {', '.join(map(repr, unknown))}{_did_you_mean(unknown[0], valid)}; its options: {', '.join(valid)}"
+            f"{cls.name} has no option {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], valid)}; its options: {', '.join(valid)}"
         )
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
