@@ -243,10 +243,7 @@ def sweep_betas(
     classifier = Classifier.load(model)
     started = time.perf_counter()
     base = PerSampleIBA(classifier, layer, progress=False, **iba_options)
-    explainers = []
-    for beta in betas:
-        explainer = base.with_config(beta=float(beta))
-        explainers.append(explainer)
+    explainers = [base.with_config(beta=float(beta)) for beta in betas]
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
     sweep = Sweep("beta", [float(beta) for beta in betas], explanations, seconds=time.perf_counter() - started)
     return _score(sweep, classifier, _metric(metric, metric_options), labels)
