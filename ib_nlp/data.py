@@ -93,3 +93,15 @@ def _load_table(path: Path) -> datasets.Dataset:
     if missing:
         raise ValueError(f"{str(path)!r} lacks the column(s) {sorted(missing)}; it needs 'text' and 'label'.")
     return dataset.select_columns(["text", "label"])
+
+
+def held_out_reviews(model_folder: str | os.PathLike[str], source: str | os.PathLike[str] | None = None, count: int | None = None) -> list[str] | None:
+    """The IMDB train reviews a model never saw: those listed under ``holdout_indices`` in its
+    folder's ``training.json`` (the first ``count``), or None when it lists none."""
+    import json
+
+    facts_file = Path(model_folder) / "training.json"
+    indices = json.loads(facts_file.read_text(encoding="utf-8")).get("holdout_indices") if facts_file.is_file() else None
+    if not indices:
+        return None
+    return list(load_imdb("train", source).select(indices[:count])["text"])

@@ -26,7 +26,9 @@ from .attr import AttributionMethod, load_method
 from .classifier import Classifier
 from .errors import InvalidInputError, TruncationWarning
 from .iba import is_bottleneck_method
+from .data import held_out_reviews, load_imdb
 from .io import write_text_atomic
+from .shipped import model_folder
 from .metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
 
 RESULTS_PATTERN = "results.*.jsonl"
@@ -438,3 +440,78 @@ def finished_prefix(order: Sequence[Any], records: Sequence[dict[str, Any]]) -> 
     finished = next((k for k, index in enumerate(order) if index not in done), len(order))
     keep = set(order[:finished])
     return [record for record in records if record["index"] in keep]
+
+
+# The values the summary tables show, in this order, where their metric was computed.
+MAIN_VALUES = [
+    ("degradation", "morf_area"),
+    ("degradation", "lerf_area"),
+    ("degradation", "lerf_minus_morf"),
+    ("sensitivity_n", "mean_correlation"),
+    ("insertion_deletion", "deletion_auc"),
+    ("insertion_deletion", "insertion_auc"),
+    ("eraser", "comprehensiveness"),
+    ("eraser", "sufficiency"),
+    ("eraser", "normalized_comprehensiveness"),
+    ("eraser", "normalized_sufficiency"),
+    ("time", "median_seconds_per_text"),
+]
+
+
+def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, count: int, seed: int) -> list[str]:
+    """Reviews for re-estimating IBA's prior in the sanity check: the model's held-out training
+    reviews when its folder lists them, else a seeded sample of the training split."""
+    folder = model_folder(model) or Path(model)
+    held_out = held_out_reviews(folder, data, count)
+    if held_out is not None:
+        return held_out
+    train = load_imdb("train", data)
+    return [item["text"] for item in sample_items(train, min(count, len(train)), seed)]
+
+
+def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
+    """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
+    from .plots import curves_png
+    from .report import render_evaluation, save_html
+
+    rows = summarize(records, settings.metrics)
+    sanity_rows = summarize_sanity(sanity)
+    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics]
+    header, body = summary_table(rows, values)
+    title = f"{settings.model}: {len(records) or len(sanity)} IMDB {settings.split} reviews (seed {settings.seed})"
+    markdown = f"## {title}\n\n"
+    tables = []
+    if records:
+        markdown += "mean ± standard error over reviews; ↑ higher is better, ↓ lower is better\n\n" + markdown_table(header, body)
+        tables.append(("Faithfulness (mean ± standard error)", header, body))
+    if sanity_rows:
+        steps = [row["value"].split("@", 1)[1] for row in sanity_rows if row["method"] == sanity_rows[0]["method"]]
+        sanity_header, sanity_body = summary_table(sanity_rows, [("sanity_check", f"spearman@{step}") for step in steps])
+        sanity_header = ["method"] + ["original" if step == "original" else f"up to {step}" for step in steps]
+        markdown += f"\n### Sanity check ({len(sanity)} reviews): Spearman correlation with the original attribution\n\n" + markdown_table(sanity_header, sanity_body)
+        tables.append(("Sanity check: Spearman correlation with the original attribution (closer to 0 is better)", sanity_header, sanity_body))
+    write_text_atomic(folder / "summary.md", markdown)
+    write_csv(rows + sanity_rows, folder / "summary.csv")
+    panels = []
+    if "degradation" in settings.metrics:
+        panels += [("MoRF (lower is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "morf")),
+                   ("LeRF (higher is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "lerf"))]
+    if "insertion_deletion" in settings.metrics:
+        panels += [("Deletion (lower is better)", "fraction of tokens replaced", "target probability", mean_curves(records, "insertion_deletion", "deletion")),
+                   ("Insertion (higher is better)", "fraction of tokens restored", "target probability", mean_curves(records, "insertion_deletion", "insertion"))]
+    if "sensitivity_n" in settings.metrics:
+        panels.append(("Sensitivity-N (higher is better)", "fraction of words removed", "Pearson correlation", mean_curves(records, "sensitivity_n", "correlations")))
+    figures = []
+    if panels and records:
+        png = curves_png(panels)
+        (folder / "curves.png").write_bytes(png)
+        figures.append(("Mean curves per method", png))
+    if sanity_rows:
+        methods = list(dict.fromkeys(row["method"] for row in sanity_rows))
+        curves = {m: (steps, [row["mean"] for row in sanity_rows if row["method"] == m]) for m in methods}
+        png = curves_png([("Cascading randomisation, top layer first", "randomised up to", "Spearman correlation with the original", curves)])
+        (folder / "sanity.png").write_bytes(png)
+        figures.append(("Sanity check", png))
+    notes = [f"Settings: {json.dumps(settings.__dict__)}"]
+    save_html(render_evaluation(title, tables, figures, notes), folder / "report.html")
+    return markdown

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ib_nlp.cli import argument_type, run_reporting_errors
 from ib_nlp.attr import method_names
@@ -44,98 +42,16 @@ from ib_nlp.evaluation import (
     JsonLines,
     finished_records,
     load_settings,
-    markdown_table,
-    mean_curves,
     parse_options,
     parse_shard,
     run_evaluation,
     sample_items,
-    summarize,
-    summarize_sanity,
-    summary_table,
-    write_csv,
+    sanity_reference_texts,
+    write_outputs,
 )
-from ib_nlp.io import write_text_atomic
 from ib_nlp.metrics import DEFAULT_METRICS, METRICS
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
-MAIN_VALUES = [
-    ("degradation", "morf_area"),
-    ("degradation", "lerf_area"),
-    ("degradation", "lerf_minus_morf"),
-    ("sensitivity_n", "mean_correlation"),
-    ("insertion_deletion", "deletion_auc"),
-    ("insertion_deletion", "insertion_auc"),
-    ("eraser", "comprehensiveness"),
-    ("eraser", "sufficiency"),
-    ("eraser", "normalized_comprehensiveness"),
-    ("eraser", "normalized_sufficiency"),
-    ("time", "median_seconds_per_text"),
-]
-
-
-def reference_texts(model: str, data: Path, count: int, seed: int) -> list[str]:
-    """Reviews for re-estimating IBA's prior in the sanity check: the model's held-out training
-    reviews when it lists them, else a seeded sample of the training split."""
-    from ib_nlp.shipped import shipped_model_path
-
-    train = load_imdb("train", data)
-    directory = shipped_model_path(model) or Path(model)
-    facts = directory / "training.json"
-    if facts.is_file() and json.loads(facts.read_text()).get("holdout_indices"):
-        indices = json.loads(facts.read_text())["holdout_indices"][:count]
-        return list(train.select(indices)["text"])
-    return [item["text"] for item in sample_items(train, min(count, len(train)), seed)]
-
-
-def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
-    """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
-    from ib_nlp.plots import curves_png
-    from ib_nlp.report import render_evaluation, save_html
-
-    rows = summarize(records, settings.metrics)
-    sanity_rows = summarize_sanity(sanity)
-    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics]
-    header, body = summary_table(rows, values)
-    title = f"{settings.model}: {len(records) or len(sanity)} IMDB {settings.split} reviews (seed {settings.seed})"
-    markdown = f"## {title}\n\n"
-    tables = []
-    if records:
-        markdown += "mean ± standard error over reviews; ↑ higher is better, ↓ lower is better\n\n" + markdown_table(header, body)
-        tables.append(("Faithfulness (mean ± standard error)", header, body))
-    if sanity_rows:
-        steps = [row["value"].split("@", 1)[1] for row in sanity_rows if row["method"] == sanity_rows[0]["method"]]
-        sanity_header, sanity_body = summary_table(sanity_rows, [("sanity_check", f"spearman@{step}") for step in steps])
-        sanity_header = ["method"] + ["original" if step == "original" else f"up to {step}" for step in steps]
-        markdown += f"\n### Sanity check ({len(sanity)} reviews): Spearman correlation with the original attribution\n\n" + markdown_table(sanity_header, sanity_body)
-        tables.append(("Sanity check: Spearman correlation with the original attribution (closer to 0 is better)", sanity_header, sanity_body))
-    write_text_atomic(folder / "summary.md", markdown)
-    write_csv(rows + sanity_rows, folder / "summary.csv")
-    panels = []
-    if "degradation" in settings.metrics:
-        panels += [("MoRF (lower is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "morf")),
-                   ("LeRF (higher is better)", "fraction of tokens removed", "target probability", mean_curves(records, "degradation", "lerf"))]
-    if "insertion_deletion" in settings.metrics:
-        panels += [("Deletion (lower is better)", "fraction of tokens replaced", "target probability", mean_curves(records, "insertion_deletion", "deletion")),
-                   ("Insertion (higher is better)", "fraction of tokens restored", "target probability", mean_curves(records, "insertion_deletion", "insertion"))]
-    if "sensitivity_n" in settings.metrics:
-        panels.append(("Sensitivity-N (higher is better)", "fraction of words removed", "Pearson correlation", mean_curves(records, "sensitivity_n", "correlations")))
-    figures = []
-    if panels and records:
-        png = curves_png(panels)
-        (folder / "curves.png").write_bytes(png)
-        figures.append(("Mean curves per method", png))
-    if sanity_rows:
-        methods = list(dict.fromkeys(row["method"] for row in sanity_rows))
-        curves = {m: (steps, [row["mean"] for row in sanity_rows if row["method"] == m]) for m in methods}
-        png = curves_png([("Cascading randomisation, top layer first", "randomised up to", "Spearman correlation with the original", curves)])
-        (folder / "sanity.png").write_bytes(png)
-        figures.append(("Sanity check", png))
-    notes = [f"Settings: {json.dumps(settings.__dict__)}"]
-    save_html(render_evaluation(title, tables, figures, notes), folder / "report.html")
-    return markdown
-
-
 def summarize_finished(folder: Path) -> None:
     """Write the outputs for the longest finished prefix of the run in ``folder``."""
     try:
@@ -203,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.sanity_n and bottlenecks:
         given = settings.options.get(bottlenecks[0], {}).get("reference_corpus")
         text_column = settings.options.get(bottlenecks[0], {}).get("text_column", "text")
-        references = corpus_texts(given, text_column) if given is not None else reference_texts(args.model, args.data, args.reference_n, args.seed)
+        references = corpus_texts(given, text_column) if given is not None else sanity_reference_texts(args.model, args.data, args.reference_n, args.seed)
     records = run_evaluation(settings, items, args.out, reference_texts=references, progress=not args.no_progress, shard=args.shard, device=args.device)
     if args.shard:
         print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")

@@ -20,20 +20,10 @@ from pathlib import Path
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp.options import parse_layer
 from ib_nlp import Classifier, save_statistics
-from ib_nlp.data import load_imdb
+from ib_nlp.data import held_out_reviews
 from ib_nlp.statistics import STATISTICS_FILENAME, fingerprint_texts
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
-
-
-def held_out_texts(model_dir: Path, data: Path) -> list[str]:
-    """The IMDB train reviews listed under ``holdout_indices`` in the model's training.json."""
-    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
-    indices = facts.get("holdout_indices")
-    if not indices:
-        raise SystemExit(f"{model_dir / 'training.json'} lists no holdout_indices")
-    train = load_imdb("train", data)
-    return list(train.select(indices)["text"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +43,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def estimate(args: argparse.Namespace) -> None:
     """Estimate and save the statistics of every site over the held-out reviews."""
-    texts = held_out_texts(args.model_dir, args.data)
+    texts = held_out_reviews(args.model_dir, args.data)
+    if texts is None:
+        raise SystemExit(f"{args.model_dir / 'training.json'} lists no holdout_indices")
     classifier = Classifier.load(str(args.model_dir), device="cpu")
     started = time.perf_counter()
     statistics = classifier.estimate_statistics(texts, batch_size=args.batch_size, progress=True)

@@ -111,3 +111,14 @@ def test_bad_split_and_missing_columns(tmp_path: Path) -> None:
     pd.DataFrame({"review": ["x"], "label": [1]}).to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(ValueError, match="text"):
         load_imdb("train", tmp_path)
+
+
+def test_held_out_reviews_are_the_ones_training_json_lists(tmp_path: Path) -> None:
+    source = write_aclimdb(tmp_path / "aclImdb")
+    train = load_imdb("train", source)
+    model = tmp_path / "model"
+    model.mkdir()
+    assert data.held_out_reviews(model, source) is None, "no training.json: nothing is known to be held out"
+    (model / "training.json").write_text('{"holdout_indices": [3, 0, 2]}', encoding="utf-8")
+    assert data.held_out_reviews(model, source) == [train[3]["text"], train[0]["text"], train[2]["text"]]
+    assert data.held_out_reviews(model, source, count=2) == [train[3]["text"], train[0]["text"]]
