@@ -309,7 +309,7 @@ def test_insertion_starts_from_the_blurred_image_and_deletion_ends_black(model, 
     np.testing.assert_allclose(blurred.numpy(), expected, rtol=1e-4, atol=1e-5)
     result = metric.compute(model, bright_left, torch.rand(16, 16, generator=torch.Generator().manual_seed(1)), target=1)
     with torch.no_grad():
-        probability = lambda x: float(torch.softmax(model(x[None]), -1)[0, 1])  # noqa: E731
+        probability = lambda x: float(torch.softmax(model(x[None]).detach(), -1)[0, 1])  # noqa: E731
     assert result["deletion"][0] == pytest.approx(probability(bright_left)) and result["deletion"][-1] == pytest.approx(probability(torch.zeros_like(bright_left)))
     assert result["insertion"][0] == pytest.approx(probability(blurred)) and result["insertion"][-1] == pytest.approx(probability(bright_left))
     assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
