@@ -193,7 +193,7 @@ def test_absolute_variants_sum_absolute_channel_values():
 
 
 def test_image_methods_refuse_options_they_do_not_take(model):
-    with pytest.raises(InvalidInputError, match="integrated_gradients has no option 'stpes'; its options: steps, absolute"):
+    with pytest.raises(InvalidInputError, match=r"integrated_gradients has no option 'stpes' \(did you mean 'steps'\?\); its options: steps, absolute"):
         load_image_method("integrated_gradients", model, stpes=10)
     with pytest.raises(InvalidInputError, match="saliency has no option 'absolute'; its options: none"):
         load_image_method("saliency", model, absolute=True)
@@ -538,3 +538,9 @@ def test_vision_iba_refuses_bad_options_and_an_unmoved_optimisation(model):
         VisionIBA(model, "features.2", reference_images=[images(4)], steps=2.5)
     with pytest.raises(OptimisationError, match="did not move the bottleneck"):
         VisionIBA(model, "features.2", reference_images=[images(8)], beta=1e30, steps=2).explain(images(1, seed=4)[0])
+
+
+def test_every_image_method_refuses_a_misspelt_option_with_its_options(model):
+    for name, options in [("iba", {"layer": "features.0", "betta": 1}), ("input_iba", {"layer": "features.0", "reference_images": [], "gan_epoch": 0}), ("gradient", {"absolut": True})]:
+        with pytest.raises(InvalidInputError, match=f"{name} has no option '{list(options)[-1]}' \\(did you mean"):
+            load_image_method(name, model, **options)

@@ -57,7 +57,10 @@ class ImageCritic(nn.Module):
 
 
 class VisionInputIBA:
-    """InputIBA for an image classifier with the deep layer named ``layer``."""
+    """InputIBA for an image classifier with the deep layer named ``layer``; options are the
+    fields of :class:`~ib_nlp.core.input_prior.InputIBAConfig` (image defaults: ``IMAGE_DEFAULTS``)."""
+
+    config_class = InputIBAConfig
 
     def __init__(self, model: nn.Module, layer: str, reference_images: Iterable[torch.Tensor], config: InputIBAConfig | None = None, **overrides: Any):
         base = config or InputIBAConfig(**IMAGE_DEFAULTS)

@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ib_nlp.core.registry import Registry
+from ib_nlp.core.registry import Registry, check_options, option_names
 from ib_nlp.errors import InvalidInputError
 
 from .iba import ImageExplanation, VisionIBA, _module
+from .input_iba import VisionInputIBA
 
 
 def last_convolution(model: nn.Module) -> str:
@@ -40,23 +41,22 @@ def last_convolution(model: nn.Module) -> str:
 class ImageMethod:
     """A captum-backed attribution method for one image classifier.
 
-    ``defaults`` names every option the method takes and its default; an unknown option is
-    refused (a misspelt option would otherwise be ignored without a word). ``None`` means the
-    wrapped implementation checks its own options.
+    ``defaults`` names every option the method takes and its default; a method that hands its
+    options to an implementation names it in ``wraps`` instead, and takes that one's options.
+    An unknown option is refused either way (a misspelt option would otherwise be ignored
+    without a word).
     """
 
     name: ClassVar[str]
     unit: ClassVar[str]
-    defaults: ClassVar[dict[str, Any] | None] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
+    wraps: ClassVar[type | None] = None
     trained_on: Sequence[str] = ()
     """Ids of the images the method was trained on (a readout's), which an evaluation leaves out."""
 
     def __init__(self, model: nn.Module, **options: Any):
-        if self.defaults is not None:
-            unknown = sorted(set(options) - set(self.defaults))
-            if unknown:
-                raise InvalidInputError(f"{self.name} has no option {', '.join(map(repr, unknown))}; its options: {', '.join(self.defaults) or 'none'}")
-            options = {**self.defaults, **options}
+        check_options(self.name, option_names(self.wraps) if self.wraps is not None else list(self.defaults), options)
+        options = {**self.defaults, **options}
         self.model = model.eval()
         self.options = options
 
@@ -93,7 +93,7 @@ class ImageMethod:
 class _SignedPixelMethod(ImageMethod):
     """Methods with one signed value per channel and pixel; ``absolute=True`` sums |values|."""
 
-    defaults: ClassVar[dict[str, Any] | None] = {"absolute": False}
+    defaults: ClassVar[dict[str, Any]] = {"absolute": False}
 
     def __init__(self, model: nn.Module, **options: Any):
         super().__init__(model, **options)
@@ -125,7 +125,7 @@ class Saliency(ImageMethod):
 
 class IntegratedGradients(_SignedPixelMethod):
     name, unit = "integrated_gradients", "logit"
-    defaults: ClassVar[dict[str, Any] | None] = {"steps": 50, "absolute": False}
+    defaults: ClassVar[dict[str, Any]] = {"steps": 50, "absolute": False}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import IntegratedGradients as CaptumIG
@@ -136,7 +136,7 @@ class IntegratedGradients(_SignedPixelMethod):
 
 class SmoothGrad(ImageMethod):
     name, unit = "smoothgrad", "gradient magnitude"
-    defaults: ClassVar[dict[str, Any] | None] = {"samples": 50, "noise": 0.15, "seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {"samples": 50, "noise": 0.15, "seed": 0}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import NoiseTunnel
@@ -191,7 +191,7 @@ class GradCAM(ImageMethod):
     """Grad-CAM at a convolutional layer (default: the last Conv2d)."""
 
     name, unit = "grad_cam", "Grad-CAM"
-    defaults: ClassVar[dict[str, Any] | None] = {"layer": None}
+    defaults: ClassVar[dict[str, Any]] = {"layer": None}
 
     def __init__(self, model: nn.Module, layer: str | None = None, **options: Any):
         layer = layer or last_convolution(model)
@@ -210,7 +210,7 @@ class GuidedGradCAM(GradCAM, _SignedPixelMethod):
     """Guided backpropagation times the upsampled Grad-CAM map (Selvaraju et al.)."""
 
     name, unit = "guided_grad_cam", "guided Grad-CAM"
-    defaults: ClassVar[dict[str, Any] | None] = {"layer": None, "absolute": False}
+    defaults: ClassVar[dict[str, Any]] = {"layer": None, "absolute": False}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
         cam, grid = super().attribute(batch, target)
@@ -223,7 +223,7 @@ class Occlusion(ImageMethod):
     1 on a CPU, where batching measured no faster)."""
 
     name, unit = "occlusion", "probability"
-    defaults: ClassVar[dict[str, Any] | None] = {"tile": 8, "batch_size": None}
+    defaults: ClassVar[dict[str, Any]] = {"tile": 8, "batch_size": None}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         from captum.attr import Occlusion as CaptumOcclusion
@@ -244,7 +244,7 @@ class Occlusion(ImageMethod):
 
 class RandomImage(ImageMethod):
     name, unit = "random", "-"
-    defaults: ClassVar[dict[str, Any] | None] = {"seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {"seed": 0}
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
         generator = torch.Generator().manual_seed(int(self.options["seed"]))
@@ -255,7 +255,7 @@ class _IBA(ImageMethod):
     """Per-sample IBA (``ib_nlp.vision.iba.VisionIBA``) under the registry's call."""
 
     name, unit = "iba", "bits"
-    defaults: ClassVar[dict[str, Any] | None] = None
+    wraps = VisionIBA
 
     def __init__(self, model: nn.Module, layer: str, **options: Any):
         super().__init__(model, layer=layer, **{k: v for k, v in options.items() if k not in ("statistics", "reference_images")})
@@ -269,11 +269,9 @@ class _InputIBA(ImageMethod):
     """InputIBA (``ib_nlp.vision.input_iba.VisionInputIBA``) under the registry's call."""
 
     name, unit = "input_iba", "bits"
-    defaults: ClassVar[dict[str, Any] | None] = None
+    wraps = VisionInputIBA
 
     def __init__(self, model: nn.Module, layer: str, reference_images: Any, **options: Any):
-        from .input_iba import VisionInputIBA
-
         super().__init__(model, layer=layer, **options)
         self.input_iba = VisionInputIBA(model, layer, reference_images, **options)
 
@@ -285,7 +283,7 @@ class _Readout(ImageMethod):
     """A trained readout (``ib_nlp.vision.readout.ImageReadout``, or the path of a saved one)."""
 
     name, unit = "readout", "bits"
-    defaults: ClassVar[dict[str, Any] | None] = None
+    defaults: ClassVar[dict[str, Any]] = {"layer": None}
 
     def __init__(self, model: nn.Module, readout: Any):
         from .readout import ImageReadout

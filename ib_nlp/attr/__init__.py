@@ -9,13 +9,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..core.registry import Registry, did_you_mean
+from ..core.registry import Registry, check_options, option_names
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -90,30 +88,10 @@ def load_method(name: str, model: Any, **options: Any) -> AttributionMethod:
 
 
 def method_options(cls: type[AttributionMethod]) -> list[str] | None:
-    """The keyword options a method takes: the keyword parameters of its ``__init__``, of the
-    parents' it passes ``**options`` on to, and the fields of its ``config_class`` (where its
-    ``**options`` go instead). None when that cannot be known (a ``**options`` that ends nowhere)."""
-    names: list[str] = []
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
-        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "model"]
-        config_class = vars(klass).get("config_class")
-        if config_class is not None:
-            return list(dict.fromkeys([*names, *(field.name for field in dataclasses.fields(config_class))]))
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return list(dict.fromkeys(names))
-    return None
+    """The keyword options a method takes (see :func:`ib_nlp.core.registry.option_names`)."""
+    return option_names(cls)
 
 
 def check_method_options(cls: type[AttributionMethod], options: Iterable[str]) -> None:
     """Refuse option names the method does not take, before anything is loaded, listing its options."""
-    valid = method_options(cls)
-    if valid is None:
-        return
-    unknown = [option for option in options if option not in valid]
-    if unknown:
-        raise InvalidInputError(
-            f"{cls.name} has no option {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], valid)}; its options: {', '.join(valid)}"
-        )
+    check_options(cls.name, option_names(cls), options)

@@ -9,8 +9,10 @@ entries imported on first use, entries users add, and variants (an entry with pr
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,34 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def option_names(cls: type) -> list[str] | None:
+    """The keyword options a class takes: the keyword parameters of its ``__init__``, of the
+    parents' it passes ``**options`` on to, and the fields of its ``config_class`` (where its
+    ``**options`` go instead). None when that cannot be known (a ``**options`` that ends nowhere)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "model"]
+        config_class = vars(klass).get("config_class")
+        if config_class is not None:
+            return list(dict.fromkeys([*names, *(field.name for field in dataclasses.fields(config_class))]))
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return list(dict.fromkeys(names))
+    return None
+
+
+def check_options(owner: str, valid: list[str] | None, options: Iterable[str]) -> None:
+    """Refuse option names ``owner`` does not take (``valid``; None: unknown, nothing is refused),
+    listing its options, before anything is built."""
+    if valid is None:
+        return
+    unknown = [option for option in options if option not in valid]
+    if unknown:
+        raise InvalidInputError(f"{owner} has no option {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], valid)}; its options: {', '.join(valid) or 'none'}")
 
 
 @dataclass
