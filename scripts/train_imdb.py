@@ -123,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.vocab_size = {"bert-small": 10000, "lstm": 25000}.get(args.model)
     if args.model == "minilm" and args.init is None:
         parser.error("--model minilm needs --init DIR, a local pretrained encoder directory")
+    args.init_name = None if args.init is None else str(args.init)  # as given, for the model card
     if args.init is not None and not args.init.is_dir():
         args.init = packaged_encoder(str(args.init)) or parser.error(f"--init {args.init}: no such folder, and no installed package of that name ships a model/ folder")
     if args.init is not None and args.model != "minilm":
@@ -290,7 +291,7 @@ def build_model(
             label2id={v: k for k, v in ID2LABEL.items()},
         )
         facts["architecture"] = (
-            f"{type(model).__name__} fine-tuned from {args.init}, max length {args.max_length}"
+            f"{type(model).__name__} fine-tuned from {args.init_name}, max length {args.max_length}"
         )
     return model, tokenizer, facts
 
@@ -420,8 +421,9 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, position: dict, arg
 
 
 def directory_size(path: Path) -> int:
-    """Total size in bytes of the files directly in ``path`` (weights, config, tokenizer)."""
-    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    """Total size in bytes of the files directly in ``path`` (weights, config, tokenizer), the
+    training checkpoint left out (it is deleted once the model is written)."""
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file() and f.name != CHECKPOINT_FILE)
 
 
 def facts_json(facts: dict) -> str:
@@ -435,8 +437,8 @@ def model_card(facts: dict) -> str:
     t = facts
     return f"""# {t["name"]}
 
-IMDB movie review sentiment classifier (0 = negative, 1 = positive) shipped with `ib_nlp`
-as a model to explain, not as a state-of-the-art classifier.
+IMDB movie review sentiment classifier (0 = negative, 1 = positive) trained by `ib_nlp`'s
+`scripts/train_imdb.py` as a model to explain, not as a state-of-the-art classifier.
 
 - **Architecture:** {t["architecture"]}.
 - **Parameters:** {t["parameters"]:,}.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -80,6 +82,9 @@ def test_an_interrupted_run_resumes_to_the_same_model(imdb, encoder, tmp_path, m
 
     script.main(_arguments(imdb, encoder, tmp_path / "resumed"))
     resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    facts = json.loads((tmp_path / "resumed" / "training.json").read_text())
+    assert facts["size_bytes"] == sum(f.stat().st_size for f in (tmp_path / "resumed").iterdir() if f.name not in ("README.md", "training.json")), "the checkpoint is not counted"
+    assert f"fine-tuned from {encoder}," in facts["architecture"]
     assert resumed.keys() == whole.keys()
     for name in whole:
         torch.testing.assert_close(resumed[name], whole[name], rtol=0, atol=0, msg=name)
