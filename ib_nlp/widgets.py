@@ -78,7 +78,7 @@ class ModelEntry:
             self.classifier = Classifier.load(self.source, device=self.device)
         return self.classifier
 
-    def iba(self, layer: int | str | None, method: str = "iba") -> PerSampleIBA:
+    def bottleneck(self, method: str, layer: int | str | None) -> PerSampleIBA:
         """The explainer of IBA or its variant ``method`` at ``layer`` (None: the model's
         recommended layer), built once per method and layer."""
         if (method, layer) in self.explainers:
@@ -105,7 +105,7 @@ def bottleneck_method(name: str) -> Method:
     beta is changed in a copy that shares everything else."""
 
     def explain(entry: ModelEntry, request: ExplainRequest) -> Explanation:
-        return entry.iba(request.layer, name).with_config(beta=request.beta).explain(request.text, request.target)
+        return entry.bottleneck(name, request.layer).with_config(beta=request.beta).explain(request.text, request.target)
 
     return explain
 
@@ -272,7 +272,7 @@ class Explorer(widgets.VBox):
                 labels = [(name, index) for index, name in enumerate(classifier.label_names)]
                 self.target_dropdown.options = [("predicted", PREDICTED), *labels]
                 self.target_dropdown.value = PREDICTED
-                recommended = entry.iba(None)
+                recommended = entry.bottleneck("iba", None)
                 self.layer_slider.value = _layer_position(recommended.layer)
                 self.beta_slider.value = min(max(recommended.config.beta, BETA_RANGE[0]), BETA_RANGE[1])
                 self._update_readout()

@@ -57,7 +57,7 @@ def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
         raise InvalidInputError(f"{cls!r} is not an AttributionMethod subclass")
     if not getattr(cls, "name", None):
         raise InvalidInputError(f"{cls.__name__} has no name")
-    METHODS.add(cls.name, cls, display=getattr(cls, "display_name", None), builtin=False)
+    METHODS.add(cls.name, cls, builtin=False)
     return cls
 
 
@@ -69,9 +69,11 @@ def method_names() -> list[str]:
 def display_name(name: str) -> str:
     """How reports title the method ``name``: a built-in's full name, a registered class's
     ``display_name`` attribute, else the name itself (e.g. scores computed elsewhere)."""
-    if name in METHODS and not METHODS.is_builtin(name):
-        return getattr(METHODS.get(name), "display_name", None) or name
-    return (METHODS.display_name(name) if name in METHODS else None) or name
+    if name not in METHODS:
+        return name
+    if METHODS.is_builtin(name):
+        return METHODS.display_name(name) or name
+    return getattr(METHODS.get(name), "display_name", None) or name
 
 
 def get_method(name: str) -> type[AttributionMethod]:
