@@ -25,7 +25,6 @@ from dataclasses import asdict
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from .attr import check_method_options, get_method
 from .attr.base import AttributionMethod
@@ -38,16 +37,14 @@ from .bottleneck import (
     prior_capacity,
 )
 from .classifier import Classifier, EncodedBatch
-from .core.optimise import IBAConfig, check_alpha_moved, unchanged_rows
+from .core.optimise import IBAConfig, check_influence, optimise_alpha
 from .errors import (
     InvalidInputError,
     LayerError,
-    LayerNotReadError,
     NonFiniteError,
     OptimisationError,
     StatisticsError,
 )
-from .interrupt import check_interrupt
 from .sites import (
     Site,
     SiteKind,
@@ -175,6 +172,7 @@ class PerSampleIBA(AttributionMethod):
         statistics_store: StatisticsStore | None = None,
         config: IBAConfig | None = None,
         engine: str = "prefix",
+        keep_special_tokens: bool = False,
         ignore_statistics_origin: bool = False,
         device: str | torch.device | None = None,
         progress: bool = False,
@@ -182,6 +180,9 @@ class PerSampleIBA(AttributionMethod):
         **overrides: Any,
     ):
         check_method_options(type(self), overrides)
+        if not isinstance(keep_special_tokens, bool):
+            raise InvalidInputError(f"keep_special_tokens must be true or false, got {keep_special_tokens!r}")
+        self.keep_special_tokens = keep_special_tokens
         super().__init__(model, tokenizer=tokenizer, device=device, progress=progress, threads=threads)
         base = config or IBAConfig(**self.classifier_defaults())
         self.config = IBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
@@ -255,7 +256,14 @@ class PerSampleIBA(AttributionMethod):
 
     def parameters(self) -> dict[str, Any]:
         prior = self.statistics.metadata.get("prior", "statistics given")
-        return {**asdict(self.config), "engine": self.engine, "statistics_count": int(self.statistics.count), "prior": prior}
+        kept = {"keep_special_tokens": True} if self.keep_special_tokens else {}
+        return {**asdict(self.config), "engine": self.engine, **kept, "statistics_count": int(self.statistics.count), "prior": prior}
+
+    def bottlenecked_tokens(self, batch: EncodedBatch) -> torch.Tensor:
+        """The tokens (texts x tokens, boolean) the bottleneck acts on and whose bits count: every
+        token the model reads, or with ``keep_special_tokens`` only the text's own tokens ([CLS],
+        [SEP] and the like then pass unchanged and get 0 bits)."""
+        return batch.ordinary_mask() if self.keep_special_tokens else batch.attention_mask.bool()
 
     def first_pass(self, batch: EncodedBatch) -> tuple[torch.Tensor, Any]:
         """Logits and the activations at the bottleneck's site, in one pass."""
@@ -299,7 +307,7 @@ class PerSampleIBA(AttributionMethod):
     def bits_per_token(self, alpha: torch.Tensor, activations: torch.Tensor, batch: EncodedBatch, prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
         """The capacity summed over features, in bits per token (texts x tokens, zero on padding)."""
         with torch.no_grad():
-            mask = batch.attention_mask.to(device=alpha.device, dtype=torch.float32)
+            mask = self.bottlenecked_tokens(batch).to(device=alpha.device, dtype=torch.float32)
             bits = (self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)).sum(dim=-1) / NATS_PER_BIT
         if not torch.isfinite(bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
@@ -331,48 +339,34 @@ class PerSampleIBA(AttributionMethod):
         noise = _NoiseSource(batch.lengths, 1, activations.shape[-1], self.config.seed + 1, activations.device).draw(activations.shape[1], torch.float32)
         with torch.no_grad():
             noisy = engine.logits(lambda values: hold_inactive(mean + std * noise, mean, active).to(values.dtype), 1)
-        if bool(unchanged_rows(noisy, logits).any()):
-            raise LayerNotReadError(
-                f"replacing the output of {self.site.key} by noise does not change the prediction: the classifier never reads "
-                f"this layer, so its attribution would be a silent zero map. Choose another layer ({self.classifier.layers.valid_layers()})."
-            )
+        check_influence(noisy, logits, self.site.key, f"Choose another layer ({self.classifier.layers.valid_layers()}).")
 
     def optimise_alpha(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int], prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
-        """Optimise alpha (texts x tokens x features) for loss = CE + beta * mean KL, where the
-        KL is IBA's or, with ``prior_alpha``, InputIBA's (Proposition 3)."""
-        from tqdm.auto import tqdm
-
+        """Optimise alpha (texts x tokens x features) for loss = CE + beta * mean KL over the
+        text's tokens, where the KL is IBA's or, with ``prior_alpha``, InputIBA's (Proposition 3)."""
         config = self.config
         mean, std = self._prior(activations)
         active = self._active(activations)
-        texts, length, features = activations.shape
-        mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
-        alpha = torch.full(activations.shape, config.init_alpha, dtype=torch.float32, device=activations.device, requires_grad=True)
-        optimizer = torch.optim.Adam([alpha], lr=config.lr)
+        length, features = activations.shape[1:]
+        mask = self.bottlenecked_tokens(batch).to(device=activations.device, dtype=torch.float32)
+        passed = (batch.attention_mask.to(activations.device).bool() & ~mask.bool()).repeat_interleave(config.samples, dim=0).unsqueeze(-1)
         noise_source = _NoiseSource(batch.lengths, config.samples, features, config.seed, activations.device)
-        target_rows = torch.tensor(targets, device=activations.device).repeat_interleave(config.samples)
-        elements = mask.sum(dim=1) * features
-        for step in tqdm(range(config.steps), desc="IBA", unit="step", disable=not self.progress, leave=False):
-            check_interrupt()
+
+        def step(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             noise = noise_source.draw(length, torch.float32)
             alpha_rows = alpha.repeat_interleave(config.samples, dim=0)
 
-            def bottleneck(values: torch.Tensor, alpha_rows: torch.Tensor = alpha_rows, noise: torch.Tensor = noise) -> torch.Tensor:
-                return hold_inactive(apply_bottleneck(values.float(), alpha_rows, mean, std, noise), mean, active).to(values.dtype)
+            def bottleneck(values: torch.Tensor) -> torch.Tensor:
+                restricted = hold_inactive(apply_bottleneck(values.float(), alpha_rows, mean, std, noise), mean, active).to(values.dtype)
+                return torch.where(passed, values, restricted) if self.keep_special_tokens else restricted
 
-            logits = engine.logits(bottleneck, config.samples)
-            cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(texts, config.samples).mean(dim=1)
-            capacity = (self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)).sum(dim=(1, 2)) / elements
-            loss = (cross_entropy + config.beta * capacity).sum()
-            if not torch.isfinite(loss):
-                raise NonFiniteError(
-                    f"the IBA loss became {loss.item()} at step {step + 1}; try a smaller lr (now {config.lr}) or beta (now {config.beta})"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        check_alpha_moved(alpha.detach(), optimizer, config, padding=~mask.bool().unsqueeze(-1), item="text")
-        return alpha.detach()
+            return engine.logits(bottleneck, config.samples), self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)
+
+        alpha, _ = optimise_alpha(
+            config, activations.shape, step, torch.tensor(targets, device=activations.device),
+            elements=mask.sum(dim=1) * features, padding=~mask.bool().unsqueeze(-1), item="text", progress=self.progress,
+        )
+        return alpha
 
     def _check_not_closed(self, bits: torch.Tensor, batch: EncodedBatch) -> None:
         """Refuse a map in which every token got (numerically) zero bits: with a too large lr the

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ib_nlp"
 # What the modality-free core may use of the package.
-CORE_MAY_IMPORT = {"errors", "io", "options", "statistics", "bottleneck", "core"}
+CORE_MAY_IMPORT = {"errors", "io", "options", "interrupt", "statistics", "bottleneck", "core"}
 # Modules that compute explanations, which the UI must not import (it renders results).
 COMPUTING = {"classifier", "iba", "input_iba", "readout", "signed_iba", "contrastive_iba", "sites", "evaluation", "sweep", "api"}
 
@@ -62,3 +62,12 @@ def test_vision_uses_the_core_not_the_text_internals(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     used = {node.module.split(".")[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ib_nlp.")}
     assert used <= VISION_MAY_IMPORT, f"{path.name} imports ib_nlp.{sorted(used - VISION_MAY_IMPORT)}"
+
+
+def test_the_evaluation_runner_knows_neither_text_nor_images():
+    assert package_imports(PACKAGE / "evaluation" / "runner.py") <= {"errors", "io"}
+
+
+def test_the_image_evaluation_reaches_images_only_through_the_vision_package():
+    used = package_imports(PACKAGE / "evaluation" / "image.py")
+    assert "vision" in used and not used & {"classifier", "iba", "attr", "metrics", "sites", "text"}

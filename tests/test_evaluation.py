@@ -14,7 +14,8 @@ import datasets
 import numpy as np
 import pytest
 
-from ib_nlp import Classifier, InvalidInputError, evaluation
+from ib_nlp import Classifier, InvalidInputError
+from ib_nlp.evaluation import text as text_evaluation
 from ib_nlp.evaluation import (
     EvaluationSettings,
     SETTINGS_FILE,
@@ -72,8 +73,8 @@ def test_records_are_written_per_text_and_a_rerun_resumes(settings, classifier, 
     assert set(records[0]["methods"]["iba"]["metrics"]) == {"degradation", "sensitivity_n", "insertion_deletion"}
 
     computed = []
-    original = evaluation.evaluate_item
-    monkeypatch.setattr(evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    original = text_evaluation.evaluate_item
+    monkeypatch.setattr(text_evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
     again = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
     assert computed == [] and again == records
 
@@ -118,8 +119,8 @@ def without_timings(record: dict) -> dict:
 def test_shards_started_by_hand_split_the_texts_and_merge_to_the_records_of_one_run(settings, classifier, tmp_path, monkeypatch):
     one = run_evaluation(settings, items(4), tmp_path / "one", classifier=classifier, progress=False)
     computed = []
-    original = evaluation.evaluate_item
-    monkeypatch.setattr(evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    original = text_evaluation.evaluate_item
+    monkeypatch.setattr(text_evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
     for index in (1, 0):
         run_evaluation(settings, items(4), tmp_path / "two", classifier=classifier, progress=False, shard=(index, 2))
     assert sorted(p.name for p in (tmp_path / "two").glob("results.*.jsonl")) == ["results.s0of2.jsonl", "results.s1of2.jsonl"]
@@ -258,7 +259,7 @@ def test_a_torn_last_line_is_moved_aside_when_the_run_resumes(tmp_path):
 
 
 def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
-    from ib_nlp.evaluation import _settings_guard
+    from ib_nlp.evaluation.text import _settings_guard
 
     first = EvaluationSettings(model="m", data=None, methods=["iba"], options={"iba": {"stpes": 3}})
     (tmp_path / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(first)))

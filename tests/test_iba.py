@@ -188,3 +188,38 @@ def test_with_config_changes_hyper_parameters_and_shares_the_rest(tiny_bert, ref
     assert changed.explain("a good movie").parameters["beta"] == 0.5
     with pytest.raises(InvalidInputError, match="layer: not a hyper-parameter of iba; choose from beta, steps"):
         explainer.with_config(layer=0)
+
+
+def test_kept_special_tokens_pass_the_bottleneck_unchanged_and_get_no_bits(tiny_bert, reference_texts, monkeypatch):
+    explainer = PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, keep_special_tokens=True, **FAST)
+    passes = []
+    make_engine = explainer.engine_for
+
+    def recording_engine(batch, captured):
+        engine = make_engine(batch, captured)
+        run = engine.logits
+
+        def logits(bottleneck, repeats):
+            def recorded(values):
+                passes.append((values.detach().clone(), bottleneck(values)))
+                return passes[-1][1]
+
+            return run(recorded, repeats)
+
+        engine.logits = logits
+        return engine
+
+    monkeypatch.setattr(explainer, "engine_for", recording_engine)
+    kept = explainer.explain(TEXT)
+    special = [index for index, token in enumerate(kept.tokens) if token in ("[CLS]", "[SEP]")]
+    ordinary = [index for index in range(len(kept.tokens)) if index not in special]
+    assert special == [0, len(kept.tokens) - 1] and kept.parameters["keep_special_tokens"] is True
+    assert all(kept.token_scores[index] == 0 for index in special) and min(kept.token_scores[index] for index in ordinary) > 0
+    assert len(passes) == 1 + FAST["steps"]  # the influence check, then every step
+    for values, bottlenecked in passes[1:]:
+        torch.testing.assert_close(bottlenecked[:, special], values[:, special], rtol=0, atol=0)
+        assert not torch.allclose(bottlenecked[:, ordinary], values[:, ordinary])
+    default = PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, **FAST).explain(TEXT)
+    assert min(default.token_scores[index] for index in special) > 0 and "keep_special_tokens" not in default.parameters
+    with pytest.raises(InvalidInputError, match="keep_special_tokens must be true or false"):
+        PerSampleIBA(tiny_bert, 1, reference_corpus=reference_texts, keep_special_tokens="yes")

@@ -97,7 +97,7 @@ def test_bits_concentrate_where_the_head_reads_and_the_map_keeps_the_total(model
 
 
 def test_a_layer_the_classifier_does_not_read_is_an_error(model):
-    with pytest.raises(LayerNotReadError, match="does not read this layer"):
+    with pytest.raises(LayerNotReadError, match="never reads"):
         VisionIBA(model, "unused", reference_images=[images(4)]).explain(images(1)[0])
 
 
@@ -384,12 +384,12 @@ def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright
     readout = ImageReadout.create(model, "features.0", ["features.2"], training, beta=1.0)
     losses = readout.train(training, epochs=5, lr=1e-2)
     assert losses[-1] < losses[0] and all(p.grad is None for p in model.parameters())
-    explanation = readout.explain(bright_left)
+    explanation = load_image_method("readout", model, readout=readout).explain(bright_left)
     assert explanation.method == "readout" and explanation.scores.shape == (16, 16) and explanation.feature_scores.shape == (16, 16)
     assert explanation.total == pytest.approx(float(explanation.feature_scores.sum()), rel=1e-4)
     readout.trained_on = ["a", "b"]
     loaded = ImageReadout.load(model, readout.save(tmp_path / "readout.safetensors"))
-    torch.testing.assert_close(loaded.explain(bright_left).scores, explanation.scores)
+    torch.testing.assert_close(load_image_method("readout", model, readout=loaded).explain(bright_left).scores, explanation.scores)
     assert loaded.readout_layers == ["features.0", "features.2"] and loaded.trained_on == ["a", "b"]
 
 
@@ -399,7 +399,7 @@ def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_ha
     fast = {"feature_steps": 5, "steps": 20, "samples": 4, "gan_samples": 8, "gan_epochs": 2, "gan_batch": 4, "critic_steps": 2, "critic_hidden": 8, "beta": 1.0, "feature_beta": 1.0}
     explainer = VisionInputIBA(model, "features.2", [images(16)], **fast)
     with torch.no_grad():
-        _, deep = explainer.feature._run(bright_left[None])
+        _, deep = explainer.feature.run(bright_left[None])
         torch.testing.assert_close(explainer.deep_features(bright_left[None]), deep)
         mean = explainer.input_statistics.mean.view(3, 16, 16)
         assert not torch.allclose(explainer.deep_features(mean[None]), deep)
@@ -422,7 +422,7 @@ def test_in_place_activations_after_the_layer_change_neither_features_nor_guided
     model(batch)
     explainer = VisionIBA(model, "0", reference_images=[batch])
     with torch.no_grad():
-        _, features = explainer._run(batch[:1])
+        _, features = explainer.run(batch[:1])
         torch.testing.assert_close(features, model[0](batch[:1]))
     assert float(features.min()) < 0
     gradient = guided_gradient(model, batch[:1], 0)

@@ -17,9 +17,8 @@ still sums to the total bits: bits per pixel (the reference rescales by the area
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -28,44 +27,17 @@ from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, hold_inactive, mask_capacity, normalize
-from ib_nlp.errors import (
-    InvalidInputError,
-    LayerNotReadError,
-    NonFiniteError,
-    StatisticsError,
-)
-from ib_nlp.core.optimise import IBAConfig, check_alpha_moved, unchanged_rows
-from ib_nlp.interrupt import check_interrupt
+from ib_nlp.core.optimise import IBAConfig, check_influence, optimise_alpha
+from ib_nlp.errors import InvalidInputError, NonFiniteError, StatisticsError
 from ib_nlp.options import real_number
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
+
+from .base import ImageMethod, feature_map, module_named
 
 # The layers of the papers, by torchvision module name: VGG-16 conv4_1 and ResNet-50 after
 # layer3 (and layer2, the paper's other setting).
 PRESET_LAYERS = {"vgg16": "features.17", "resnet50": "layer3", "resnet50-layer2": "layer2"}
 BITS_FROM = ("final", "last_pass")
-
-
-@dataclass
-class ImageExplanation:
-    """Scores of one image at the input resolution (height x width), from one method.
-
-    ``feature_scores`` is the map at the resolution the method works at (IBA: bits per feature
-    cell, Grad-CAM: the layer's grid), when it differs from the input's.
-    """
-
-    method: str
-    unit: str
-    scores: torch.Tensor
-    target: int
-    probabilities: list[float]
-    layer: str | None = None
-    feature_scores: torch.Tensor | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return float(self.scores.sum())
 
 
 def gaussian_kernel(sigma: float, radius: int | None = None) -> torch.Tensor:
@@ -100,31 +72,17 @@ def cells_to_pixels(cells: torch.Tensor, size: tuple[int, int] | torch.Size) -> 
     return pixels * (cells.sum() / pixels.sum().clamp_min(1e-12))
 
 
-def _module(model: nn.Module, layer: str) -> nn.Module:
-    modules = dict(model.named_modules())
-    if layer not in modules or layer == "":
-        names = [name for name in modules if name]
-        raise InvalidInputError(f"the model has no module named {layer!r}; some of its modules: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
-    return modules[layer]
-
-
-def _feature_tensor(output: Any, layer: str) -> torch.Tensor:
-    if not torch.is_tensor(output) or output.dim() != 4:
-        raise InvalidInputError(f"module {layer!r} must output a feature map (batch x channels x height x width), got {getattr(output, 'shape', type(output).__name__)}")
-    return output
-
-
 def estimate_feature_statistics(model: nn.Module, layer: str, images: Iterable[torch.Tensor], device: str | torch.device | None = None, unbiased: bool = False) -> FeatureStatistics:
     """Mean, standard deviation (``unbiased``: over n - 1, as the reference) and active units of
     every element of the layer's feature map over batches of reference images (batch x channels
     x height x width)."""
-    module = _module(model, layer)
+    module = module_named(model, layer)
     device = device or next(model.parameters()).device
     moments = RunningMoments()
     shape: list[tuple[int, ...]] = []
 
     def record(_: nn.Module, __: Any, output: Any) -> None:
-        features = _feature_tensor(output, layer)
+        features = feature_map(output, layer)
         shape.append(tuple(features.shape[1:]))
         moments.update(features.flatten(1))
 
@@ -140,8 +98,10 @@ def estimate_feature_statistics(model: nn.Module, layer: str, images: Iterable[t
     return moments.result({"layer": layer, "shape": "x".join(map(str, shape[0])) if shape else ""}, unbiased=unbiased)
 
 
-class VisionIBA:
-    """Per-sample IBA for an image classifier at the module named ``layer``."""
+class VisionIBA(ImageMethod):
+    """Per-sample IBA for an image classifier at the module named ``layer``: bits per pixel."""
+
+    name, unit = "iba", "bits"
 
     def __init__(
         self,
@@ -166,26 +126,21 @@ class VisionIBA:
         if bits_from not in BITS_FROM:
             raise InvalidInputError(f"bits_from must be one of {', '.join(map(repr, BITS_FROM))}, not {bits_from!r}")
         self.config = IBAConfig(beta=beta, steps=steps, lr=lr, samples=samples, init_alpha=init_alpha, min_std=min_std, seed=seed)
-        smooth_sigma = real_number("smooth_sigma", smooth_sigma, minimum=0)
-        self.model = model.eval()
+        super().__init__(model)
         if device is not None:
             self.model.to(device)
-        self.layer = layer
-        self.module = _module(model, layer)
+        self.options = {"layer": layer, **asdict(self.config), "smooth_sigma": real_number("smooth_sigma", smooth_sigma, minimum=0), "bits_from": bits_from}
+        self.module = module_named(model, layer)
         self.statistics = statistics if statistics is not None else estimate_feature_statistics(model, layer, reference_images or [])
-        self.parameters = {**asdict(self.config), "smooth_sigma": smooth_sigma, "bits_from": bits_from}
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def _run(self, images: torch.Tensor, replace: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def run(self, images: torch.Tensor, replace: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits, and a copy of the layer's feature map; with ``replace``, the layer's output is
         replaced by ``replace(features)`` and no copy is kept."""
         recorded: dict[str, torch.Tensor] = {}
+        layer = self.options["layer"]
 
         def hook(_: nn.Module, __: Any, output: Any) -> Any:
-            features = _feature_tensor(output, self.layer)
+            features = feature_map(output, layer)
             if replace is not None:
                 return replace(features)
             recorded["features"] = features.clone()  # a copy: an in-place ReLU after the layer would change it
@@ -198,80 +153,61 @@ class VisionIBA:
             handle.remove()
         return logits, recorded.get("features")
 
-    def _prior(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def prior(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean, clamped std and active units, each shaped like one feature map."""
         shape = features.shape[1:]
         if self.statistics.num_features != features[0].numel():
             raise StatisticsError(f"the statistics have {self.statistics.num_features} elements but {self.layer!r} outputs {tuple(shape)}: they belong to another layer, model or image size")
         mean = self.statistics.mean.to(features.device, torch.float32).view(shape)
-        std = self.statistics.clamped_std(self.parameters["min_std"]).to(features.device, torch.float32).view(shape)
+        std = self.statistics.clamped_std(self.config.min_std).to(features.device, torch.float32).view(shape)
         active = self.statistics.active_mask().to(features.device).view(shape)
         return mean, std, active
 
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        """Explain one image (channels x height x width, already normalised for the model)."""
-        if image.dim() != 3:
-            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
-        started = time.perf_counter()
-        options = self.parameters
-        image = image.unsqueeze(0).to(self.device)
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bits per pixel and bits per feature cell."""
+        batch = batch.detach()
         with attribution_mode(self.model):
             with torch.no_grad():
-                logits, features = self._run(image)
+                logits, features = self.run(batch)
             assert features is not None
-            target = int(logits.argmax()) if target is None else int(target)
-            if not 0 <= target < logits.shape[-1]:
-                raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
-            mean, std, active = self._prior(features)
-            self._check_influence(image, logits, mean, std)
-            lam, last_pass = self._optimise(image, features.float(), target, mean, std, active)
+            mean, std, active = self.prior(features)
+            self.check_influence(batch, logits, mean, std)
+            lam, last_pass = self.optimise(batch, features.float(), target, mean, std, active)
             final = mask_capacity(lam, normalize(features.float(), mean, std)) * active
-            capacity = last_pass if self.parameters["bits_from"] == "last_pass" else final
+            capacity = last_pass if self.options["bits_from"] == "last_pass" else final
             cell_bits = (capacity.sum(dim=1)[0] / NATS_PER_BIT).detach()
         if not torch.isfinite(cell_bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
-        pixel_bits = cells_to_pixels(cell_bits, image.shape[-2:])
-        probabilities = torch.softmax(logits[0].float(), dim=-1).tolist()
-        return ImageExplanation("iba", "bits", pixel_bits.cpu(), target, probabilities, self.layer, cell_bits.cpu(), dict(options), time.perf_counter() - started)
+        return cells_to_pixels(cell_bits, batch.shape[-2:]), cell_bits
 
-    def _check_influence(self, image: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def check_influence(self, images: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Replacing the layer's output by noise from the prior must change the logits (as for text)."""
-        generator = torch.Generator(device=image.device).manual_seed(self.config.seed + 1)
+        generator = torch.Generator(device=images.device).manual_seed(self.config.seed + 1)
 
         def noise(features: torch.Tensor) -> torch.Tensor:
             return (mean + std * torch.randn(features.shape, generator=generator, device=features.device)).to(features.dtype)
 
         with torch.no_grad():
-            noisy, _ = self._run(image, noise)
-        if bool(unchanged_rows(noisy, logits).any()):
-            raise LayerNotReadError(f"replacing the output of {self.layer!r} by noise from the prior does not change the prediction: the classifier does not read this layer")
+            noisy, _ = self.run(images, noise)
+        check_influence(noisy, logits, repr(self.layer))
 
-    def _optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The smoothed mask lam after the optimisation, and the capacity per element in nats
         computed in its last forward pass (each 1 x channels x height x width)."""
-        options = self.parameters
-        samples = options["samples"]
-        alpha = torch.full_like(features, options["init_alpha"], requires_grad=True)
-        optimizer = torch.optim.Adam([alpha], lr=options["lr"])
-        generator = torch.Generator(device=features.device).manual_seed(options["seed"])
+        config, sigma = self.config, self.options["smooth_sigma"]
+        generator = torch.Generator(device=features.device).manual_seed(config.seed)
         normalized = normalize(features, mean, std)
-        images = image.expand(samples, *image.shape[1:])
-        targets = torch.full((samples,), target, device=features.device)
-        for step in range(options["steps"]):
-            check_interrupt()
-            lam = smooth(torch.sigmoid(alpha), options["smooth_sigma"])
-            noise = torch.randn(samples, *features.shape[1:], generator=generator, device=features.device)
-            logits, _ = self._run(images, lambda values, lam=lam, noise=noise: hold_inactive(apply_mask(values.float(), lam, mean, std, noise), mean, active).to(values.dtype))
-            capacity = mask_capacity(lam, normalized) * active
-            loss = F.cross_entropy(logits.float(), targets) + options["beta"] * capacity.mean()
-            if not torch.isfinite(loss):
-                raise NonFiniteError(f"the IBA loss became {loss.item()} at step {step + 1}; try a smaller lr or beta")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        check_alpha_moved(alpha.detach(), optimizer, self.config)
+        images = image.expand(config.samples, *image.shape[1:])
+
+        def step(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            lam = smooth(torch.sigmoid(alpha), sigma)
+            noise = torch.randn(config.samples, *features.shape[1:], generator=generator, device=features.device)
+            logits, _ = self.run(images, lambda values: hold_inactive(apply_mask(values.float(), lam, mean, std, noise), mean, active).to(values.dtype))
+            return logits, mask_capacity(lam, normalized) * active
+
+        alpha, last_pass = optimise_alpha(config, features.shape, step, torch.tensor([target], device=features.device), item="image")
         with torch.no_grad():
-            return smooth(torch.sigmoid(alpha), options["smooth_sigma"]), capacity.detach()
+            return smooth(torch.sigmoid(alpha), sigma), last_pass
 
 
 def torchvision_model(name: str, weights: Any = None) -> tuple[nn.Module, str]:

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
+from ib_nlp.core.optimise import IBAConfig, optimise_alpha
+from ib_nlp.core.registry import check_options
 from ib_nlp.errors import InvalidInputError, NonFiniteError
 from ib_nlp.core.input_prior import (
     DeepLayerReached,
@@ -33,7 +34,8 @@ from ib_nlp.core.input_prior import (
 )
 from ib_nlp.statistics import RunningMoments
 
-from .iba import ImageExplanation, VisionIBA, _feature_tensor
+from .base import ImageMethod, feature_map
+from .iba import VisionIBA
 
 # The paper's ImageNet settings (section 4): feature beta 10, input beta 20, 60 steps.
 IMAGE_DEFAULTS = {"feature_beta": 10.0, "beta": 20.0, "steps": 60, "lr": 1.0}
@@ -56,18 +58,19 @@ class ImageCritic(nn.Module):
         return self.head(self.convolutions(features)).squeeze(-1)
 
 
-class VisionInputIBA:
+class VisionInputIBA(ImageMethod):
     """InputIBA for an image classifier with the deep layer named ``layer``; options are the
-    fields of :class:`~ib_nlp.core.input_prior.InputIBAConfig` (image defaults: ``IMAGE_DEFAULTS``)."""
+    fields of :class:`~ib_nlp.core.input_prior.InputIBAConfig` (image defaults: ``IMAGE_DEFAULTS``).
+    The first stage is the per-sample IBA method at the deep layer (``self.feature``)."""
 
+    name, unit = "input_iba", "bits"
     config_class = InputIBAConfig
 
     def __init__(self, model: nn.Module, layer: str, reference_images: Iterable[torch.Tensor], config: InputIBAConfig | None = None, **overrides: Any):
         base = config or InputIBAConfig(**IMAGE_DEFAULTS)
-        unknown = set(overrides) - set(asdict(base))
-        if unknown:
-            raise InvalidInputError(f"unknown InputIBA option(s): {', '.join(sorted(unknown))}")
+        check_options(self.name, [field.name for field in fields(base)], overrides)
         self.config = replace(base, **overrides)
+        super().__init__(model)
         batches = list(reference_images)
         config = self.config
         self.feature = VisionIBA(model, layer, reference_images=batches, beta=config.feature_beta, steps=config.feature_steps, lr=config.feature_lr, samples=config.samples, seed=config.seed)
@@ -75,20 +78,23 @@ class VisionInputIBA:
         for batch in batches:
             moments.update(batch.flatten(1))
         self.input_statistics = moments.result({"layer": "input"})
-        self.model = self.feature.model
         self.stage_seconds: dict[str, float] = {}
         self.last_prior_mask: torch.Tensor | None = None
 
     @property
-    def device(self) -> torch.device:
-        return self.feature.device
+    def layer(self) -> str:
+        return "input"
+
+    def parameters(self) -> dict[str, Any]:
+        return {**asdict(self.config), "deep_layer": self.feature.layer, "stage_seconds": dict(self.stage_seconds)}
 
     def deep_features(self, images: torch.Tensor) -> torch.Tensor:
         """The deep layer's output for a batch of (generated) input images; later layers are not run."""
         recorded: dict[str, torch.Tensor] = {}
+        layer = self.feature.layer
 
         def hook(_: nn.Module, __: Any, output: Any) -> None:
-            recorded["features"] = _feature_tensor(output, self.feature.layer)
+            recorded["features"] = feature_map(output, layer)
             raise DeepLayerReached
 
         handle = self.feature.module.register_forward_hook(hook)
@@ -98,27 +104,23 @@ class VisionInputIBA:
             return recorded["features"]
         finally:
             handle.remove()
-        raise InvalidInputError(f"the model never called {self.feature.layer!r}")
+        raise InvalidInputError(f"the model never called {layer!r}")
 
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        if image.dim() != 3:
-            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        """Bits per pixel of the input bottleneck, after the deep stage and the prior's WGAN."""
         config = self.config
         started = time.perf_counter()
-        image = image.to(self.device).float()
+        image = batch.detach()[0].float()
         shape = image.shape
         input_mean = self.input_statistics.mean.to(self.device).view(shape)
-        input_std = self.input_statistics.clamped_std(self.feature.parameters["min_std"]).to(self.device).view(shape)
+        input_std = self.input_statistics.clamped_std(self.feature.config.min_std).to(self.device).view(shape)
         with attribution_mode(self.model):
             with torch.no_grad():
-                logits, deep = self.feature._run(image[None])
+                logits, deep = self.feature.run(image[None])
             assert deep is not None
-            target = int(logits.argmax()) if target is None else int(target)
-            if not 0 <= target < logits.shape[-1]:
-                raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
-            deep_mean, deep_std, deep_active = self.feature._prior(deep)
-            self.feature._check_influence(image[None], logits, deep_mean, deep_std)
-            lam_star = self.feature._optimise(image[None], deep.float(), target, deep_mean, deep_std, deep_active)[0][0]
+            deep_mean, deep_std, deep_active = self.feature.prior(deep)
+            self.feature.check_influence(image[None], logits, deep_mean, deep_std)
+            lam_star = self.feature.optimise(image[None], deep.float(), target, deep_mean, deep_std, deep_active)[0][0]
             feature_done = time.perf_counter()
             generator = torch.Generator(device=self.device).manual_seed(config.seed)
             with torch.random.fork_rng(devices=[]):
@@ -127,31 +129,26 @@ class VisionInputIBA:
             real = bottleneck_samples(deep[0].float(), lam_star, deep_mean, deep_std, config.gan_samples, generator)
             prior_alpha = fit_prior_mask(config, critic, real, image, input_mean, input_std, lambda z: (self.deep_features(z).float() - deep_mean) / deep_std, generator)
             gan_done = time.perf_counter()
-            alpha = self._optimise_input(image, target, input_mean, input_std, prior_alpha, generator)
+            alpha = self.optimise_input(image, target, input_mean, input_std, prior_alpha, generator)
             with torch.no_grad():
                 kl = prior_capacity(alpha, normalize(image, input_mean, input_std), prior_alpha)
                 pixels = kl.sum(dim=0) / NATS_PER_BIT
         if not torch.isfinite(pixels).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics and lr")
-        done = time.perf_counter()
-        self.stage_seconds = {"feature": feature_done - started, "gan": gan_done - feature_done, "input": done - gan_done}
+        self.stage_seconds = {"feature": feature_done - started, "gan": gan_done - feature_done, "input": time.perf_counter() - gan_done}
         self.last_prior_mask = torch.sigmoid(prior_alpha).cpu()
-        parameters = {**asdict(config), "deep_layer": self.feature.layer, "stage_seconds": dict(self.stage_seconds)}
-        return ImageExplanation("input_iba", "bits", pixels.cpu(), target, torch.softmax(logits[0].float(), -1).tolist(), "input", None, parameters, done - started)
+        return pixels, None
 
-    def _optimise_input(self, image: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, prior_alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def optimise_input(self, image: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, prior_alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The input bottleneck's alpha (channels x height x width) by the core loop, with the KL
+        against the learnt prior (Proposition 3)."""
         config = self.config
-        alpha = torch.full_like(image, self.feature.parameters["init_alpha"], requires_grad=True)
-        optimizer = torch.optim.Adam([alpha], lr=config.lr)
+        schedule = IBAConfig(beta=config.beta, steps=config.steps, lr=config.lr, samples=config.samples, init_alpha=self.feature.config.init_alpha, seed=config.seed)
         normalized = normalize(image, mean, std)
-        targets = torch.full((config.samples,), target, device=image.device)
-        for step in range(config.steps):
+
+        def step(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             noise = torch.randn(config.samples, *image.shape, generator=generator, device=image.device)
-            logits = self.model(apply_bottleneck(image, alpha, mean, std, noise))
-            loss = F.cross_entropy(logits.float(), targets) + config.beta * prior_capacity(alpha, normalized, prior_alpha).mean()
-            if not torch.isfinite(loss):
-                raise NonFiniteError(f"the input bottleneck's loss became {loss.item()} at step {step + 1}; try a smaller lr or beta")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return alpha.detach()
+            return self.model(apply_bottleneck(image, alpha, mean, std, noise)), prior_capacity(alpha, normalized, prior_alpha)
+
+        alpha, _ = optimise_alpha(schedule, (1, *image.shape), step, torch.tensor([target], device=image.device), item="image")
+        return alpha[0]

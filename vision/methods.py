@@ -15,8 +15,7 @@ as relevant too; the registry names ``*_abs`` select it.
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -26,8 +25,10 @@ from torch import nn
 from ib_nlp.core.registry import Registry, check_options, option_names
 from ib_nlp.errors import InvalidInputError
 
-from .iba import ImageExplanation, VisionIBA, _module
+from .base import ImageMethod, module_named
+from .iba import VisionIBA
 from .input_iba import VisionInputIBA
+from .readout import ReadoutMethod
 
 
 def last_convolution(model: nn.Module) -> str:
@@ -36,58 +37,6 @@ def last_convolution(model: nn.Module) -> str:
     if not names:
         raise InvalidInputError("the model has no Conv2d module; pass layer= explicitly")
     return names[-1]
-
-
-class ImageMethod:
-    """A captum-backed attribution method for one image classifier.
-
-    ``defaults`` names every option the method takes and its default; a method that hands its
-    options to an implementation names it in ``wraps`` instead, and takes that one's options.
-    An unknown option is refused either way (a misspelt option would otherwise be ignored
-    without a word).
-    """
-
-    name: ClassVar[str]
-    unit: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
-    wraps: ClassVar[type | None] = None
-    trained_on: Sequence[str] = ()
-    """Ids of the images the method was trained on (a readout's), which an evaluation leaves out."""
-
-    def __init__(self, model: nn.Module, **options: Any):
-        check_options(self.name, option_names(self.wraps) if self.wraps is not None else list(self.defaults), options)
-        options = {**self.defaults, **options}
-        self.model = model.eval()
-        self.options = options
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        if image.dim() != 3:
-            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
-        started = time.perf_counter()
-        batch = image.unsqueeze(0).to(self.device)
-        with torch.no_grad():
-            logits = self.model(batch)
-        target = int(logits.argmax()) if target is None else int(target)
-        if not 0 <= target < logits.shape[-1]:
-            raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
-        try:
-            scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), target)
-        except RuntimeError as error:
-            if "not have been used in the graph" not in str(error):
-                raise
-            raise InvalidInputError(f"layer {self.options.get('layer')!r} does not influence the target: the classifier does not read it") from error
-        return ImageExplanation(
-            self.name, self.unit, scores.detach().float().cpu(), target, torch.softmax(logits[0].float(), -1).tolist(),
-            self.options.get("layer"), None if feature_scores is None else feature_scores.detach().float().cpu(), dict(self.options), time.perf_counter() - started,
-        )
-
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scores (height x width) and, where the method works on a coarser grid, that grid."""
-        raise NotImplementedError
 
 
 class _SignedPixelMethod(ImageMethod):
@@ -196,7 +145,7 @@ class GradCAM(ImageMethod):
     def __init__(self, model: nn.Module, layer: str | None = None, **options: Any):
         layer = layer or last_convolution(model)
         super().__init__(model, layer=layer, **options)
-        self.layer_module = _module(model, layer)
+        self.layer_module = module_named(model, layer)
 
     def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
         from captum.attr import LayerGradCam
@@ -251,57 +200,19 @@ class RandomImage(ImageMethod):
         return torch.rand(batch.shape[-2:], generator=generator), None
 
 
-class _IBA(ImageMethod):
-    """Per-sample IBA (``ib_nlp.vision.iba.VisionIBA``) under the registry's call."""
-
-    name, unit = "iba", "bits"
-    wraps = VisionIBA
-
-    def __init__(self, model: nn.Module, layer: str, **options: Any):
-        super().__init__(model, layer=layer, **{k: v for k, v in options.items() if k not in ("statistics", "reference_images")})
-        self.iba = VisionIBA(model, layer, **options)
-
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        return self.iba.explain(image, target)
-
-
-class _InputIBA(ImageMethod):
-    """InputIBA (``ib_nlp.vision.input_iba.VisionInputIBA``) under the registry's call."""
-
-    name, unit = "input_iba", "bits"
-    wraps = VisionInputIBA
-
-    def __init__(self, model: nn.Module, layer: str, reference_images: Any, **options: Any):
-        super().__init__(model, layer=layer, **options)
-        self.input_iba = VisionInputIBA(model, layer, reference_images, **options)
-
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        return self.input_iba.explain(image, target)
-
-
-class _Readout(ImageMethod):
-    """A trained readout (``ib_nlp.vision.readout.ImageReadout``, or the path of a saved one)."""
-
-    name, unit = "readout", "bits"
-    defaults: ClassVar[dict[str, Any]] = {"layer": None}
-
-    def __init__(self, model: nn.Module, readout: Any):
-        from .readout import ImageReadout
-
-        self.readout = readout if isinstance(readout, ImageReadout) else ImageReadout.load(model, readout)
-        super().__init__(model, layer=self.readout.layer)
-        self.trained_on = self.readout.trained_on
-
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        return self.readout.explain(image, target)
-
-
 IMAGE_METHODS = Registry("image method")
-for _method in (_IBA, _InputIBA, _Readout, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage):
+for _method in (VisionIBA, VisionInputIBA, ReadoutMethod, Gradient, Saliency, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, GuidedGradCAM, Occlusion, RandomImage):
     IMAGE_METHODS.add(_method.name, _method)
 IMAGE_METHODS.add_variant("occlusion_14", "occlusion", tile=14)
 for _name in ("gradient", "integrated_gradients", "guided_backprop", "guided_grad_cam"):
     IMAGE_METHODS.add_variant(f"{_name}_abs", _name, absolute=True)
+
+
+def register_image_method(cls: type[ImageMethod]) -> type[ImageMethod]:
+    """Class decorator: make a user's ``ImageMethod`` subclass available to ``load_image_method``
+    and the image evaluation under its ``name`` (a built-in name is refused)."""
+    IMAGE_METHODS.add(cls.name, cls, builtin=False)
+    return cls
 
 
 def image_method_names() -> list[str]:
@@ -313,6 +224,7 @@ def load_image_method(name: str, model: nn.Module, **options: Any) -> ImageMetho
     """Build the image method ``name`` for ``model``: a method, or a variant with preset options
     (e.g. ``occlusion_14`` = occlusion with 14x14 tiles; options given here win)."""
     factory, options = IMAGE_METHODS.resolve(name, options)
+    check_options(name, option_names(factory), options)
     try:
         return factory(model, **options)
     except TypeError as error:

@@ -1,5 +1,6 @@
-"""Image faithfulness and localisation metrics (docs/vision.md), each with its declared
-direction and range like the text metrics.
+"""Image faithfulness and localisation metrics (docs/vision.md): each an ``ImageMetric`` with
+its declared values, direction and range like the text metrics, looked up by name in
+``IMAGE_METRICS`` (``load_image_metric("tiles_14")``).
 
 - ``TileDegradation``: replace tiles (8x8 or 14x14 pixels) by a baseline in order of their mean
   score, most relevant first (MoRF) and least relevant first (LeRF). Each curve of the target
@@ -26,10 +27,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ib_nlp.errors import InvalidInputError
 from ib_nlp.core.metric_info import MetricInfo, ValueInfo, area_under_curve
+from ib_nlp.core.registry import Registry, check_options, option_names
+from ib_nlp.errors import InvalidInputError
 
 from .iba import gaussian_kernel
+
+
+Box = Sequence[float]
+"""A bounding box (x_min, y_min, x_max, y_max) in pixels, max exclusive."""
+
+
+class ImageMetric:
+    """A score of one image's attribution map: ``compute(model, image, scores, target, boxes)``
+    returns the values declared in ``info`` (a value is None where the metric does not apply
+    to the image, e.g. a localisation metric on an image without boxes). Options are the
+    fields of the (dataclass) subclass."""
+
+    info: ClassVar[MetricInfo]
+
+    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
+        raise NotImplementedError
 
 
 def _order(scores: torch.Tensor, seed: int) -> torch.Tensor:
@@ -66,7 +84,7 @@ def _probabilities(model: nn.Module, images: torch.Tensor, target: int, batch_si
 
 
 @dataclass
-class TileDegradation:
+class TileDegradation(ImageMetric):
     """Degradation test with square tiles replaced by ``baseline`` (0: the mean after the usual normalisation)."""
 
     tile: int = 8
@@ -87,7 +105,7 @@ class TileDegradation:
         curves=("morf", "lerf"),
     )
 
-    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int) -> dict[str, Any]:
+    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
         tiles = tile_means(scores, self.tile)
         rows, columns = tiles.shape
         order = _order(tiles, self.seed)
@@ -111,7 +129,7 @@ class TileDegradation:
         return result
 
 
-def _box_mask(boxes: Sequence[Sequence[float]], height: int, width: int) -> torch.Tensor:
+def _box_mask(boxes: Sequence[Box], height: int, width: int) -> torch.Tensor:
     """Union of boxes given as (x_min, y_min, x_max, y_max) in pixels, max exclusive."""
     mask = torch.zeros(height, width, dtype=torch.bool)
     for x_min, y_min, x_max, y_max in boxes:
@@ -121,24 +139,14 @@ def _box_mask(boxes: Sequence[Sequence[float]], height: int, width: int) -> torc
     return mask
 
 
-BOUNDING_BOX_INFO = MetricInfo(
-    "bounding_box_ratio", "fraction of the n highest-scored pixels inside the boxes, n = box area",
-    (ValueInfo("ratio", True, 0.0, 1.0, "fraction inside the boxes"),), "ratio",
-)
-EHR_INFO = MetricInfo(
-    "effective_heat_ratio", "area under the heat inside the boxes per pixel above each quantile threshold",
-    (ValueInfo("auc", True, 0.0, 1.0, "area under the effective heat ratio over quantile thresholds"),), "auc",
-)
-
-
-def bounding_box_ratio(scores: torch.Tensor, boxes: Sequence[Sequence[float]], seed: int = 0) -> float:
+def bounding_box_ratio(scores: torch.Tensor, boxes: Sequence[Box], seed: int = 0) -> float:
     """Fraction of the n highest-scored pixels inside the boxes, n = number of pixels in the boxes."""
     inside = _box_mask(boxes, *scores.shape).flatten()
     top = _order(scores, seed)[: int(inside.sum())]
     return float(inside[top].float().mean())
 
 
-def effective_heat_ratio(scores: torch.Tensor, boxes: Sequence[Sequence[float]], thresholds: int = 100) -> float:
+def effective_heat_ratio(scores: torch.Tensor, boxes: Sequence[Box], thresholds: int = 100) -> float:
     """Area, over quantile thresholds q in [0, 1), of sum(scores inside the boxes and above the
     q-quantile) / number of pixels above it. Scores are scaled to [0, 1] first."""
     values = scores.flatten().double()
@@ -153,8 +161,46 @@ def effective_heat_ratio(scores: torch.Tensor, boxes: Sequence[Sequence[float]],
     return area_under_curve(np.asarray(ratios), quantiles) / (quantiles[-1] - quantiles[0])
 
 
+def box_fraction(boxes: Sequence[Box], height: int, width: int) -> float:
+    """The fraction of the image the union of the boxes covers (0 without boxes)."""
+    return float(_box_mask(boxes, height, width).float().mean()) if boxes else 0.0
+
+
 @dataclass
-class ImageInsertionDeletion:
+class BoundingBoxRatio(ImageMetric):
+    """:func:`bounding_box_ratio` as a metric (None for an image without boxes)."""
+
+    seed: int = 0
+
+    info: ClassVar[MetricInfo] = MetricInfo(
+        "bounding_box_ratio", "fraction of the n highest-scored pixels inside the boxes, n = box area",
+        (ValueInfo("ratio", True, 0.0, 1.0, "fraction inside the boxes"),), "ratio",
+    )
+
+    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
+        return {"ratio": bounding_box_ratio(scores, boxes, self.seed) if boxes else None}
+
+
+@dataclass
+class EffectiveHeatRatio(ImageMetric):
+    """:func:`effective_heat_ratio` as a metric, on images whose boxes cover less than
+    ``max_box_fraction`` of the image (InputIBA's protocol: a third); None on the others."""
+
+    thresholds: int = 100
+    max_box_fraction: float = 1 / 3
+
+    info: ClassVar[MetricInfo] = MetricInfo(
+        "effective_heat_ratio", "area under the heat inside the boxes per pixel above each quantile threshold",
+        (ValueInfo("auc", True, 0.0, 1.0, "area under the effective heat ratio over quantile thresholds"),), "auc",
+    )
+
+    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
+        applies = bool(boxes) and box_fraction(boxes, *scores.shape) < self.max_box_fraction
+        return {"auc": effective_heat_ratio(scores, boxes, self.thresholds) if applies else None}
+
+
+@dataclass
+class ImageInsertionDeletion(ImageMetric):
     """Deletion into a black image and insertion into a blurred copy (Gaussian, ``blur_sigma``
     pixels), in ``steps`` equal portions of pixels. ``black`` is a black pixel's value in the
     model's input space (EfficientNet-Lite0, normalised with mean = std = 0.5: -1)."""
@@ -183,7 +229,7 @@ class ImageInsertionDeletion:
         padded = F.pad(image[None], (radius,) * 4, mode="reflect" if radius < min(image.shape[-2:]) else "replicate")
         return F.conv2d(padded, kernel.expand(channels, 1, *kernel.shape), groups=channels)[0]
 
-    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int) -> dict[str, Any]:
+    def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
         order = _order(scores, self.seed)
         counts = np.unique(np.linspace(0, order.numel(), self.steps + 1).round().astype(int))
         black, blurred = torch.full_like(image, self.black), self.blurred(image)
@@ -199,3 +245,18 @@ class ImageInsertionDeletion:
             "deletion_auc": area_under_curve(curves["deletion"], fractions),
             "insertion_auc": area_under_curve(curves["insertion"], fractions),
         }
+
+
+IMAGE_METRICS = Registry("image metric")
+for _metric in (TileDegradation, ImageInsertionDeletion, BoundingBoxRatio, EffectiveHeatRatio):
+    IMAGE_METRICS.add(_metric.info.name, _metric)
+IMAGE_METRICS.add_variant("tiles_8", "tile_degradation", tile=8)
+IMAGE_METRICS.add_variant("tiles_14", "tile_degradation", tile=14)
+
+
+def load_image_metric(name: str, **options: Any) -> ImageMetric:
+    """The image metric ``name`` (or a variant such as ``tiles_14``) with ``options``; an
+    unknown name or option is refused with the valid ones."""
+    factory, options = IMAGE_METRICS.resolve(name, options)
+    check_options(name, option_names(factory), options)
+    return factory(**options)

@@ -20,6 +20,8 @@ from torch import nn
 
 from ib_nlp.errors import InvalidInputError, ModelLoadError
 
+from .metrics import box_fraction
+
 # The bottleneck layer for EfficientNet-Lite0: the first block at 14x14 (stride 16), the
 # resolution of ResNet-50's layer3 in the paper.
 EFFICIENTNET_LITE0_LAYER = "_blocks.5"
@@ -59,10 +61,7 @@ class LabelledImage:
     @property
     def box_fraction(self) -> float:
         """Fraction of the image the union of the boxes covers."""
-        mask = np.zeros((CROP, CROP), bool)
-        for x0, y0, x1, y1 in self.boxes:
-            mask[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
-        return float(mask.mean())
+        return box_fraction(self.boxes, CROP, CROP)
 
 
 def imagenet_sample(folder: str | os.PathLike[str], limit: int | None = None) -> Iterator[LabelledImage]:

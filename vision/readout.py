@@ -10,10 +10,10 @@ for CE + beta * mean KL of the class it predicts; an explanation then needs one 
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +30,8 @@ from ib_nlp.core.readout_head import bound_alpha, load_readout, save_readout
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
-from .iba import (
-    ImageExplanation,
-    _feature_tensor,
-    _module,
-    cells_to_pixels,
-    estimate_feature_statistics,
-)
+from .base import ImageMethod, feature_map, module_named
+from .iba import cells_to_pixels, estimate_feature_statistics
 
 class ReadoutConvolutions(nn.Module):
     """in -> in/2 -> 2C -> C 1x1 convolutions; output alpha in [-5, 5], starting at ``init_alpha``."""
@@ -62,7 +57,7 @@ class ImageReadout:
         self.model = model.eval()
         self.layer = layer
         self.readout_layers = [layer, *[name for name in readout_layers if name != layer]]
-        self.modules = {name: _module(model, name) for name in self.readout_layers}
+        self.modules = {name: module_named(model, name) for name in self.readout_layers}
         missing = [name for name in self.readout_layers if name not in statistics]
         if missing:
             raise InvalidInputError(f"no statistics for {', '.join(missing)}")
@@ -88,7 +83,7 @@ class ImageReadout:
 
     def _capture(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         recorded: dict[str, torch.Tensor] = {}
-        handles = [module.register_forward_hook(lambda _, __, output, name=name: recorded.__setitem__(name, _feature_tensor(output, name).clone())) for name, module in self.modules.items()]
+        handles = [module.register_forward_hook(lambda _, __, output, name=name: recorded.__setitem__(name, feature_map(output, name).clone())) for name, module in self.modules.items()]
         try:
             with torch.no_grad():
                 logits = self.model(images)
@@ -142,23 +137,6 @@ class ImageReadout:
         self.network.eval()
         return losses
 
-    def explain(self, image: torch.Tensor, target: int | None = None) -> ImageExplanation:
-        """Bits per pixel from the predicted alpha (one forward pass)."""
-        if image.dim() != 3:
-            raise InvalidInputError(f"expected one image of shape (channels, height, width), got {tuple(image.shape)}")
-        started = time.perf_counter()
-        batch = image.unsqueeze(0).to(next(self.model.parameters()).device)
-        logits, recorded = self._capture(batch)
-        with torch.no_grad():
-            alpha = self.alpha(recorded)
-            mean, std = self._prior(self.layer, batch.device)
-            cells = (gaussian_capacity(alpha, normalize(recorded[self.layer].float(), mean, std)).sum(dim=1)[0] / NATS_PER_BIT)
-        pixels = cells_to_pixels(cells, image.shape[-2:])
-        predicted = int(logits.argmax())
-        if target is not None and int(target) != predicted:
-            warnings.warn(f"the readout's bits do not depend on the target: it was trained for the predicted class ({predicted}), not {target}", stacklevel=2)
-        return ImageExplanation("readout", "bits", pixels.cpu(), predicted if target is None else int(target), torch.softmax(logits[0].float(), -1).tolist(), self.layer, cells.cpu(), {"beta": self.beta, "readout_layers": list(self.readout_layers)}, time.perf_counter() - started)
-
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Network, layers, beta, statistics and the training images' ids in one safetensors
         file (the readout format shared with text, written atomically)."""
@@ -174,3 +152,35 @@ class ImageReadout:
         readout.network.eval()
         readout.trained_on = list(settings.get("trained_on", []))
         return readout
+
+
+class ReadoutMethod(ImageMethod):
+    """The readout as an attribution method: bits per pixel from the alpha a trained
+    :class:`ImageReadout` predicts (one forward pass). ``readout``: the readout or the path of
+    a saved one. Its bits do not depend on the target: it was trained for the predicted class."""
+
+    name, unit = "readout", "bits"
+
+    def __init__(self, model: nn.Module, readout: ImageReadout | str | os.PathLike[str]):
+        super().__init__(model)
+        self.readout = readout if isinstance(readout, ImageReadout) else ImageReadout.load(model, readout)
+        self.trained_on = list(self.readout.trained_on)
+
+    @property
+    def layer(self) -> str:
+        return self.readout.layer
+
+    def parameters(self) -> dict[str, Any]:
+        return {"beta": self.readout.beta, "readout_layers": list(self.readout.readout_layers)}
+
+    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+        readout = self.readout
+        logits, recorded = readout._capture(batch.detach())
+        with torch.no_grad():
+            alpha = readout.alpha(recorded)
+            mean, std = readout._prior(readout.layer, batch.device)
+            cells = gaussian_capacity(alpha, normalize(recorded[readout.layer].float(), mean, std)).sum(dim=1)[0] / NATS_PER_BIT
+        predicted = int(logits.argmax())
+        if target != predicted:
+            warnings.warn(f"the readout's bits do not depend on the target: it was trained for the predicted class ({predicted}), not {target}", stacklevel=3)
+        return cells_to_pixels(cells, batch.shape[-2:]), cells

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from ..errors import OptimisationError
+from ..errors import LayerNotReadError, NonFiniteError, OptimisationError
+from ..interrupt import check_interrupt
 from ..options import real_number, seed_value, whole_number
 from ..statistics import DEFAULT_MIN_STD
 
@@ -38,6 +41,52 @@ class IBAConfig:
             object.__setattr__(self, name, value)
 
 
+StepFunction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""One forward pass through the bottleneck: alpha (items x ...) to the logits of every noise
+sample (items * samples rows, an item's samples adjacent) and the capacity per element in nats
+(shaped like alpha; zero where an element does not count). It draws its own noise."""
+
+
+def optimise_alpha(
+    config: IBAConfig,
+    shape: torch.Size | tuple[int, ...],
+    step: StepFunction,
+    targets: torch.Tensor,
+    *,
+    elements: torch.Tensor | None = None,
+    padding: torch.Tensor | None = None,
+    item: str = "item",
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one bottleneck optimisation of the toolkit (IBA on text and images, InputIBA's input
+    stage): Adam on alpha from ``config.init_alpha`` for ``config.steps`` steps, minimising per
+    item CE(target) averaged over the noise samples + beta * capacity averaged over the item's
+    ``elements`` (default: all of them), summed over items, so that each item gets the updates
+    it would get alone. Returns the final alpha and the capacity of the last forward pass (one
+    update earlier), both detached. Refuses a non-finite loss and an alpha that never moved."""
+    from tqdm.auto import tqdm
+
+    device = targets.device
+    alpha = torch.full(tuple(shape), config.init_alpha, dtype=torch.float32, device=device, requires_grad=True)
+    optimizer = torch.optim.Adam([alpha], lr=config.lr)
+    items = alpha.shape[0]
+    target_rows = targets.repeat_interleave(config.samples)
+    capacity = torch.zeros_like(alpha)
+    for index in tqdm(range(config.steps), desc="IBA", unit="step", disable=not progress, leave=False):
+        check_interrupt()
+        logits, capacity = step(alpha)
+        cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(items, config.samples).mean(dim=1)
+        mean_capacity = capacity.flatten(1).mean(dim=1) if elements is None else capacity.flatten(1).sum(dim=1) / elements
+        loss = (cross_entropy + config.beta * mean_capacity).sum()
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"the bottleneck's loss became {loss.item()} at step {index + 1}; try a smaller lr (now {config.lr:g}) or beta (now {config.beta:g})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    check_alpha_moved(alpha.detach(), optimizer, config, padding=padding, item=item)
+    return alpha.detach(), capacity.detach()
+
+
 def check_alpha_moved(alpha: torch.Tensor, optimizer: torch.optim.Adam, config: IBAConfig, padding: torch.Tensor | None = None, item: str | None = None) -> None:
     """Refuse an optimisation that left alpha where it started (rows: the explained items; padding
     elements do not count): at an extreme beta Adam's second moment overflows and every update is
@@ -66,3 +115,14 @@ def unchanged_rows(replaced: torch.Tensor, original: torch.Tensor) -> torch.Tens
     left the logits as they were: the model does not read that site, and a bottleneck there
     would give a silent zero map. Used by text and images."""
     return torch.isclose(replaced.float(), original.float(), rtol=UNCHANGED_RTOL, atol=UNCHANGED_ATOL).all(dim=-1)
+
+
+def check_influence(replaced: torch.Tensor, original: torch.Tensor, site: str, hint: str = "") -> None:
+    """The one influence check of text and images: replacing ``site`` by noise from the prior
+    (logits ``replaced``) must change the logits of every item, else the model does not read it
+    and the attribution would be a silent zero map."""
+    if bool(unchanged_rows(replaced, original).any()):
+        raise LayerNotReadError(
+            f"replacing the output of {site} by noise from the prior does not change the prediction: the classifier never "
+            f"reads it, so its attribution would be a silent zero map.{' ' + hint if hint else ''}"
+        )

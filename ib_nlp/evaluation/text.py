@@ -1,4 +1,4 @@
-"""Faithfulness evaluation over a dataset: every method, every metric, one JSON line per text.
+"""Faithfulness evaluation of text methods over a dataset: every method, every metric, one JSON line per text.
 
 ``run_evaluation`` explains each selected text with every method, scores the explanations
 with every metric, and appends one JSON line per text as soon as it is done, so an
@@ -22,18 +22,26 @@ from typing import Any
 
 import numpy as np
 
-from .attr import AttributionMethod, load_method
-from .classifier import Classifier
-from .errors import InvalidInputError, TruncationWarning
-from .iba import is_bottleneck_method
-from .data import held_out_reviews, load_imdb
-from .io import write_text_atomic
-from .shipped import model_folder
-from .metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
+from ..attr import AttributionMethod, load_method
+from ..classifier import Classifier
+from ..data import held_out_reviews, load_imdb
+from ..errors import InvalidInputError, TruncationWarning
+from ..iba import is_bottleneck_method
+from ..io import write_text_atomic
+from ..metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
+from ..shipped import model_folder
+from .runner import (
+    RESULTS_PATTERN,
+    SETTINGS_FILE,
+    JsonLines,
+    finished_prefix,
+    finite,
+    markdown_table,
+    share_cpu_threads,
+    write_csv,
+)
 
-RESULTS_PATTERN = "results.*.jsonl"
 SANITY_PATTERN = "sanity.*.jsonl"
-SETTINGS_FILE = "settings.json"
 
 
 @dataclass
@@ -55,35 +63,6 @@ class EvaluationSettings:
         return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
 
 
-def parse_shard(value: str) -> tuple[int, int]:
-    """``INDEX/COUNT`` (``0 <= INDEX < COUNT``) into a pair."""
-    index, _, count = value.partition("/")
-    try:
-        shard = int(index), int(count)
-    except ValueError:
-        raise InvalidInputError(f"expected INDEX/COUNT such as 0/4, got {value!r}") from None
-    if not 0 <= shard[0] < shard[1]:
-        raise InvalidInputError(f"expected 0 <= INDEX < COUNT, got {value!r}")
-    return shard
-
-
-def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``NAME.KEY=VALUE`` pairs (the scripts' ``--option``) into {name: {key: value}}; values are
-    JSON when they parse (numbers, true/false, lists), else strings."""
-    options: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        target, equals, raw = pair.partition("=")
-        name, dot, key = target.partition(".")
-        if not (name and dot and key and equals):
-            raise InvalidInputError(f"an option needs NAME.KEY=VALUE, got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        options.setdefault(name, {})[key] = value
-    return options
-
-
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
     """The first ``n`` texts of a seeded permutation (a larger ``n`` extends a smaller run)."""
     if n < 1 or n > len(dataset):
@@ -91,71 +70,6 @@ def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
     order = np.random.default_rng(seed).permutation(len(dataset))[:n]
     rows = dataset.select(order.tolist())
     return [{"index": int(index), "text": text, "label": int(label)} for index, text, label in zip(order, rows["text"], rows["label"])]
-
-
-class JsonLines:
-    """Append-only JSON lines, one file per process, read back across all processes' files."""
-
-    def __init__(self, folder: Path, pattern: str, rank: int | str):
-        self.folder = folder
-        self.pattern = pattern
-        self.path = folder / pattern.replace("*", str(rank))
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, allow_nan=False) + "\n"
-        if self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, "rb") as handle:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    line = "\n" + line  # end a line cut short by an interrupted write
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def drop_torn_lines(self) -> int:
-        """Move the lines of this process's file that are not complete records (cut short by an
-        interrupted write) to ``<file>.torn`` and rewrite the file without them; returns how many."""
-        if not self.path.is_file():
-            return 0
-        kept, torn = [], []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                json.loads(line)
-            except json.JSONDecodeError:
-                torn.append(line)
-            else:
-                kept.append(line)
-        if torn:
-            with open(self.path.with_name(self.path.name + ".torn"), "a", encoding="utf-8") as handle:
-                handle.write("".join(f"{line}\n" for line in torn))
-            write_text_atomic(self.path, "".join(f"{line}\n" for line in kept))
-            warnings.warn(f"{self.path.name}: moved {len(torn)} incomplete line(s) from an interrupted write to {self.path.name}.torn; those texts are redone", stacklevel=2)
-        return len(torn)
-
-    def read(self) -> list[dict[str, Any]]:
-        """All complete records, first occurrence of each index, sorted by index."""
-        records: dict[Any, dict[str, Any]] = {}
-        for path in sorted(self.folder.glob(self.pattern)):
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    warnings.warn(f"{path.name} line {number} is incomplete (interrupted write); that text will be redone", stacklevel=2)
-                    continue
-                records.setdefault(record["index"], record)
-        return [records[key] for key in sorted(records)]
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 def applicable_methods(classifier: Classifier, names: Sequence[str], options: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, AttributionMethod], dict[str, str]]:
@@ -199,7 +113,7 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
         for name, result in zip(methods, metric.compute(classifier, explanations, item["label"])):
             record["methods"][name]["metrics"][metric_name] = result
         record.setdefault("metric_seconds", {})[metric_name] = time.perf_counter() - started
-    return _finite(record)
+    return finite(record)
 
 
 def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
@@ -226,16 +140,6 @@ def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: b
                 f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
                 "resume with the same settings, or choose another output folder"
             )
-
-
-def share_cpu_threads(device: str | Any, processes: int) -> None:
-    """Give each of ``processes`` processes on one CPU its share of the cores (torch's threads),
-    unless ``OMP_NUM_THREADS`` says otherwise: processes that each use every core slow each
-    other down several times over (``scripts/bench_threads.py --busy``)."""
-    import torch
-
-    if processes > 1 and torch.device(device).type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
 
 
 def run_evaluation(
@@ -324,7 +228,7 @@ def sanity_record(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TruncationWarning)
             record["methods"][name] = check.compute(classifier, lambda model, name=name, options=options: load_method(name, model, **options), [item["text"]])[0]
-    return _finite(record)
+    return finite(record)
 
 
 def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -402,24 +306,6 @@ def _direction_arrow(lookup: Mapping[tuple[str, str, str], Mapping[str, Any]], m
     return {"higher is better": "↑", "lower is better": "↓"}.get(direction, direction)
 
 
-def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines) + "\n"
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
-    """All summary rows (method, metric, value, direction, mean, sem, n) as CSV, written atomically."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["method", "metric", "value", "direction", "mean", "sem", "n"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
-
-
 def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, Any]], folder: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The records of a run in progress, computing nothing: the results of the longest prefix
     of ``items`` whose texts are all done, and the sanity records of the longest such prefix
@@ -431,15 +317,6 @@ def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, 
     order = [item["index"] for item in items]
     results = finished_prefix(order, JsonLines(folder, RESULTS_PATTERN, 0).read()) if settings.metrics else []
     return results, finished_prefix(order[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())
-
-
-def finished_prefix(order: Sequence[Any], records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records of the longest prefix of ``order`` (record indices, in sample order) whose
-    records are all present."""
-    done = {record["index"] for record in records}
-    finished = next((k for k, index in enumerate(order) if index not in done), len(order))
-    keep = set(order[:finished])
-    return [record for record in records if record["index"] in keep]
 
 
 # The values the summary tables show, in this order, where their metric was computed.
@@ -471,8 +348,8 @@ def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, coun
 
 def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
     """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
-    from .plots import curves_png
-    from .report import render_evaluation, save_html
+    from ..plots import curves_png
+    from ..report import render_evaluation, save_html
 
     rows = summarize(records, settings.metrics)
     sanity_rows = summarize_sanity(sanity)
