@@ -45,6 +45,7 @@ _EXPORTS = {
     "sweep_betas": "sweep",
     "sweep_layers": "sweep",
     "Word": "words",
+    "explorer": "ui.widgets",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -85,4 +86,5 @@ if TYPE_CHECKING:
     from .shipped import DEFAULT_MODEL, shipped_model_names
     from .statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
     from .sweep import Sweep, sweep_betas, sweep_layers
+    from .ui.widgets import explorer
     from .words import Word

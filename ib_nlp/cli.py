@@ -19,6 +19,7 @@ from .attr import method_names
 from .corpus import DEFAULT_MAX_TEXTS, reference_texts
 from .errors import IBNLPError, InvalidInputError, StatisticsError
 from .interrupt import stop_on_interrupt
+from .commands import add_commands
 from .options import parse_layer
 from .shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
 from .text import check_text
@@ -47,20 +48,6 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         return number
 
     return parse
-
-
-def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type=`` from a library parser: its :class:`InvalidInputError` becomes
-    argparse's usage error with the same message (a plain ValueError would lose the message)."""
-
-    def checked(value: str) -> Any:
-        try:
-            return parse(value)
-        except InvalidInputError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    checked.__name__ = parse.__name__
-    return checked
 
 
 _positive_int = _int_at_least(1)
@@ -172,7 +159,7 @@ def format_summary(explanation: Explanation, top: int) -> str:
 
 def run_explain(args: argparse.Namespace) -> int:
     """``ib-nlp explain``: explain one text and print (and optionally save) the result."""
-    from .report import render_explanation, save_html
+    from .ui.report import render_explanation, save_html
 
     text = _read_text(args)
     output = _check_output_path(args.json) if args.json is not None else None
@@ -368,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the attribution methods (--method of explain): full name, unit, whether scores are signed, what each computes.",
     )
     methods.set_defaults(handler=run_methods)
+    add_commands(commands)
     return parser
 
 

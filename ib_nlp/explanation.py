@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ib_nlp.io import write_text_atomic
+from ib_nlp.ui import report
 from ib_nlp.words import Word
 
 __all__ = ["FORMAT_VERSION", "Explanation"]
@@ -265,12 +266,10 @@ class Explanation:
         return cls.from_dict(data)
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """The explanation as a self-contained HTML page (see :mod:`ib_nlp.report`).
+        """The explanation as a self-contained HTML page (see :mod:`ib_nlp.ui.report`).
 
         When ``path`` is given the page is also written there, atomically.
         """
-        from ib_nlp import report  # imported here: report imports this module
-
         page = report.render_explanation(self)
         if path is not None:
             report.save_html(page, path)
@@ -287,6 +286,4 @@ class Explanation:
 
     def _repr_html_(self) -> str:
         """Notebook view: the text coloured by score, escaped, with inline styles and no script."""
-        from ib_nlp import report  # imported here: report imports this module
-
         return report.render_inline(self)

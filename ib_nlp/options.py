@@ -8,8 +8,10 @@ from command lines, config files and ``--option KEY=VALUE`` pairs. Booleans are 
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidInputError
@@ -74,3 +76,17 @@ def parse_layer(value: str) -> int | str:
     if text.startswith("layer.") and text[len("layer.") :].isdigit():
         return int(text[len("layer.") :])
     return int(text) if text.lstrip("-").isdigit() else text
+
+
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a library parser: its :class:`InvalidInputError` becomes
+    argparse's usage error with the same message (a plain ValueError would lose the message)."""
+
+    def checked(value: str) -> Any:
+        try:
+            return parse(value)
+        except InvalidInputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = parse.__name__
+    return checked

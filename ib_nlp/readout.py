@@ -115,7 +115,7 @@ class Readout:
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Readout:
         """A readout saved by :meth:`save`."""
         if not Path(path).is_file():
-            raise InvalidInputError(f"no readout file at {path}; train one with scripts/train_readout.py")
+            raise InvalidInputError(f"no readout file at {path}; train one with: ib-nlp train-readout --model MODEL --out {path}")
         settings, state, statistics = load_readout(path)
         config = ReadoutConfig(**settings)
         weights = [state[f"layers.{index}.weight"] for index in (0, 2, 4)]
@@ -218,7 +218,7 @@ class ReadoutIBA(AttributionMethod):
         if readout is None:
             folder = shipped_model_path(self.classifier.name)
             if folder is None or not (folder / READOUT_FILE).is_file():
-                raise InvalidInputError(f"no trained readout ships with {self.classifier.name}; train one with scripts/train_readout.py and pass readout=PATH")
+                raise InvalidInputError(f"no trained readout ships with {self.classifier.name}; train one with `ib-nlp train-readout --model {self.classifier.name} --out PATH` and pass readout=PATH")
             readout = folder / READOUT_FILE
         self.readout = readout if isinstance(readout, Readout) else Readout.load(readout, self.classifier.device)
         self.readout.network.to(self.classifier.device).eval()

@@ -90,7 +90,7 @@ class Sweep:
 
     def to_html(self, text: int = 0, path: str | os.PathLike[str] | None = None) -> str:
         """The settings x words heatmap of one text (saved to ``path`` if given)."""
-        from .report import render_layer_sweep, save_html
+        from .ui.report import render_layer_sweep, save_html
 
         words = [word.text for word in self.explanations[text][0].words]
         labels = [f"{self.parameter} {setting}" if self.parameter == "beta" else str(setting) for setting in self.settings]
@@ -247,3 +247,87 @@ def sweep_betas(
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
     sweep = Sweep("beta", [float(beta) for beta in betas], explanations, seconds=time.perf_counter() - started)
     return _score(sweep, classifier, _metric(metric, metric_options), labels)
+
+
+@dataclass
+class LayerBetaGrid:
+    """One layer sweep per beta over the same texts, and the setting the grid recommends:
+    every (layer, beta) compared as one sweep, shallower layers and smaller betas first, so a
+    lead within its standard error is a tie and the first of the tied settings is kept."""
+
+    betas: list[float]
+    sweeps: list[Sweep]
+
+    @property
+    def layers(self) -> list[Any]:
+        return self.sweeps[0].settings
+
+    def combined(self) -> Sweep:
+        """Every (layer, beta) as the settings of one sweep (without explanations)."""
+        order = [(p, b) for p in range(len(self.layers)) for b in range(len(self.betas))]
+        return Sweep(
+            "layer, beta",
+            [(self.layers[p], self.betas[b]) for p, b in order],
+            [],
+            higher_is_better=self.sweeps[0].higher_is_better,
+            faithfulness=[self.sweeps[b].faithfulness[p] for p, b in order],
+            faithfulness_values=[self.sweeps[b].faithfulness_values[p] for p, b in order],
+        )
+
+    @property
+    def best(self) -> tuple[Any, float]:
+        """The recommended (layer, beta)."""
+        return self.combined().best
+
+    def report(self, model: str, seed: int) -> str:
+        """The layers x betas table (faithfulness mean ± standard error, bits per text) and the
+        recommendation, in Markdown."""
+        from .evaluation.runner import markdown_table
+
+        texts = len(self.sweeps[0].explanations)
+        header = ["layer"] + [f"beta {beta:g}" for beta in self.betas] + [f"bits/review (beta {beta:g})" for beta in self.betas]
+        body = []
+        for position, layer in enumerate(self.layers):
+            cells = [str(layer)]
+            cells += [f"{s.faithfulness[position]:.3f} ± {s.faithfulness_sem[position]:.3f}" for s in self.sweeps]
+            cells += [f"{sum(row[position].total_score for row in s.explanations) / texts:.1f}" for s in self.sweeps]
+            body.append(cells)
+        combined = self.combined()
+        best_layer, best_beta = combined.best
+        best_value = combined.faithfulness[combined.settings.index((best_layer, best_beta))]
+        tied = f"; tied within a standard error: {', '.join(f'layer {layer} beta {beta:g}' for layer, beta in combined.tied)}" if len(combined.tied) > 1 else ""
+        return (
+            f"{model}: IBA degradation test (LeRF - MoRF area of the target probability, tokens deleted, "
+            f"higher is better), {texts} IMDB test reviews (seed {seed}), mean ± standard error\n\n"
+            + markdown_table(header, body)
+            + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n"
+        )
+
+
+def sweep_layers_and_betas(model: Any, texts: Sequence[str], betas: Sequence[float], layers: Sequence[int | str] | None = None, *, on_sweep: Any = None, **sweep_options: Any) -> LayerBetaGrid:
+    """:func:`sweep_layers` once per beta (``sweep_options`` go to it); ``on_sweep(beta, sweep)``
+    is called after each, e.g. to save it."""
+    if not betas:
+        raise InvalidInputError("no betas to sweep")
+    sweeps = []
+    for beta in betas:
+        sweep = sweep_layers(model, texts, layers, beta=beta, **sweep_options)
+        if on_sweep is not None:
+            on_sweep(beta, sweep)
+        sweeps.append(sweep)
+    return LayerBetaGrid(list(betas), sweeps)
+
+
+def time_shared_sweep(model: Any, texts: Sequence[str], layers: Sequence[int | str], beta: float, batch_size: int, **iba_options: Any) -> tuple[float, float]:
+    """Seconds of the shared-pass layer sweep and of explaining the layers one by one (each its
+    own :class:`PerSampleIBA`) on the same texts, measured in one run."""
+    classifier = Classifier.load(model)
+    started = time.perf_counter()
+    sweep_layers(classifier, texts, layers, beta=beta, metric=None, batch_size=batch_size, **iba_options)
+    shared = time.perf_counter() - started
+    started = time.perf_counter()
+    for layer in layers:
+        explainer = PerSampleIBA(classifier, layer, beta=beta, **iba_options)
+        for start in range(0, len(texts), batch_size):
+            explainer.explain_batch(list(texts[start : start + batch_size]))
+    return shared, time.perf_counter() - started

@@ -212,7 +212,7 @@ def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
 
 @pytest.mark.parametrize("panels", [1, 2, 4])
 def test_curves_png_draws_any_number_of_panels(panels):
-    from ib_nlp.plots import curves_png
+    from ib_nlp.ui.plots import curves_png
 
     curves = {"iba": ([0, 0.5, 1], [1.0, 0.4, 0.2]), "random": (["original", "head", "layer.0"], [1.0, 0.9, 0.8])}
     png = curves_png([(f"panel {i}", "x", "y", curves) for i in range(panels)])
@@ -222,7 +222,7 @@ def test_curves_png_draws_any_number_of_panels(panels):
 def test_shard_arguments_are_parsed_and_bad_ones_refused(capsys):
     import argparse
 
-    from ib_nlp.cli import argument_type
+    from ib_nlp.options import argument_type
     from ib_nlp.evaluation import parse_shard
 
     assert parse_shard("3/14") == (3, 14)

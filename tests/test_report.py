@@ -1,4 +1,4 @@
-"""Tests of the HTML reports (ib_nlp.report): escaping, self-containment, structure, speed, size."""
+"""Tests of the HTML reports (ib_nlp.ui.report): escaping, self-containment, structure, speed, size."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ib_nlp import report
+from ib_nlp.ui import report
 from ib_nlp.explanation import Explanation
 from ib_nlp.iba import PerSampleIBA
 from ib_nlp.testing import BASIC_WORDS, build_wordpiece_tokenizer
@@ -447,7 +447,7 @@ def test_real_iba_explanation_renders(tiny_bert: Any, reference_texts: list[str]
 
 
 def test_evaluation_report_escapes_every_string_and_embeds_figures():
-    from ib_nlp.report import render_evaluation
+    from ib_nlp.ui.report import render_evaluation
 
     evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
     page = render_evaluation(evil, [(evil, ["method", evil], [[evil, "0.5 ± 0.1"]])], [(evil, b"\x89PNG fake")], notes=[evil])

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from test_report import REVIEW, SCRIPT, Elements, make_explanation
 
-from ib_nlp import report
+from ib_nlp.ui import report
 from ib_nlp.explanation import Explanation
 
 CHROMIUM = next((path for path in (shutil.which("chromium"), shutil.which("chromium-browser")) if path), None)

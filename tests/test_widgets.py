@@ -11,7 +11,7 @@ from ib_nlp.attr import method_names
 from ib_nlp.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.testing import random_classifier
-from ib_nlp.widgets import METHODS, Explorer, explorer
+from ib_nlp.ui.widgets import METHODS, Explorer, explorer
 
 FAST = {"steps": 2, "samples": 2}
 CORPUS = [

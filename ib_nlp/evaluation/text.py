@@ -16,13 +16,13 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..attr import AttributionMethod, load_method
+from ..attr import AttributionMethod, load_method, method_names
 from ..classifier import Classifier
 from ..data import held_out_reviews, load_imdb
 from ..errors import InvalidInputError, TruncationWarning
@@ -241,7 +241,7 @@ def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str])
         seconds = [record["methods"][method]["seconds"] for record in records]
         rows.append({"method": method, "metric": "time", "value": "median_seconds_per_text", "direction": "lower is better", "mean": float(np.median(seconds)), "sem": None, "n": len(seconds)})
         for metric_name in metric_names:
-            for value in METRICS[metric_name].info.values:
+            for value in METRICS.get(metric_name).info.values:
                 samples = [record["methods"][method]["metrics"][metric_name][value.name] for record in records]
                 rows.append(_row(method, metric_name, value.name, value.direction, [s for s in samples if s is not None]))
     return rows
@@ -348,8 +348,8 @@ def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, coun
 
 def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
     """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
-    from ..plots import curves_png
-    from ..report import render_evaluation, save_html
+    from ..ui.plots import curves_png
+    from ..ui.report import render_evaluation, save_html
 
     rows = summarize(records, settings.metrics)
     sanity_rows = summarize_sanity(sanity)
@@ -392,3 +392,66 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
     notes = [f"Settings: {json.dumps(settings.__dict__)}"]
     save_html(render_evaluation(title, tables, figures, notes), folder / "report.html")
     return markdown
+
+
+def with_prior(options: Mapping[str, Mapping[str, Any]], methods: Sequence[str], *, reference: str | None = None, text_column: str = "text", statistics: str | None = None) -> dict[str, dict[str, Any]]:
+    """``options`` with the prior of every bottleneck method among ``methods`` set: a reference
+    corpus (a file or dataset id, with its text column) or a statistics file."""
+    merged = {name: dict(values) for name, values in options.items()}
+    for name in filter(is_bottleneck_method, methods):
+        if reference is not None:
+            merged.setdefault(name, {}).update(reference_corpus=reference, text_column=text_column)
+        if statistics is not None:
+            merged.setdefault(name, {})["statistics"] = statistics
+    return merged
+
+
+def evaluate_imdb(
+    settings: EvaluationSettings,
+    folder: str | os.PathLike[str],
+    *,
+    reference_n: int = 500,
+    shard: tuple[int, int] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> str | None:
+    """Run (or resume) the IMDB evaluation of ``settings`` into ``folder`` and write its outputs;
+    returns the summary (None for a shard or a non-main process, which write none). The sanity
+    check's prior is re-estimated on the bottleneck methods' corpus, else on ``reference_n``
+    held-out training reviews."""
+    from accelerate import PartialState
+
+    from ..corpus import reference_texts as corpus_texts
+
+    folder = Path(folder)
+    unknown = sorted(set(settings.methods) - set(method_names()))
+    if unknown:
+        raise InvalidInputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}")
+    items = sample_items(load_imdb(settings.split, settings.data), settings.n, settings.seed)
+    references = None
+    bottlenecks = [name for name in settings.methods if is_bottleneck_method(name)]
+    if settings.sanity_n and bottlenecks:
+        given = settings.options.get(bottlenecks[0], {}).get("reference_corpus")
+        text_column = settings.options.get(bottlenecks[0], {}).get("text_column", "text")
+        references = corpus_texts(given, text_column) if given is not None else sanity_reference_texts(settings.model, settings.data, reference_n, settings.seed)
+    records = run_evaluation(settings, items, folder, reference_texts=references, progress=progress, shard=shard, device=device)
+    if shard or not PartialState().is_main_process:
+        return None
+    wanted = {item["index"] for item in items[: settings.sanity_n]}
+    sanity = [record for record in JsonLines(folder, SANITY_PATTERN, 0).read() if record["index"] in wanted]
+    return write_outputs(folder, settings, records, sanity)
+
+
+def summarize_finished_run(folder: str | os.PathLike[str]) -> tuple[str, str]:
+    """Write the outputs of the longest finished prefix of the run in ``folder``, computing
+    nothing; returns the summary and what it covers ("12 of 100 reviews ...")."""
+    folder = Path(folder)
+    settings = load_settings(folder)
+    items = sample_items(load_imdb(settings.split, settings.data), settings.n, settings.seed)
+    records, sanity = finished_records(settings, items, folder)
+    if not records and not sanity:
+        raise InvalidInputError(f"no review of the run in {folder} is finished yet (the first review of the sample is not done)")
+    markdown = write_outputs(folder, replace(settings, n=len(records), sanity_n=len(sanity)), records, sanity)
+    done = [f"{len(records)} of {settings.n} reviews"] if settings.metrics else []
+    done += [f"the sanity check on {len(sanity)} of {settings.sanity_n}"] if settings.sanity_n else []
+    return markdown, " and ".join(done)

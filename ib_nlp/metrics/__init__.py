@@ -7,16 +7,11 @@ check re-explains texts on randomised copies of the model (:class:`CascadingRand
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
-from ..core.metric_info import MetricInfo, ValueInfo, area_under_curve
-from .base import FaithfulnessMetric
-from .degradation import Degradation, InsertionDeletion
-from .eraser import Eraser
-from .sanity import CascadingRandomization, parameter_groups, randomized_models
-from .sensitivity import SensitivityN
+from ..core.registry import Registry, check_options, option_names
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -32,24 +27,44 @@ __all__ = [
     "area_under_curve",
     "evaluate_module_path",
     "load_metric",
+    "metric_names",
     "parameter_groups",
     "randomized_models",
 ]
 
-METRICS: dict[str, type[FaithfulnessMetric]] = {cls.info.name: cls for cls in (Degradation, SensitivityN, InsertionDeletion, Eraser)}
+# The per-text metrics by name, each imported on first use (so listing them loads no torch).
+METRICS = Registry("metric")
+METRICS.add("degradation", "ib_nlp.metrics.degradation:Degradation")
+METRICS.add("sensitivity_n", "ib_nlp.metrics.sensitivity:SensitivityN")
+METRICS.add("insertion_deletion", "ib_nlp.metrics.degradation:InsertionDeletion")
+METRICS.add("eraser", "ib_nlp.metrics.eraser:Eraser")
 # What an evaluation computes unless told otherwise (ERASER's metrics are asked for by name, so
 # runs started before they existed keep their settings).
 DEFAULT_METRICS = ("degradation", "sensitivity_n", "insertion_deletion")
 
+_LAZY = {
+    "FaithfulnessMetric": ".base", "Degradation": ".degradation", "InsertionDeletion": ".degradation", "Eraser": ".eraser",
+    "SensitivityN": ".sensitivity", "CascadingRandomization": ".sanity", "parameter_groups": ".sanity", "randomized_models": ".sanity",
+    "MetricInfo": "ib_nlp.core.metric_info", "ValueInfo": "ib_nlp.core.metric_info", "area_under_curve": "ib_nlp.core.metric_info",
+}
 
-def load_metric(name: str, **options: Any) -> FaithfulnessMetric:
-    """The per-text metric ``name`` with its options."""
-    if name not in METRICS:
-        raise InvalidInputError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
-    try:
-        return METRICS[name](**options)
-    except TypeError as error:
-        raise InvalidInputError(f"bad options for {name}: {error}") from error
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'ib_nlp.metrics' has no attribute {name!r}")
+
+
+def metric_names() -> list[str]:
+    """Every per-text metric ``load_metric`` accepts."""
+    return METRICS.names()
+
+
+def load_metric(name: str, **options: Any) -> Any:
+    """The per-text metric ``name`` with its options (an unknown name or option is refused with the valid ones)."""
+    factory, options = METRICS.resolve(name, options)
+    check_options(name, option_names(factory), options)
+    return factory(**options)
 
 
 def evaluate_module_path() -> str:

@@ -22,13 +22,17 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ib_nlp.attr import display_name
-from ib_nlp.explanation import Explanation
-from ib_nlp.io import write_text_atomic
+from ..attr import display_name
+from ..io import write_text_atomic
+
+if TYPE_CHECKING:
+    from ..explanation import Explanation
 
 __all__ = [
     "render_comparison",
@@ -48,97 +52,7 @@ _TICKS = 5
 CLIP_PERCENTILE = 95
 MIN_VALUES_TO_CLIP = 10
 
-_CSS = f"""
-:root{{color-scheme:light;--fg:#1f2328;--muted:#59636e;--line:#d0d7de;--bg:#f6f8fa;--accent:#0969da}}
-*{{box-sizing:border-box}}
-html{{-webkit-text-size-adjust:100%}}
-body{{margin:0;background:var(--bg);color:var(--fg);font:15px/1.55 {_FONT};
--webkit-print-color-adjust:exact;print-color-adjust:exact}}
-a{{color:var(--accent)}}
-.toggle{{position:absolute;opacity:0;width:1px;height:1px;margin:0}}
-.top{{position:sticky;top:0;z-index:2;background:rgba(255,255,255,.96);border-bottom:1px solid var(--line)}}
-.top-in{{max-width:1080px;margin:0 auto;padding:12px 24px;display:flex;gap:10px 14px;align-items:center;flex-wrap:wrap}}
-h1{{font-size:19px;line-height:1.3;margin:0;flex:1 1 320px;overflow-wrap:anywhere}}
-h2{{font-size:16px;line-height:1.3;margin:0 0 12px;overflow-wrap:anywhere}}
-.switch{{cursor:pointer;user-select:none;font-size:13px;color:var(--fg);display:inline-flex;align-items:center;
-gap:7px;padding:4px 12px 4px 9px;border:1px solid var(--line);border-radius:999px;background:#fff}}
-.switch::before{{content:"";width:12px;height:12px;border:1.5px solid var(--muted);border-radius:3px;background:#fff}}
-#show-special:checked~.top label[for=show-special]::before,
-#show-tokens:checked~.top label[for=show-tokens]::before{{background:var(--accent);border-color:var(--accent);
-box-shadow:inset 0 0 0 2px #fff}}
-#show-special:focus-visible~.top label[for=show-special],
-#show-tokens:focus-visible~.top label[for=show-tokens]{{outline:2px solid var(--accent);outline-offset:1px}}
-main{{max-width:1080px;margin:0 auto;padding:20px 24px 32px}}
-.card{{background:#fff;border:1px solid var(--line);border-radius:8px;padding:18px 20px;margin:0 0 18px}}
-.card>:last-child{{margin-bottom:0}}
-.note{{color:var(--muted);font-size:13px;margin:0 0 14px}}
-.warn{{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:7px 11px;margin:0 0 12px;font-size:13.5px}}
-.meta{{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px 20px;margin:0 0 14px}}
-.meta div{{min-width:0}}
-.meta .wide{{grid-column:span 2}}
-.k{{display:block;font-size:11px;letter-spacing:.05em;text-transform:uppercase;color:var(--muted)}}
-.v{{display:block;font-weight:600;overflow-wrap:anywhere}}
-.probs{{border-collapse:collapse;font-size:13.5px;margin:0 0 14px}}
-.probs th{{text-align:left;font-weight:500;padding:2px 12px 2px 0;max-width:260px;overflow-wrap:anywhere}}
-.probs td{{padding:2px 8px 2px 0;font-variant-numeric:tabular-nums}}
-.probs .pred th{{font-weight:700}}
-.bar{{width:180px}}
-.bar span{{display:block;height:8px;border-radius:4px;background:#8c959f}}
-.pred .bar span{{background:var(--accent)}}
-.tag{{display:inline-block;font-size:11px;line-height:1.5;padding:0 6px;border-radius:999px;border:1px solid var(--line);
-color:var(--muted);margin-right:4px}}
-details{{font-size:13px;margin:10px 0 0}}
-summary{{cursor:pointer;color:var(--muted)}}
-.params{{border-collapse:collapse;margin:6px 0 0}}
-.params th,.params td{{text-align:left;padding:2px 14px 2px 0;vertical-align:top;overflow-wrap:anywhere}}
-.params th{{font-weight:500;color:var(--muted)}}
-.params td{{font-family:{_MONO};font-size:12px}}
-.lg{{display:flex;align-items:flex-start;gap:12px;font-size:12px;color:var(--muted);margin:0 0 4px;flex-wrap:wrap}}
-.lg-name{{padding-top:1px;min-width:120px}}
-.lg-scale{{width:300px;max-width:100%}}
-.lg-bar{{height:12px;border:1px solid var(--line);border-radius:3px}}
-.lg-ticks{{position:relative;height:17px;font-variant-numeric:tabular-nums;color:var(--fg)}}
-.lg-ticks span{{position:absolute;top:2px;transform:translateX(-50%);white-space:nowrap}}
-.lg-ticks span:first-child{{transform:none}}
-.lg-ticks span:last-child{{transform:translateX(-100%)}}
-.lg-note{{padding-top:1px}}
-.text{{white-space:pre-wrap;overflow-wrap:anywhere;font-size:16px;line-height:2.05;margin:10px 0 0;padding:10px 14px;
-border:1px solid var(--line);border-radius:6px;background:#fff;color:#000}}
-.w,.t{{border-radius:3px;padding:.16em .06em;-webkit-box-decoration-break:clone;box-decoration-break:clone}}
-.t{{box-shadow:inset -1px 0 0 rgba(31,35,40,.45),inset 0 -2px 0 rgba(31,35,40,.2)}}
-.nt{{color:#8c959f}}
-.sp{{display:none;font:600 11px/1.4 {_MONO};border:1px dashed #8c959f;border-radius:3px;padding:1px 4px;margin:0 3px;
-vertical-align:1px}}
-.pill{{font:600 11px/1.4 {_MONO};border:1px dashed #8c959f;padding:1px 4px;margin:0 3px;vertical-align:1px}}
-.tv{{display:none}}
-#show-special:checked~main .sp{{display:inline-block}}
-#show-tokens:checked~main .wv{{display:none}}
-#show-tokens:checked~main .tv{{display:block}}
-#show-tokens:checked~main .lg.tv{{display:flex}}
-.row-head{{display:flex;gap:8px 16px;align-items:baseline;flex-wrap:wrap;margin:0 0 8px}}
-.row-head h2{{margin:0}}
-.summary{{width:100%;border-collapse:collapse;font-size:13.5px}}
-.summary th,.summary td{{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}}
-.summary th{{font-size:11px;letter-spacing:.05em;text-transform:uppercase;color:var(--muted);font-weight:600}}
-.summary td.num,.summary th.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
-.summary tbody tr:hover{{background:var(--bg)}}
-.summary .words{{overflow-wrap:anywhere}}
-.summary .words span{{white-space:nowrap}}
-.summary .words small{{color:var(--muted);font-variant-numeric:tabular-nums}}
-.back{{font-size:13px;margin-left:auto}}
-.scroll{{overflow-x:auto;padding-bottom:4px}}
-.sweep{{border-collapse:separate;border-spacing:1px;font-size:12px}}
-.sweep td.c{{width:20px;min-width:20px;height:24px;border-radius:2px;padding:0;box-shadow:inset 0 0 0 1px rgba(31,35,40,.06)}}
-.sweep th.layer{{text-align:right;padding:0 8px 0 0;white-space:nowrap;font-weight:600}}
-.sweep td.tot{{padding:0 0 0 10px;text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;color:var(--fg)}}
-.sweep th.corner{{text-align:right;padding:0 8px 0 0;color:var(--muted);font-weight:500;vertical-align:bottom}}
-.sweep th.wl{{font-weight:400;vertical-align:top;padding:4px 0 0}}
-.sweep th.wl span{{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);max-height:10em;overflow:hidden;
-text-overflow:ellipsis;white-space:nowrap;font-size:12.5px}}
-.sweep th.totl{{text-align:right;padding:4px 0 0 10px;color:var(--muted);font-weight:500;vertical-align:top}}
-footer{{max-width:1080px;margin:0 auto;padding:0 24px 28px;color:var(--muted);font-size:12px}}
-@media print{{.top{{position:static}}.switch{{display:none}}}}
-"""
+_CSS = Template(resources.files(__package__).joinpath("report.css").read_text(encoding="utf-8")).substitute(font=_FONT, mono=_MONO)
 
 
 def _escape(value: object) -> str:
@@ -564,7 +478,7 @@ def _check_explanations(explanations: Sequence[Explanation], function: str) -> l
     if not items:
         raise ValueError(f"{function} needs at least one explanation, got none")
     for index, item in enumerate(items):
-        if not isinstance(item, Explanation):
+        if not all(hasattr(item, name) for name in ("tokens", "token_scores", "words", "to_dict")):
             raise TypeError(
                 f"{function}: explanations[{index}] is a {type(item).__name__}, not an Explanation "
                 "(use Explanation.from_dict or Explanation.load for stored results)"

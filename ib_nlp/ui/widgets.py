@@ -18,15 +18,15 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .attr import AttributionMethod, load_method, method_names
-from .classifier import Classifier
-from .errors import IBNLPError, InvalidInputError
-from .explanation import Explanation
-from .core.optimise import IBAConfig
-from .iba import PerSampleIBA, is_bottleneck_method
+from ..attr import AttributionMethod, load_method, method_names
+from ..classifier import Classifier
+from ..errors import IBNLPError, InvalidInputError
+from ..explanation import Explanation
+from ..core.optimise import IBAConfig
+from ..iba import PerSampleIBA, is_bottleneck_method
 from .report import render_inline
-from .shipped import DEFAULT_MODEL, shipped_model_names
-from .sites import EMBEDDINGS
+from ..shipped import DEFAULT_MODEL, shipped_model_names
+from ..sites import EMBEDDINGS
 
 DEFAULT_TEXT = (
     "I expected a lot from this director, but the film is boring and far too long, "

@@ -1,0 +1,275 @@
+"""The research subcommands of ``ib-nlp``: ``evaluate`` (faithfulness of methods on IMDB),
+``sweep`` (IBA's layer x beta grid) and ``train-readout``. Each is an argument list and a
+handler that calls the package; the repository's scripts (``scripts/evaluate.py`` ...) run the
+same commands with the repository's data folder as the default. Nothing heavy is imported
+until a handler runs, so ``ib-nlp --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .attr import method_names
+from .errors import InvalidInputError, TruncationWarning
+from .metrics import DEFAULT_METRICS, metric_names
+from .evaluation.runner import parse_shard
+from .options import argument_type, parse_layer
+
+DATA_HELP = "IMDB folder or file (default: $IB_NLP_IMDB, else the hub dataset stanfordnlp/imdb; see ib_nlp.data.load_imdb)"
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--split", default="test", choices=["train", "test"])
+    parser.add_argument("--n", type=int, default=100, help="number of reviews (a seeded sample; a larger n extends a run)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="+", default=method_names(), help=f"from: {', '.join(method_names())}")
+    parser.add_argument("--metrics", nargs="*", default=list(DEFAULT_METRICS), choices=metric_names(), help=f"default: {' '.join(DEFAULT_METRICS)}; none: only the sanity check")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE", help="option of a method or metric (values are JSON, else strings)")
+    parser.add_argument("--sanity-n", type=int, default=0, help="run the cascading-randomisation check on the first N reviews")
+    parser.add_argument("--reference-n", type=int, default=500, help="reviews for re-estimating IBA's prior in the sanity check")
+    prior = parser.add_mutually_exclusive_group()
+    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for the prior of IBA and its signed variants, for a model without statistics: a file or a dataset id (the first 2,000 texts)")
+    prior.add_argument("--statistics", metavar="FILE", help="statistics file of IBA and its signed variants (written by ib-nlp estimate)")
+    parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created; an existing run is resumed)")
+    parser.add_argument("--shard", type=argument_type(parse_shard), metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
+    parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the reviews of the run in --out finished so far (with its stored settings)")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from .evaluation.runner import RESULTS_PATTERN, parse_options
+    from .evaluation.text import EvaluationSettings, evaluate_imdb, summarize_finished_run, with_prior
+
+    if args.summary_only:
+        markdown, done = summarize_finished_run(args.out)
+        sys.stdout.write(markdown)
+        print(f"\nwrote {args.out}/summary.md, summary.csv, report.html: finished so far {done}")
+        return
+    options = with_prior(parse_options(args.option), args.methods, reference=args.reference, text_column=args.text_column, statistics=args.statistics)
+    settings = EvaluationSettings(
+        model=args.model, data=None if args.data is None else str(args.data), split=args.split, n=args.n, seed=args.seed,
+        methods=args.methods, metrics=args.metrics, options=options, sanity_n=args.sanity_n,
+    )
+    markdown = evaluate_imdb(settings, args.out, reference_n=args.reference_n, shard=args.shard, device=args.device, progress=not args.no_progress)
+    if args.shard:
+        print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")
+    elif markdown is not None:
+        sys.stdout.write(markdown)
+        print(f"\nwrote {args.out}/summary.md, summary.csv, report.html ({args.n} reviews in {RESULTS_PATTERN})")
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--n", type=int, default=30, help="IMDB test reviews (seeded sample)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layers", nargs="+", type=parse_layer, default=None, help="default: embeddings and every block")
+    parser.add_argument("--betas", nargs="+", type=float, default=[1.0, 10.0])
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--timing", action="store_true", help="also time the shared-pass sweep against layers one by one")
+    prior = parser.add_mutually_exclusive_group()
+    prior.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's own statistics)")
+    prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for IBA's prior of a model without statistics: a file or a dataset id (the first 2,000 texts)")
+    prior.add_argument("--statistics", metavar="FILE", help="IBA's statistics file (written by ib-nlp estimate)")
+    parser.add_argument("--text-column", default="text", help="column of the texts in a --reference table or dataset (default: text)")
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    from . import Classifier
+    from .corpus import reference_texts
+    from .data import load_imdb
+    from .evaluation.text import sample_items
+    from .io import write_text_atomic
+    from .sweep import sweep_layers_and_betas, time_shared_sweep
+
+    warnings.simplefilter("ignore", TruncationWarning)
+    items = sample_items(load_imdb("test", args.data), args.n, args.seed)
+    prior: dict[str, Any] = {}
+    if args.reference_n:
+        train = load_imdb("train", args.data)
+        prior = {"reference_corpus": [item["text"] for item in sample_items(train, min(args.reference_n, len(train)), args.seed)]}
+    elif args.reference is not None:
+        prior = {"reference_corpus": reference_texts(args.reference, args.text_column)}
+    elif args.statistics is not None:
+        prior = {"statistics": args.statistics}
+    texts, labels = [item["text"] for item in items], [item["label"] for item in items]
+    classifier = Classifier.load(args.model, device="cpu")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def saved(beta: float, sweep: Any) -> None:
+        sweep.save(args.out / f"sweep-beta{beta:g}.json")
+        ties = f" (tied within a standard error: {', '.join(map(str, sweep.tied))}; the first is kept)" if len(sweep.tied) > 1 else ""
+        print(f"beta {beta:g}: {sweep.seconds:.0f} s, best layer {sweep.best}{ties}", flush=True)
+
+    grid = sweep_layers_and_betas(classifier, texts, args.betas, args.layers, labels=labels, batch_size=args.batch_size, progress=True, on_sweep=saved, **prior)
+    report = grid.report(args.model, args.seed)
+    best_layer, best_beta = grid.best
+    grid.sweeps[args.betas.index(best_beta)].to_html(0, args.out / "layers-review0.html")
+    if args.timing:
+        shared, separate = time_shared_sweep(classifier, texts, grid.layers, best_beta, args.batch_size, **prior)
+        report += (
+            f"\ntiming (beta {best_beta:g}, {len(grid.layers)} layers, {args.n} reviews, batches of {args.batch_size}): "
+            f"shared-pass sweep {shared:.1f} s, layers one by one {separate:.1f} s, "
+            f"ratio {separate / shared:.2f}x; sweep seconds per review and layer {shared / len(texts) / len(grid.layers):.3f}\n"
+        )
+    write_text_atomic(args.out / "summary.md", report)
+    print("\n" + report)
+
+
+def add_train_readout_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--n", type=int, default=5000, help="training reviews (a seeded sample of the train split)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=256, help="width of the readout MLP")
+    parser.add_argument("--layer", type=parse_layer, help="attach layer (default: the model's recommended IBA layer)")
+    parser.add_argument("--beta", type=float, help="default: the model's recommended IBA beta")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference-n", type=int, default=0, help="estimate the statistics from this many other training reviews (default: the model's shipped statistics)")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--out", type=Path, required=True, help="readout file (.safetensors); an existing one is continued")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run_train_readout(args: argparse.Namespace) -> None:
+    """Train a readout (or continue the one in --out) on IMDB training reviews, saving after every epoch."""
+    from . import Classifier
+    from .core.optimise import IBAConfig
+    from .data import load_imdb
+    from .evaluation.text import sample_items
+    from .readout import Readout, train_readout
+
+    warnings.simplefilter("ignore", TruncationWarning)
+    classifier = Classifier.load(args.model, device=args.device)
+    recommended = getattr(classifier.model.config, "ib_nlp_defaults", None) or {}
+    layer = args.layer if args.layer is not None else recommended.get("layer", 0)
+    beta = args.beta if args.beta is not None else recommended.get("beta", IBAConfig().beta)
+    train = load_imdb("train", args.data)
+    if args.n + args.reference_n > len(train):
+        raise InvalidInputError(f"--n plus --reference-n must not exceed the {len(train)} training reviews")
+    sample = [item["text"] for item in sample_items(train, args.n + args.reference_n, args.seed)]
+    texts, reference = sample[: args.n], (sample[args.n :] or None)
+    if args.out.is_file():
+        readout = Readout.load(args.out, classifier.device)
+        if (readout.config.layer, readout.config.beta) != (layer, beta):
+            raise InvalidInputError(f"{args.out} holds a readout at layer {readout.config.layer} with beta {readout.config.beta}; choose another --out")
+    else:
+        readout = Readout.create(classifier, layer, hidden=args.hidden, beta=beta, reference_corpus=reference)
+    done = readout.config.training.get("epochs", 0)
+    if done >= args.epochs:
+        print(f"{args.out} already has {done} epochs", file=sys.stderr)
+        return
+
+    def save(epoch: int, loss: float) -> None:
+        readout.save(args.out)
+        print(f"epoch {done + epoch + 1}/{args.epochs}: mean loss {loss:.4f}; saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", flush=True)
+
+    train_readout(classifier, readout, texts, epochs=args.epochs - done, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=not args.no_progress, on_epoch_end=save)
+
+
+def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", help="image methods (default: IBA and the baselines of the IBA paper's Table 1; ib_nlp.vision.methods.image_method_names())")
+    parser.add_argument("--layer", help="IBA's layer (module name; default: EfficientNet-Lite0's preset)")
+    parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
+    parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
+    parser.add_argument("--reference-data", type=Path, help="sample folder whose first --reference-n images give IBA's prior (default: --data; lets a part of the sample be evaluated with the prior of the whole run)")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
+    parser.add_argument("--steps", type=int, default=20, help="points of the degradation and insertion/deletion curves")
+    parser.add_argument("--shard", type=argument_type(parse_shard), metavar="INDEX/COUNT", help="this process's share of the images; writes no summary")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--summary-only", action="store_true", help="compute nothing: the table of the images of the run in --out finished so far (with its stored settings)")
+
+
+def run_evaluate_images(args: argparse.Namespace) -> None:
+    import torch
+
+    from .evaluation.image import DEFAULT_IMAGE_METHODS, ImageEvaluationSettings, run_image_evaluation, summarize_finished
+    from .evaluation.runner import parse_options
+    from .vision.methods import image_method_names
+    from .vision.models import EFFICIENTNET_LITE0_LAYER
+
+    if args.summary_only:
+        markdown, finished, total = summarize_finished(args.out, args.data)
+        print(markdown)
+        print(f"wrote {args.out}/summary.md: finished so far {finished} of {total} images")
+        return
+    methods = args.methods or DEFAULT_IMAGE_METHODS
+    unknown = sorted(set(methods) - set(image_method_names()))
+    if unknown:
+        raise InvalidInputError(f"unknown image method(s) {', '.join(unknown)}; choose from {', '.join(image_method_names())}")
+    settings = ImageEvaluationSettings(args.n, methods, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option), args.steps)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    markdown = run_image_evaluation(settings, args.data, args.out, reference_data=args.reference_data, shard=args.shard, device=device)
+    if markdown is None:
+        print(f"shard {args.shard[0]}/{args.shard[1]} done; run again without --shard to write the summary")
+    else:
+        print(markdown)
+
+
+Command = tuple[str, str, Callable[[argparse.ArgumentParser, Path | None], None], Callable[[argparse.Namespace], None], str]
+RESUME = "finished items are kept; run the same command again to resume"
+COMMANDS: dict[str, Command] = {
+    "evaluate": (
+        "faithfulness of attribution methods on IMDB reviews (resumable, shardable)",
+        "Explain a seeded sample of IMDB reviews with each method, score every explanation with each metric, and write "
+        "results.*.jsonl (one line per review, as soon as it is done: re-running resumes), summary.md/.csv, curves.png "
+        "and report.html to --out. accelerate launch shards the reviews over processes; --shard I/K splits them by hand.",
+        add_evaluate_arguments, run_evaluate, RESUME,
+    ),
+    "sweep": (
+        "IBA's faithfulness at every layer for several betas, and the recommended setting",
+        "Run per-sample IBA at every layer for each beta on a seeded sample of IMDB test reviews, score each setting with "
+        "the degradation test and print the layers x betas table with the recommended setting (a lead within its standard "
+        "error is a tie: the shallower layer and smaller beta are kept). Writes the sweeps (JSON) and the first review's "
+        "layer heatmap (HTML) to --out.",
+        add_sweep_arguments, run_sweep, "nothing was written for the beta in progress",
+    ),
+    "train-readout": (
+        "train the readout bottleneck of a classifier on IMDB training reviews",
+        "Train a readout bottleneck at the model's recommended IBA layer and beta (--layer, --beta override them); it reads "
+        "that layer and every later block. The file is saved after every epoch; the same command continues it until "
+        "--epochs are done (Adam starts afresh).",
+        add_train_readout_arguments, run_train_readout, "the file holds the last finished epoch; run the same command again to continue",
+    ),
+    "evaluate-images": (
+        "faithfulness and localisation of image methods on an ImageNet sample (needs the vision extra)",
+        "Explain each image of an ImageNet sample (centre crop 224) with every method for the predicted class, score the map "
+        "with the tile degradation test (8x8, 14x14), the bounding-box ratio, the effective heat ratio and insertion/deletion, "
+        "and print the table in the layout of the IBA paper's Table 1. One JSON line per image (re-running resumes).",
+        add_evaluate_images_arguments, run_evaluate_images, RESUME,
+    ),
+}
+
+
+def add_commands(commands: Any) -> None:
+    """Add the research subcommands to the ``ib-nlp`` parser's subparsers."""
+    for name, (summary, description, add_arguments, handler, _) in COMMANDS.items():
+        parser = commands.add_parser(name, help=summary, description=description)
+        add_arguments(parser, None)
+        parser.set_defaults(handler=handler)
+
+
+def run_script(name: str, program: str, data: Path, argv: Sequence[str] | None = None, description: str | None = None) -> int:
+    """Run the subcommand ``name`` as the repository script ``program``, whose data folder
+    ``data`` is the default of --data (``description``: the script's help); returns the exit status."""
+    from .cli import run_reporting_errors
+
+    _, command_description, add_arguments, handler, on_interrupt = COMMANDS[name]
+    parser = argparse.ArgumentParser(prog=program, description=description or command_description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser, data)
+    args = parser.parse_args(None if argv is None else list(argv))
+    return run_reporting_errors(program, lambda: handler(args), on_interrupt=on_interrupt)
