@@ -13,18 +13,18 @@ __version__ = "0.1.0"
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {
-    "DEFAULT_MODEL": "shipped",
-    "shipped_model_names": "shipped",
+    "DEFAULT_MODEL": "text.shipped",
+    "shipped_model_names": "text.shipped",
     "explain_text": "api",
     "clear_cache": "api",
-    "AttributionMethod": "attr",
-    "load_method": "attr",
-    "method_names": "attr",
-    "register_method": "attr",
-    "apply_bottleneck": "bottleneck",
-    "capacity_in_bits": "bottleneck",
-    "gaussian_capacity": "bottleneck",
-    "Classifier": "classifier",
+    "AttributionMethod": "text.methods",
+    "load_method": "text.methods",
+    "method_names": "text.methods",
+    "register_method": "text.methods",
+    "apply_bottleneck": "core.bottleneck",
+    "capacity_in_bits": "core.bottleneck",
+    "gaussian_capacity": "core.bottleneck",
+    "Classifier": "text.classifier",
     "IBNLPError": "errors",
     "InvalidInputError": "errors",
     "LayerError": "errors",
@@ -34,17 +34,17 @@ _EXPORTS = {
     "OptimisationError": "errors",
     "StatisticsError": "errors",
     "TruncationWarning": "errors",
-    "Explanation": "explanation",
+    "Explanation": "text.explanation",
     "IBAConfig": "core.optimise",
-    "PerSampleIBA": "iba",
-    "FeatureStatistics": "statistics",
-    "StatisticsStore": "statistics",
-    "load_statistics": "statistics",
-    "save_statistics": "statistics",
-    "Sweep": "sweep",
-    "sweep_betas": "sweep",
-    "sweep_layers": "sweep",
-    "Word": "words",
+    "PerSampleIBA": "text.methods.iba",
+    "FeatureStatistics": "core.statistics",
+    "StatisticsStore": "core.statistics",
+    "load_statistics": "core.statistics",
+    "save_statistics": "core.statistics",
+    "Sweep": "text.sweep",
+    "sweep_betas": "text.sweep",
+    "sweep_layers": "text.sweep",
+    "Word": "text.words",
     "explorer": "ui.widgets",
 }
 
@@ -65,11 +65,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .api import clear_cache, explain_text
-    from .attr import AttributionMethod, load_method, method_names, register_method
-    from .bottleneck import apply_bottleneck, capacity_in_bits, gaussian_capacity
-    from .classifier import Classifier
-    from .errors import (
+    from ib_nlp.api import clear_cache, explain_text
+    from ib_nlp.text.methods import AttributionMethod, load_method, method_names, register_method
+    from ib_nlp.core.bottleneck import apply_bottleneck, capacity_in_bits, gaussian_capacity
+    from ib_nlp.text.classifier import Classifier
+    from ib_nlp.errors import (
         IBNLPError,
         InvalidInputError,
         LayerError,
@@ -80,11 +80,11 @@ if TYPE_CHECKING:
         StatisticsError,
         TruncationWarning,
     )
-    from .explanation import Explanation
-    from .core.optimise import IBAConfig
-    from .iba import PerSampleIBA
-    from .shipped import DEFAULT_MODEL, shipped_model_names
-    from .statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
-    from .sweep import Sweep, sweep_betas, sweep_layers
-    from .ui.widgets import explorer
-    from .words import Word
+    from ib_nlp.text.explanation import Explanation
+    from ib_nlp.core.optimise import IBAConfig
+    from ib_nlp.text.methods.iba import PerSampleIBA
+    from ib_nlp.text.shipped import DEFAULT_MODEL, shipped_model_names
+    from ib_nlp.core.statistics import FeatureStatistics, StatisticsStore, load_statistics, save_statistics
+    from ib_nlp.text.sweep import Sweep, sweep_betas, sweep_layers
+    from ib_nlp.ui.widgets import explorer
+    from ib_nlp.text.words import Word

@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 
-from .attr import AttributionMethod, load_method
-from .attr.base import check_texts
-from .errors import InvalidInputError
-from .explanation import Explanation
-from .iba import is_bottleneck_method
-from .options import whole_number
-from .shipped import DEFAULT_MODEL
-from .statistics import FeatureStatistics, fingerprint_texts
+from ib_nlp.text.methods import AttributionMethod, load_method
+from ib_nlp.text.methods.base import check_texts
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.text.explanation import Explanation
+from ib_nlp.text.methods.iba import is_bottleneck_method
+from ib_nlp.options import whole_number
+from ib_nlp.text.shipped import DEFAULT_MODEL
+from ib_nlp.core.statistics import FeatureStatistics, fingerprint_texts
 
 # How many explainers explain_text keeps (each holds its model, shared with the others).
 CACHE_SIZE = 4
@@ -67,7 +67,7 @@ def explain_text(
     path, a shipped model name, a ``(model, tokenizer)`` pair, a text-classification pipeline
     or a ``Classifier``. ``target`` is a class index or label name (default: the predicted
     class). Options left at None take the model's recommended value or the IBA defaults
-    (``IBAConfig``). ``method`` picks another method of the registry (``ib_nlp.attr.method_names()``,
+    (``IBAConfig``). ``method`` picks another method of the registry (``ib_nlp.text.methods.method_names()``,
     e.g. ``"integrated_gradients"``); its options are keyword arguments (``method_options``), and
     the IBA options above do not apply to it. The explainers of the last few calls are kept, so
     a repeated call with the same model, method and options costs only the explanation

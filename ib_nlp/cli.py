@@ -15,19 +15,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .attr import method_names
-from .corpus import DEFAULT_MAX_TEXTS, reference_texts
-from .errors import IBNLPError, InvalidInputError, StatisticsError
-from .interrupt import stop_on_interrupt
-from .commands import add_commands
-from .options import parse_layer
-from .shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
-from .text import check_text
+from ib_nlp.text.methods import method_names
+from ib_nlp.text.corpus import DEFAULT_MAX_TEXTS, reference_texts
+from ib_nlp.errors import IBNLPError, InvalidInputError, StatisticsError
+from ib_nlp.core.interrupt import stop_on_interrupt
+from ib_nlp.commands import add_commands
+from ib_nlp.options import parse_layer
+from ib_nlp.text.shipped import DEFAULT_MODEL, RECIPE_MODELS, ShippedModel, built_model_names, recipe_command, shipped_model_names
+from ib_nlp.text.cleaning import check_text
 
 if TYPE_CHECKING:  # torch and transformers are imported where a command needs them, so --help is fast
-    from .attr import AttributionMethod
-    from .classifier import Classifier
-    from .explanation import Explanation
+    from ib_nlp.text.methods import AttributionMethod
+    from ib_nlp.text.classifier import Classifier
+    from ib_nlp.text.explanation import Explanation
 
 PROGRAM = "ib-nlp"
 USAGE_ERROR = 2
@@ -97,14 +97,14 @@ def _check_output_path(path: str) -> Path:
 
 def _load_classifier(model: str, device: str | None) -> Classifier:
     """Load the classifier (without transformers' weight-loading bar: the command line shows its own progress)."""
-    from .classifier import Classifier
+    from ib_nlp.text.classifier import Classifier
 
     return Classifier.load(model, device=device)
 
 
 def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference: list[str] | None) -> AttributionMethod:
     """The explainer of --method for the command line options (IBA's statistics from --statistics or --reference)."""
-    from .api import make_explainer
+    from ib_nlp.api import make_explainer
 
     options: dict[str, Any] = {
         "layer": args.layer,
@@ -159,7 +159,7 @@ def format_summary(explanation: Explanation, top: int) -> str:
 
 def run_explain(args: argparse.Namespace) -> int:
     """``ib-nlp explain``: explain one text and print (and optionally save) the result."""
-    from .ui.report import render_explanation, save_html
+    from ib_nlp.ui.report import render_explanation, save_html
 
     text = _read_text(args)
     output = _check_output_path(args.json) if args.json is not None else None
@@ -186,7 +186,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_estimate(args: argparse.Namespace) -> int:
     """``ib-nlp estimate``: statistics of the embeddings and every layer over a reference corpus."""
-    from .statistics import STATISTICS_FILENAME, fingerprint_texts, save_statistics
+    from ib_nlp.core.statistics import STATISTICS_FILENAME, fingerprint_texts, save_statistics
 
     texts = reference_texts(args.reference, args.text_column, args.max_texts)
     classifier = _load_classifier(args.model, args.device)
@@ -217,7 +217,7 @@ def format_models(models: Sequence[ShippedModel]) -> str:
 
 def format_methods() -> str:
     """The registry's attribution methods as an aligned table: name, full name, unit, sign, what each computes."""
-    from .attr import display_name, get_method, method_names
+    from ib_nlp.text.methods import display_name, get_method, method_names
 
     rows = [("name", "method", "unit", "signed", "what it computes")]
     for name in method_names():

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .attr import method_names
-from .errors import InvalidInputError, TruncationWarning
-from .metrics import DEFAULT_METRICS, metric_names
-from .evaluation.runner import parse_shard
-from .options import argument_type, parse_layer
+from ib_nlp.text.methods import method_names
+from ib_nlp.errors import InvalidInputError, TruncationWarning
+from ib_nlp.text.metrics import DEFAULT_METRICS, metric_names
+from ib_nlp.evaluation.runner import parse_shard
+from ib_nlp.options import argument_type, parse_layer
 
-DATA_HELP = "IMDB folder or file (default: $IB_NLP_IMDB, else the hub dataset stanfordnlp/imdb; see ib_nlp.data.load_imdb)"
+DATA_HELP = "IMDB folder or file (default: $IB_NLP_IMDB, else the hub dataset stanfordnlp/imdb; see ib_nlp.text.data.load_imdb)"
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
@@ -45,8 +45,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser, data: Path | None = 
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from .evaluation.runner import RESULTS_PATTERN, parse_options
-    from .evaluation.text import EvaluationSettings, evaluate_imdb, summarize_finished_run, with_prior
+    from ib_nlp.evaluation.runner import RESULTS_PATTERN, parse_options
+    from ib_nlp.evaluation.text import EvaluationSettings, evaluate_imdb, summarize_finished_run, with_prior
 
     if args.summary_only:
         markdown, done = summarize_finished_run(args.out)
@@ -84,12 +84,12 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = Non
 
 
 def run_sweep(args: argparse.Namespace) -> None:
-    from . import Classifier
-    from .corpus import reference_texts
-    from .data import load_imdb
-    from .evaluation.text import sample_items
-    from .io import write_text_atomic
-    from .sweep import sweep_layers_and_betas, time_shared_sweep
+    from ib_nlp import Classifier
+    from ib_nlp.text.corpus import reference_texts
+    from ib_nlp.text.data import load_imdb
+    from ib_nlp.evaluation.text import sample_items
+    from ib_nlp.io import write_text_atomic
+    from ib_nlp.text.sweep import sweep_layers_and_betas, time_shared_sweep
 
     warnings.simplefilter("ignore", TruncationWarning)
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
@@ -144,11 +144,11 @@ def add_train_readout_arguments(parser: argparse.ArgumentParser, data: Path | No
 
 def run_train_readout(args: argparse.Namespace) -> None:
     """Train a readout (or continue the one in --out) on IMDB training reviews, saving after every epoch."""
-    from . import Classifier
-    from .core.optimise import IBAConfig
-    from .data import load_imdb
-    from .evaluation.text import sample_items
-    from .readout import Readout, train_readout
+    from ib_nlp import Classifier
+    from ib_nlp.core.optimise import IBAConfig
+    from ib_nlp.text.data import load_imdb
+    from ib_nlp.evaluation.text import sample_items
+    from ib_nlp.text.methods.readout import Readout, train_readout
 
     warnings.simplefilter("ignore", TruncationWarning)
     classifier = Classifier.load(args.model, device=args.device)
@@ -197,10 +197,10 @@ def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | 
 def run_evaluate_images(args: argparse.Namespace) -> None:
     import torch
 
-    from .evaluation.image import DEFAULT_IMAGE_METHODS, ImageEvaluationSettings, run_image_evaluation, summarize_finished
-    from .evaluation.runner import parse_options
-    from .vision.methods import image_method_names
-    from .vision.models import EFFICIENTNET_LITE0_LAYER
+    from ib_nlp.evaluation.image import DEFAULT_IMAGE_METHODS, ImageEvaluationSettings, run_image_evaluation, summarize_finished
+    from ib_nlp.evaluation.runner import parse_options
+    from ib_nlp.vision.methods import image_method_names
+    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER
 
     if args.summary_only:
         markdown, finished, total = summarize_finished(args.out, args.data)
@@ -266,7 +266,7 @@ def add_commands(commands: Any) -> None:
 def run_script(name: str, program: str, data: Path, argv: Sequence[str] | None = None, description: str | None = None) -> int:
     """Run the subcommand ``name`` as the repository script ``program``, whose data folder
     ``data`` is the default of --data (``description``: the script's help); returns the exit status."""
-    from .cli import run_reporting_errors
+    from ib_nlp.cli import run_reporting_errors
 
     _, command_description, add_arguments, handler, on_interrupt = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=program, description=description or command_description, formatter_class=argparse.RawDescriptionHelpFormatter)

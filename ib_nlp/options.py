@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from .errors import InvalidInputError
+from ib_nlp.errors import InvalidInputError
 
 
 def _as_float(name: str, value: Any, accepts: str) -> float:

@@ -27,7 +27,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .models import LSTMClassifierConfig, LSTMForSequenceClassification
+from ib_nlp.text.models import LSTMClassifierConfig, LSTMForSequenceClassification
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BASIC_WORDS = ["the", "a", "an", "and", "or", "but", "not", "no", "is", "was", "are", "were", "be", "been", "this", "that", "it", "its", "of", "in", "on", "at", "to", "for", "with", "as", "by", "from", "movie", "film", "story", "plot", "acting", "actor", "actors", "actress", "director", "scene", "scenes", "character", "characters", "music", "ending", "good", "great", "wonderful", "excellent", "brilliant", "loved", "love", "beautiful", "best", "amazing", "enjoyable", "fun", "funny", "bad", "terrible", "awful", "boring", "worst", "hate", "hated", "poor", "dull", "waste", "stupid", "weak", "i", "you", "he", "she", "we", "they", "my", "me", "very", "really", "so", "too", "just", "much", "more", "most", "well", "also", "even", "ever", "never", "time", "people", "way", "one", "two", "first", "last", "long", "short", "make", "made", "see", "seen", "watch", "watched", "think", "thought", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "!", ".", ",", "'", "?", ";", ":", "-", "(", ")"]

@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["imdb-bert-small", "imdb-lstm"])
     parser.add_argument("--seconds", type=float, default=120.0, help="a case running longer than this fails")
     args = parser.parse_args(argv)
-    from ib_nlp.shipped import shipped_model_path
-    from ib_nlp.statistics import STATISTICS_FILENAME
+    from ib_nlp.text.shipped import shipped_model_path
+    from ib_nlp.core.statistics import STATISTICS_FILENAME
 
     rows, failures = [], 0
     for model in args.models:

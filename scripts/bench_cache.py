@@ -26,9 +26,9 @@ TEXT = "I expected a lot from this director, but the film is boring and far too 
 def first_call_split(model: str) -> dict[str, float]:
     """Seconds of the first explain_text call by stage (model load, layer tracing, statistics, explanation)."""
     from ib_nlp import clear_cache, explain_text
-    from ib_nlp.classifier import Classifier
-    from ib_nlp.iba import PerSampleIBA
-    from ib_nlp.sites import LayerMap
+    from ib_nlp.text.classifier import Classifier
+    from ib_nlp.text.methods.iba import PerSampleIBA
+    from ib_nlp.text.sites import LayerMap
 
     clear_cache()
     spent = {"load": 0.0, "trace": 0.0, "statistics": 0.0}
@@ -81,8 +81,8 @@ def save_bert_base(folder: Path) -> str:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from ib_nlp import Classifier, save_statistics
-    from ib_nlp.shipped import shipped_model_path
-    from ib_nlp.statistics import STATISTICS_FILENAME
+    from ib_nlp.text.shipped import shipped_model_path
+    from ib_nlp.core.statistics import STATISTICS_FILENAME
     from ib_nlp.testing import BASIC_WORDS
 
     tokenizer = AutoTokenizer.from_pretrained(str(shipped_model_path("imdb-bert-small")))

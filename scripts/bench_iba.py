@@ -50,7 +50,7 @@ from transformers import (
 )
 
 from ib_nlp import Classifier, PerSampleIBA, load_statistics, save_statistics
-from ib_nlp.attr import base as attr_base
+from ib_nlp.text.methods import base as attr_base
 from ib_nlp.testing import BASIC_WORDS, build_wordpiece_tokenizer
 
 RESULT_PREFIX = "BENCH-RESULT "
@@ -123,7 +123,7 @@ def make_text(tokenizer: PreTrainedTokenizerFast, tokens: int, seed: int) -> str
 
 @contextlib.contextmanager
 def _parameters_left_trainable(model: torch.nn.Module) -> Iterator[None]:
-    """Stand-in for ``ib_nlp.attr.base.attribution_mode`` that leaves ``requires_grad`` as it is."""
+    """Stand-in for ``ib_nlp.text.methods.base.attribution_mode`` that leaves ``requires_grad`` as it is."""
     yield
 
 
@@ -164,7 +164,7 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     with keep:
         bits = explainer.explain(text).token_scores
         if not variant.frozen and all(parameter.grad is None for parameter in model.parameters()):
-            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.attr.base.attribution_mode was not replaced")
+            raise RuntimeError("the naive configuration computed no weight gradients: ib_nlp.text.methods.base.attribution_mode was not replaced")
         for _ in range(job["repeats"]):
             model.zero_grad(set_to_none=True)
             _synchronize(device)

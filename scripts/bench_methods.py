@@ -21,9 +21,10 @@ import sys
 
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp import Classifier, load_method, method_names
-from ib_nlp.data import load_imdb
+from ib_nlp.text.data import load_imdb
 from ib_nlp.errors import InvalidInputError, TruncationWarning
-from ib_nlp.evaluation import markdown_table, parse_options, sample_items
+from ib_nlp.evaluation import parse_options, sample_items
+from ib_nlp.ui.markdown import markdown_table
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 

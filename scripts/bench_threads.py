@@ -39,7 +39,7 @@ def review(imdb: Path) -> str:
     if imdb.is_file():
         import pandas as pd
 
-        from ib_nlp.text import clean_text
+        from ib_nlp.text.cleaning import clean_text
 
         for text in pd.read_parquet(imdb)["text"]:
             if 180 <= len(text.split()) <= 220:
@@ -58,8 +58,8 @@ def build_bert_base(folder: Path) -> None:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from ib_nlp import Classifier, save_statistics
-    from ib_nlp.shipped import shipped_model_path
-    from ib_nlp.statistics import STATISTICS_FILENAME
+    from ib_nlp.text.shipped import shipped_model_path
+    from ib_nlp.core.statistics import STATISTICS_FILENAME
     from ib_nlp.testing import BASIC_WORDS
 
     tokenizer = AutoTokenizer.from_pretrained(str(shipped_model_path("imdb-bert-small")))  # IMDB's WordPiece: real token counts

@@ -25,12 +25,12 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 
 def export(model: str, data: Path, n: int, method: str, path: Path) -> list[dict]:
     """Explain n IMDB test reviews with ``method`` and score them with our Eraser at ferret's counts."""
-    from ib_nlp.attr import load_method
-    from ib_nlp.classifier import Classifier
-    from ib_nlp.data import load_imdb
+    from ib_nlp.text.methods import load_method
+    from ib_nlp.text.classifier import Classifier
+    from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation import sample_items
-    from ib_nlp.metrics import Eraser
-    from ib_nlp.text import clean_text
+    from ib_nlp.text.metrics import Eraser
+    from ib_nlp.text.cleaning import clean_text
 
     classifier = Classifier.load(model)
     explainer = load_method(method, classifier)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.ferret_python:
         parser.error("--ferret-python is required (see the docstring for the environment)")
-    from ib_nlp.shipped import shipped_model_path
+    from ib_nlp.text.shipped import shipped_model_path
 
     folder = str(shipped_model_path(args.model) or args.model)
     with tempfile.TemporaryDirectory() as scratch:

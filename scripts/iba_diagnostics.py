@@ -27,12 +27,13 @@ from ib_nlp.cli import run_reporting_errors
 from ib_nlp.options import parse_layer
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, PerSampleIBA, load_method
-from ib_nlp.attr.base import explanation_from_scores
-from ib_nlp.data import load_imdb
-from ib_nlp.evaluation import markdown_table, sample_items
-from ib_nlp.metrics import Degradation, InsertionDeletion, SensitivityN
-from ib_nlp.metrics.sanity import spearman
-from ib_nlp.sites import first_tensor
+from ib_nlp.text.methods.base import explanation_from_scores
+from ib_nlp.text.data import load_imdb
+from ib_nlp.evaluation import sample_items
+from ib_nlp.ui.markdown import markdown_table
+from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
+from ib_nlp.text.metrics.sanity import spearman
+from ib_nlp.text.sites import first_tensor
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 

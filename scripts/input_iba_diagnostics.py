@@ -25,10 +25,11 @@ import sys
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp.errors import TruncationWarning
 from ib_nlp import Classifier, load_method
-from ib_nlp.data import load_imdb
-from ib_nlp.evaluation import markdown_table, sample_items
-from ib_nlp.input_iba import InputIBA
-from ib_nlp.metrics import Degradation, InsertionDeletion
+from ib_nlp.text.data import load_imdb
+from ib_nlp.evaluation import sample_items
+from ib_nlp.ui.markdown import markdown_table
+from ib_nlp.text.methods.input_iba import InputIBA
+from ib_nlp.text.metrics import Degradation, InsertionDeletion
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 SETTINGS = {

@@ -20,8 +20,8 @@ from pathlib import Path
 from ib_nlp.cli import run_reporting_errors
 from ib_nlp.options import parse_layer
 from ib_nlp import Classifier, save_statistics
-from ib_nlp.data import held_out_reviews
-from ib_nlp.statistics import STATISTICS_FILENAME, fingerprint_texts
+from ib_nlp.text.data import held_out_reviews
+from ib_nlp.core.statistics import STATISTICS_FILENAME, fingerprint_texts
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imdb"
 

@@ -49,14 +49,14 @@ from transformers import (
 )
 
 from ib_nlp.cli import run_reporting_errors
-from ib_nlp.data import load_imdb
+from ib_nlp.text.data import load_imdb
 from ib_nlp.io import atomic_destination
-from ib_nlp.models import (
+from ib_nlp.text.models import (
     LSTMClassifierConfig,
     LSTMForSequenceClassification,
     build_word_tokenizer,
 )
-from ib_nlp.text import clean_text
+from ib_nlp.text.cleaning import clean_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", required=True, choices=sorted(DEFAULTS))
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="IMDB source (see ib_nlp.data.load_imdb)"
+        "--data", type=Path, default=DEFAULT_DATA, help="IMDB source (see ib_nlp.text.data.load_imdb)"
     )
     parser.add_argument(
         "--output", type=Path, required=True, help="directory to write the trained model into"
@@ -446,7 +446,7 @@ IMDB movie review sentiment classifier (0 = negative, 1 = positive) trained by `
   {t["holdout_reviews"]:,} training reviews chosen by seed {t["seed"]} were held out and never
   trained on (their indices into the training split are listed in `training.json` under
   `holdout_indices`), reserved for estimating feature statistics.
-- **Text clean-up:** `ib_nlp.text.clean_text` (HTML line breaks to spaces, whitespace collapsed)
+- **Text clean-up:** `ib_nlp.text.cleaning.clean_text` (HTML line breaks to spaces, whitespace collapsed)
   before tokenisation; apply it to any input.
 - **Optimisation:** AdamW (weight decay {t["weight_decay"]}), one-cycle learning rate peaking at
   {t["lr"]}, batch size {t["batch_size"]}, {t["epochs"]} epochs, gradient norm clipped to 1.0;
@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         command=shlex.join(["python", *sys.argv])
         if argv is None
         else shlex.join(["python", "scripts/train_imdb.py", *argv]),
-        load_note=" after `import ib_nlp.models` (registers the LSTM classes)"
+        load_note=" after `import ib_nlp.text.models` (registers the LSTM classes)"
         if args.model == "lstm"
         else "",
         notes=args.notes,

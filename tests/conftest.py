@@ -5,7 +5,7 @@ from __future__ import annotations
 import huggingface_hub
 import pytest
 
-from ib_nlp.classifier import _warn_general_prior
+from ib_nlp.text.classifier import _warn_general_prior
 from ib_nlp.testing import random_classifier
 
 REFERENCE_TEXTS = [

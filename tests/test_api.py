@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 
 import ib_nlp.api
 from ib_nlp import clear_cache, explain_text
-from ib_nlp.shipped import shipped_model_path
+from ib_nlp.text.shipped import shipped_model_path
 from ib_nlp.testing import random_classifier
 
 FAST = {"steps": 2, "samples": 2}

@@ -14,7 +14,7 @@ import pytest
 
 from ib_nlp import Explanation, load_statistics
 from ib_nlp.cli import format_summary, main
-from ib_nlp.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
+from ib_nlp.text.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
 from ib_nlp.testing import random_classifier
 
 TEXT = "A wonderful film, but the acting was bad."
@@ -399,7 +399,7 @@ def test_explain_with_a_signed_bottleneck_and_a_named_contrast(model_dir, refere
 
 
 def test_methods_lists_every_method_with_its_unit_and_sign(capsys):
-    from ib_nlp.attr import method_names
+    from ib_nlp.text.methods import method_names
 
     assert main(["methods"]) == 0
     lines = capsys.readouterr().out.splitlines()

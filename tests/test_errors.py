@@ -255,7 +255,7 @@ def test_corrupt_or_pickled_weights_name_the_file(tmp_path, damage):
 def test_a_huge_text_keeps_only_a_bounded_unread_tail(tiny_bert, reference_texts):
     """A 2-million-character input: the model reads its first tokens; the explanation keeps what
     was read plus 20,000 characters, records the full length, and never segments the rest."""
-    from ib_nlp.classifier import UNREAD_CHARACTERS_KEPT
+    from ib_nlp.text.classifier import UNREAD_CHARACTERS_KEPT
 
     text = "a good movie " * 160_000
     with warnings.catch_warnings():
@@ -293,7 +293,7 @@ def test_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
 
 
 def test_a_recipe_model_loads_from_the_cache_once_built_and_says_how_to_build_it_before(tmp_path, monkeypatch):
-    from ib_nlp.shipped import recipe_model_path
+    from ib_nlp.text.shipped import recipe_model_path
 
     monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path))
     folder = recipe_model_path("minilm-imdb")

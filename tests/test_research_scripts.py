@@ -79,7 +79,7 @@ def test_bench_methods_script(tiny):
 
 @pytest.mark.slow
 def test_train_readout_script_trains_saves_and_continues(tiny, tmp_path):
-    from ib_nlp.readout import Readout
+    from ib_nlp.text.methods.readout import Readout
 
     model, data = tiny
     arguments = ["--model", str(model), "--data", str(data), "--n", "2", "--reference-n", "2", "--batch-size", "2", "--hidden", "8", "--out", str(tmp_path / "r.safetensors"), "--no-progress"]

@@ -1,5 +1,5 @@
 """Information bottleneck attribution for image classifiers (CNNs), on the same bottleneck
-math as the text side (``ib_nlp.bottleneck``). torchvision is imported only when a torchvision
+math as the text side (``ib_nlp.core.bottleneck``). torchvision is imported only when a torchvision
 preset is asked for."""
 
 from .base import ImageExplanation, ImageMethod

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
-from ib_nlp.bottleneck import NATS_PER_BIT, apply_mask, hold_inactive, mask_capacity, normalize
+from ib_nlp.core.bottleneck import NATS_PER_BIT, apply_mask, hold_inactive, mask_capacity, normalize
 from ib_nlp.core.optimise import IBAConfig, check_influence, optimise_alpha
 from ib_nlp.errors import InvalidInputError, NonFiniteError, StatisticsError
 from ib_nlp.options import real_number
-from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
+from ib_nlp.core.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
 
 from .base import ImageMethod, feature_map, module_named
 

@@ -2,7 +2,7 @@
 input image whose prior is learnt from a deep feature map.
 
 1. Per-sample IBA at the deep layer (``VisionIBA``, beta 10) gives the smoothed lam* and Z*.
-2. The WGAN of ``ib_nlp.input_iba.fit_prior_mask`` (the same code as for text) learns lam_G
+2. The WGAN of ``ib_nlp.text.methods.input_iba.fit_prior_mask`` (the same code as for text) learns lam_G
    per pixel and colour channel; its critic is a small CNN (3 convolutions, 2 fully connected
    layers) over the deep layer's normalised feature maps.
 3. An input bottleneck Z_I = Lam I + (1 - Lam) eps, eps ~ N(mu_I, sigma_I^2) per pixel and
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
-from ib_nlp.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
+from ib_nlp.core.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
 from ib_nlp.core.optimise import IBAConfig, optimise_alpha
 from ib_nlp.core.registry import check_options
 from ib_nlp.errors import InvalidInputError, NonFiniteError
@@ -32,7 +32,7 @@ from ib_nlp.core.input_prior import (
     bottleneck_samples,
     fit_prior_mask,
 )
-from ib_nlp.statistics import RunningMoments
+from ib_nlp.core.statistics import RunningMoments
 
 from .base import ImageMethod, feature_map
 from .iba import VisionIBA

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
-from ib_nlp.bottleneck import (
+from ib_nlp.core.bottleneck import (
     NATS_PER_BIT,
     apply_bottleneck,
     gaussian_capacity,
@@ -28,7 +28,7 @@ from ib_nlp.bottleneck import (
 )
 from ib_nlp.core.readout_head import bound_alpha, load_readout, save_readout
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.statistics import DEFAULT_MIN_STD, FeatureStatistics
+from ib_nlp.core.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
 from .base import ImageMethod, feature_map, module_named
 from .iba import cells_to_pixels, estimate_feature_statistics

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..bottleneck import apply_mask
-from ..errors import InvalidInputError
+from ib_nlp.core.bottleneck import apply_mask
+from ib_nlp.errors import InvalidInputError
 
 CRITIC_REGULARISERS = ("clip", "gradient_penalty")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import LayerNotReadError, NonFiniteError, OptimisationError
-from ..interrupt import check_interrupt
-from ..options import real_number, seed_value, whole_number
-from ..statistics import DEFAULT_MIN_STD
+from ib_nlp.errors import LayerNotReadError, NonFiniteError, OptimisationError
+from ib_nlp.core.interrupt import check_interrupt
+from ib_nlp.options import real_number, seed_value, whole_number
+from ib_nlp.core.statistics import DEFAULT_MIN_STD
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError
-from ..io import atomic_destination
-from ..statistics import FeatureStatistics
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.io import atomic_destination
+from ib_nlp.core.statistics import FeatureStatistics
 
 ALPHA_BOUND = 5.0
 """A readout's alpha lies in [-5, 5] (lam between 0.007 and 0.993), as in Schulz et al. (2020)."""

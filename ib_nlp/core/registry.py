@@ -2,7 +2,7 @@
 entries imported on first use, entries users add, and variants (an entry with preset options).
 
     methods = Registry("attribution method")
-    methods.add("lime", "ib_nlp.attr.perturbation:Lime", display="LIME")   # imported when first used
+    methods.add("lime", "ib_nlp.text.methods.perturbation:Lime", display="LIME")   # imported when first used
     methods.add_variant("occlusion_14", "occlusion", tile=14)
     factory, options = methods.resolve("occlusion_14", {"batch_size": 8})   # options with the preset
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidInputError
+from ib_nlp.errors import InvalidInputError
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

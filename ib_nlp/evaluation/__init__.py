@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_RUNNER = ("RESULTS_PATTERN", "SETTINGS_FILE", "JsonLines", "finished_prefix", "markdown_table", "parse_options", "parse_shard", "share_cpu_threads", "write_csv")
+_RUNNER = ("RESULTS_PATTERN", "SETTINGS_FILE", "JsonLines", "finished_prefix", "parse_options", "parse_shard", "share_cpu_threads", "write_csv")
 _TEXT = (
     "MAIN_VALUES", "SANITY_PATTERN", "EvaluationSettings", "applicable_methods", "evaluate_imdb", "evaluate_item", "finished_records",
     "load_settings", "mean_curves", "run_evaluation", "sample_items", "sanity_record", "sanity_reference_texts", "summarize",

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
-from ..io import write_text_atomic
-from ..vision.base import ImageMethod
-from ..vision.methods import IMAGE_METHODS, load_image_method
-from ..vision.metrics import ImageMetric, load_image_metric
-from ..vision.models import EFFICIENTNET_LITE0_LAYER, LabelledImage, efficientnet_lite0, imagenet_sample
-from .runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix, markdown_table
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.io import write_text_atomic
+from ib_nlp.vision.base import ImageMethod
+from ib_nlp.vision.methods import IMAGE_METHODS, load_image_method
+from ib_nlp.vision.metrics import ImageMetric, load_image_metric
+from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, LabelledImage, efficientnet_lite0, imagenet_sample
+from ib_nlp.evaluation.runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix
+from ib_nlp.ui.markdown import markdown_table
 
 DEFAULT_IMAGE_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"]
 # Each column of the table: the record key, its title, the metric (a name of IMAGE_METRICS) and its value.

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
-from ..io import write_text_atomic
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.io import write_text_atomic
 
 RESULTS_PATTERN = "results.*.jsonl"
 SETTINGS_FILE = "settings.json"
@@ -121,12 +121,6 @@ def share_cpu_threads(device: str | Any, processes: int) -> None:
 
     if processes > 1 and torch.device(device).type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
-
-
-def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines) + "\n"
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:

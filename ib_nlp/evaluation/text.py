@@ -22,24 +22,24 @@ from typing import Any
 
 import numpy as np
 
-from ..attr import AttributionMethod, load_method, method_names
-from ..classifier import Classifier
-from ..data import held_out_reviews, load_imdb
-from ..errors import InvalidInputError, TruncationWarning
-from ..iba import is_bottleneck_method
-from ..io import write_text_atomic
-from ..metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
-from ..shipped import model_folder
-from .runner import (
+from ib_nlp.text.methods import AttributionMethod, load_method, method_names
+from ib_nlp.text.classifier import Classifier
+from ib_nlp.text.data import held_out_reviews, load_imdb
+from ib_nlp.errors import InvalidInputError, TruncationWarning
+from ib_nlp.text.methods.iba import is_bottleneck_method
+from ib_nlp.io import write_text_atomic
+from ib_nlp.text.metrics import DEFAULT_METRICS, METRICS, CascadingRandomization, FaithfulnessMetric, load_metric
+from ib_nlp.text.shipped import model_folder
+from ib_nlp.evaluation.runner import (
     RESULTS_PATTERN,
     SETTINGS_FILE,
     JsonLines,
     finished_prefix,
     finite,
-    markdown_table,
     share_cpu_threads,
     write_csv,
 )
+from ib_nlp.ui.markdown import markdown_table
 
 SANITY_PATTERN = "sanity.*.jsonl"
 
@@ -348,8 +348,8 @@ def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, coun
 
 def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
     """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
-    from ..ui.plots import curves_png
-    from ..ui.report import render_evaluation, save_html
+    from ib_nlp.ui.plots import curves_png
+    from ib_nlp.ui.report import render_evaluation, save_html
 
     rows = summarize(records, settings.metrics)
     sanity_rows = summarize_sanity(sanity)
@@ -421,7 +421,7 @@ def evaluate_imdb(
     held-out training reviews."""
     from accelerate import PartialState
 
-    from ..corpus import reference_texts as corpus_texts
+    from ib_nlp.text.corpus import reference_texts as corpus_texts
 
     folder = Path(folder)
     unknown = sorted(set(settings.methods) - set(method_names()))

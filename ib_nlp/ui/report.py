@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..attr import display_name
-from ..io import write_text_atomic
+from ib_nlp.text.methods import display_name
+from ib_nlp.io import write_text_atomic
 
 if TYPE_CHECKING:
-    from ..explanation import Explanation
+    from ib_nlp.text.explanation import Explanation
 
 __all__ = [
     "render_comparison",

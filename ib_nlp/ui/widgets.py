@@ -18,15 +18,15 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..attr import AttributionMethod, load_method, method_names
-from ..classifier import Classifier
-from ..errors import IBNLPError, InvalidInputError
-from ..explanation import Explanation
-from ..core.optimise import IBAConfig
-from ..iba import PerSampleIBA, is_bottleneck_method
-from .report import render_inline
-from ..shipped import DEFAULT_MODEL, shipped_model_names
-from ..sites import EMBEDDINGS
+from ib_nlp.text.methods import AttributionMethod, load_method, method_names
+from ib_nlp.text.classifier import Classifier
+from ib_nlp.errors import IBNLPError, InvalidInputError
+from ib_nlp.text.explanation import Explanation
+from ib_nlp.core.optimise import IBAConfig
+from ib_nlp.text.methods.iba import PerSampleIBA, is_bottleneck_method
+from ib_nlp.ui.report import render_inline
+from ib_nlp.text.shipped import DEFAULT_MODEL, shipped_model_names
+from ib_nlp.text.sites import EMBEDDINGS
 
 DEFAULT_TEXT = (
     "I expected a lot from this director, but the film is boring and far too long, "

@@ -3,7 +3,7 @@
 Load it from the installed package (no hub download)::
 
     import evaluate
-    from ib_nlp.metrics import evaluate_module_path
+    from ib_nlp.text.metrics import evaluate_module_path
 
     faithfulness = evaluate.load(evaluate_module_path())
     faithfulness.compute(
@@ -14,7 +14,7 @@ Load it from the installed package (no hub download)::
     )
 
 It returns the mean (and standard error) of every value the metric declares. The numbers
-are computed by :mod:`ib_nlp.metrics`; this module only adapts the call.
+are computed by :mod:`ib_nlp.text.metrics`; this module only adapts the call.
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ class Faithfulness(evaluate.Metric):
         labels: list[int] | None = None,
         metric_options: dict[str, Any] | None = None,
     ) -> dict[str, float]:
-        from ib_nlp.attr.base import explanation_from_scores
-        from ib_nlp.classifier import Classifier
+        from ib_nlp.text.methods.base import explanation_from_scores
+        from ib_nlp.text.classifier import Classifier
         from ib_nlp.errors import InvalidInputError
-        from ib_nlp.metrics import load_metric
+        from ib_nlp.text.metrics import load_metric
 
         if model is None:
             raise InvalidInputError("pass model= (the classifier whose predictions the attributions explain)")

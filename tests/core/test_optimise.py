@@ -1,0 +1,86 @@
+"""The one bottleneck optimisation loop (ib_nlp.core.optimise), against a loop written out by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ib_nlp.core.bottleneck import apply_bottleneck, gaussian_capacity
+from ib_nlp.core.optimise import IBAConfig, check_influence, optimise_alpha
+from ib_nlp.errors import LayerNotReadError, NonFiniteError, OptimisationError
+
+WEIGHTS = torch.tensor([[1.5, -2.0, 0.0, 0.7], [-1.0, 1.0, 0.3, 0.0]])
+
+
+def bottleneck_problem(items: int, samples: int, seed: int):
+    """Features of ``items`` items (4 units each), a linear head, and a step function that
+    draws its noise from one seeded generator."""
+    features = torch.randn(items, 4, generator=torch.Generator().manual_seed(9))
+    generator = torch.Generator().manual_seed(seed)
+    mean, std = torch.zeros(4), torch.ones(4)
+
+    def step(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        noise = torch.randn(items * samples, 4, generator=generator)
+        z = apply_bottleneck(features.repeat_interleave(samples, dim=0), alpha.repeat_interleave(samples, dim=0), mean, std, noise)
+        return z @ WEIGHTS.T, gaussian_capacity(alpha, features)
+
+    return features, step
+
+
+def test_the_loop_is_adam_on_mean_cross_entropy_plus_beta_times_mean_capacity():
+    config = IBAConfig(beta=0.5, steps=6, lr=0.3, samples=3, seed=0)
+    targets = torch.tensor([0, 1])
+    _, step = bottleneck_problem(2, config.samples, seed=4)
+    alpha, last = optimise_alpha(config, (2, 4), step, targets)
+
+    features, by_hand_step = bottleneck_problem(2, config.samples, seed=4)
+    expected = torch.full((2, 4), config.init_alpha, requires_grad=True)
+    optimizer = torch.optim.Adam([expected], lr=config.lr)
+    for _ in range(config.steps):
+        logits, capacity = by_hand_step(expected)
+        loss = sum(
+            F.cross_entropy(logits[i * 3 : (i + 1) * 3], targets[i].repeat(3)) + config.beta * capacity[i].mean()
+            for i in range(2)
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        last_pass = capacity.detach()
+    torch.testing.assert_close(alpha, expected.detach())
+    torch.testing.assert_close(last, last_pass)  # the capacity of the last forward pass, one update before the final alpha
+    assert not torch.allclose(last, gaussian_capacity(alpha, features))
+    assert not alpha.requires_grad and not torch.equal(alpha, torch.full_like(alpha, config.init_alpha))
+
+
+def test_elements_restrict_the_mean_capacity_to_what_counts():
+    config = IBAConfig(beta=2.0, steps=3, samples=2)
+    targets = torch.tensor([0])
+    _, step = bottleneck_problem(1, 2, seed=1)
+    counted, _ = optimise_alpha(config, (1, 4), step, targets, elements=torch.tensor([2.0]))
+    _, step = bottleneck_problem(1, 2, seed=1)
+    every, _ = optimise_alpha(config, (1, 4), step, targets)
+    assert not torch.allclose(counted, every)  # the capacity weighs twice as much over 2 of 4 elements
+
+
+def test_a_non_finite_loss_and_an_unmoved_alpha_are_refused():
+    config = IBAConfig(steps=2, samples=1)
+
+    def infinite(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.full((1, 2), float("inf")) * alpha.sum(), torch.zeros_like(alpha)
+
+    with pytest.raises(NonFiniteError, match="step 1"):
+        optimise_alpha(config, (1, 3), infinite, torch.tensor([0]))
+
+    def constant(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(1, 2) + 0 * alpha.sum(), torch.zeros_like(alpha)
+
+    with pytest.raises(OptimisationError, match="did not move the bottleneck of image 0"):
+        optimise_alpha(config, (1, 3), constant, torch.tensor([0]), item="image")
+
+
+def test_the_influence_check_refuses_logits_that_noise_left_unchanged():
+    logits = torch.tensor([[0.2, 0.8], [1.0, -1.0]])
+    check_influence(logits + 0.5, logits, "layer 1")
+    with pytest.raises(LayerNotReadError, match="layer 1 .*never reads it.* Choose another"):
+        check_influence(torch.stack([logits[0] + 0.5, logits[1]]), logits, "layer 1", "Choose another layer.")

@@ -1,0 +1,324 @@
+"""The evaluation runner: records per text, resume, summaries, outputs, and multi-process runs."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from ib_nlp import Classifier, InvalidInputError
+from ib_nlp.evaluation import text as text_evaluation
+from ib_nlp.evaluation import (
+    EvaluationSettings,
+    SETTINGS_FILE,
+    JsonLines,
+    finished_records,
+    run_evaluation,
+    sample_items,
+    summarize,
+)
+from ib_nlp.testing import random_classifier
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXTS = [
+    "the movie was good and the acting was great",
+    "a terrible boring film with bad acting",
+    "i loved this story, the music was beautiful",
+    "worst movie ever made, a waste of time",
+    "the plot was dull but the ending was fun",
+    "brilliant actors and a wonderful director",
+]
+LABELS = [1, 0, 1, 0, 0, 1]
+
+
+@pytest.fixture
+def settings(reference_texts) -> EvaluationSettings:
+    return EvaluationSettings(
+        model="tiny",
+        data=None,
+        n=4,
+        methods=["iba", "saliency", "random"],
+        options={"iba": {"reference_corpus": reference_texts, "steps": 3, "samples": 2}, "sensitivity_n": {"subsets": 5}, "degradation": {"steps": 4}},
+    )
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load(random_classifier("bert", layers=2))
+
+
+def items(n: int) -> list[dict]:
+    return sample_items(datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS}), n, seed=0)
+
+
+def test_sample_items_are_a_seeded_prefix():
+    assert [i["index"] for i in items(3)] == [i["index"] for i in items(5)[:3]]
+    assert sorted(i["index"] for i in items(6)) == list(range(6))
+    with pytest.raises(InvalidInputError, match="n must be between 1 and 6"):
+        items(7)
+
+
+def test_records_are_written_per_text_and_a_rerun_resumes(settings, classifier, tmp_path, monkeypatch):
+    records = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    assert [r["index"] for r in records] == sorted(i["index"] for i in items(4))
+    assert set(records[0]["methods"]) == {"iba", "saliency", "random"}
+    assert set(records[0]["methods"]["iba"]["metrics"]) == {"degradation", "sensitivity_n", "insertion_deletion"}
+
+    computed = []
+    original = text_evaluation.evaluate_item
+    monkeypatch.setattr(text_evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    again = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    assert computed == [] and again == records
+
+    results = tmp_path / "results.0.jsonl"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # a write cut short
+    settings.n = 5
+    with pytest.warns(UserWarning, match="incomplete"):
+        extended = run_evaluation(settings, items(5), tmp_path, classifier=classifier, progress=False)
+    assert sorted(computed) == sorted([items(4)[-1]["index"], items(5)[-1]["index"]])
+    assert len(extended) == 5
+
+
+def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
+    run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
+    settings.methods = ["random"]
+    with pytest.raises(InvalidInputError, match="methods differ"):
+        run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
+
+
+def test_finished_records_are_the_longest_finished_prefix_of_the_sample(settings, classifier, tmp_path):
+    settings.methods, settings.sanity_n = ["saliency", "random"], 4
+    with pytest.raises(InvalidInputError, match="holds no evaluation run"):
+        finished_records(settings, items(4), tmp_path)
+    first = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False, shard=(0, 2))
+    assert len(first) == 2  # the sample's texts 1 and 3; text 2 belongs to the other shard
+    results, sanity = finished_records(settings, items(4), tmp_path)
+    assert [r["index"] for r in results] == [r["index"] for r in sanity] == [items(4)[0]["index"]]
+    everything = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False, shard=(1, 2))
+    results, sanity = finished_records(settings, items(4), tmp_path)
+    assert results == everything and len(sanity) == 4
+    settings.methods = ["random"]
+    with pytest.raises(InvalidInputError, match="methods differ"):
+        finished_records(settings, items(4), tmp_path)
+
+
+def without_timings(record: dict) -> dict:
+    methods = {name: {key: value for key, value in result.items() if key != "seconds"} for name, result in record["methods"].items()}
+    return {**{key: value for key, value in record.items() if key != "metric_seconds"}, "methods": methods}
+
+
+def test_shards_started_by_hand_split_the_texts_and_merge_to_the_records_of_one_run(settings, classifier, tmp_path, monkeypatch):
+    one = run_evaluation(settings, items(4), tmp_path / "one", classifier=classifier, progress=False)
+    computed = []
+    original = text_evaluation.evaluate_item
+    monkeypatch.setattr(text_evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    for index in (1, 0):
+        run_evaluation(settings, items(4), tmp_path / "two", classifier=classifier, progress=False, shard=(index, 2))
+    assert sorted(p.name for p in (tmp_path / "two").glob("results.*.jsonl")) == ["results.s0of2.jsonl", "results.s1of2.jsonl"]
+    assert sorted(computed) == sorted(i["index"] for i in items(4))
+    merged = run_evaluation(settings, items(4), tmp_path / "two", classifier=classifier, progress=False)
+    assert len(computed) == 4 and [without_timings(r) for r in merged] == [without_timings(r) for r in one]
+    with pytest.raises(InvalidInputError, match="0 <= index < count"):
+        run_evaluation(settings, items(4), tmp_path / "three", classifier=classifier, progress=False, shard=(2, 2))
+
+
+def test_methods_that_do_not_apply_are_skipped_with_the_reason(settings, tmp_path):
+    lstm = Classifier.load(random_classifier("lstm", layers=1))
+    settings.methods = ["random", "attention"]
+    with pytest.warns(UserWarning, match="skipping attention: .*no attention weights"):
+        records = run_evaluation(settings, items(1), tmp_path, classifier=lstm, progress=False)
+    assert list(records[0]["methods"]) == ["random"]
+
+
+def test_summary_is_the_mean_and_standard_error_over_texts(settings, classifier, tmp_path):
+    records = run_evaluation(settings, items(4), tmp_path, classifier=classifier, progress=False)
+    rows = {(r["method"], r["metric"], r["value"]): r for r in summarize(records, settings.metrics)}
+    values = np.array([r["methods"]["saliency"]["metrics"]["degradation"]["lerf_minus_morf"] for r in records])
+    row = rows[("saliency", "degradation", "lerf_minus_morf")]
+    assert row["mean"] == pytest.approx(values.mean()) and row["n"] == 4
+    assert row["sem"] == pytest.approx(values.std(ddof=1) / 2) and row["direction"] == "higher is better"
+    assert rows[("iba", "insertion_deletion", "deletion_auc")]["direction"] == "lower is better"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS}).to_parquet(folder / "test.parquet")
+    return folder / "model", folder / "test.parquet"
+
+
+def script_arguments(model: Path, data: Path, out: Path) -> list[str]:
+    return [
+        str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "5", "--no-progress",
+        "--methods", "iba", "gradient_x_input", "random", "--out", str(out),
+        "--option", 'iba.reference_corpus=["good movie", "a bad film", "i loved it", "boring"]', "--option", "iba.steps=3",
+        "--option", "sensitivity_n.subsets=6", "--sanity-n", "2",
+    ]
+
+
+def read_summary(path: Path) -> dict[tuple[str, str, str], float | None]:
+    with open(path) as handle:
+        return {(r["method"], r["metric"], r["value"]): (float(r["mean"]) if r["mean"] else None) for r in csv.DictReader(handle) if r["metric"] != "time"}
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_numbers_of_one(saved_model, tmp_path):
+    model, data = saved_model
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *script_arguments(model, data, tmp_path / "one")], check=True, env=environment, capture_output=True)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    subprocess.run([*launcher, *script_arguments(model, data, tmp_path / "two")], check=True, env=environment, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "two").glob("results.*.jsonl")) == ["results.0.jsonl", "results.1.jsonl"]
+    one, two = read_summary(tmp_path / "one" / "summary.csv"), read_summary(tmp_path / "two" / "summary.csv")
+    assert one.keys() == two.keys() and any(key[1] == "sanity_check" for key in one)
+    for key, value in one.items():
+        assert (value is None and two[key] is None) or two[key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
+    model, data = saved_model
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, *script_arguments(model, data, out)], check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert "| iba |" in result.stdout and "Sanity check (2 reviews)" in result.stdout
+    for name in ("summary.md", "summary.csv", "curves.png", "sanity.png", "report.html", "settings.json"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    assert json.loads((out / "settings.json").read_text())["methods"] == ["iba", "gradient_x_input", "random"]
+    assert len(JsonLines(out, "sanity.*.jsonl", 0).read()) == 2
+
+    (out / "summary.md").unlink()
+    summary_only = [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--summary-only", "--out"]
+    again = subprocess.run([*summary_only, str(out)], check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert "finished so far 5 of 5 reviews and the sanity check on 2 of 2" in again.stdout
+    assert (out / "summary.md").read_text() in again.stdout
+    refused = subprocess.run([*summary_only, str(tmp_path / "empty")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "holds no evaluation run" in refused.stderr
+
+
+@pytest.mark.parametrize("panels", [1, 2, 4])
+def test_curves_png_draws_any_number_of_panels(panels):
+    from ib_nlp.ui.plots import curves_png
+
+    curves = {"iba": ([0, 0.5, 1], [1.0, 0.4, 0.2]), "random": (["original", "head", "layer.0"], [1.0, 0.9, 0.8])}
+    png = curves_png([(f"panel {i}", "x", "y", curves) for i in range(panels)])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_shard_arguments_are_parsed_and_bad_ones_refused(capsys):
+    import argparse
+
+    from ib_nlp.options import argument_type
+    from ib_nlp.evaluation import parse_shard
+
+    assert parse_shard("3/14") == (3, 14)
+    for bad, message in (("4/4", "0 <= INDEX < COUNT"), ("a/2", "INDEX/COUNT such as 0/4"), ("2", "INDEX/COUNT such as 0/4")):
+        with pytest.raises(InvalidInputError, match=message):
+            parse_shard(bad)
+    parser = argparse.ArgumentParser(prog="evaluate.py")
+    parser.add_argument("--shard", type=argument_type(parse_shard))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--shard", "4/4"])
+    assert "argument --shard: expected 0 <= INDEX < COUNT, got '4/4'" in capsys.readouterr().err
+
+
+def test_script_options_are_parsed_as_json_else_strings_and_bad_ones_refused():
+    from ib_nlp.evaluation import parse_options
+
+    parsed = parse_options(["iba.beta=1", "iba.layer=embeddings", "lime.samples=200", "input_iba.gan_epochs=0", "readout.readout=runs/a=b.pt"])
+    assert parsed == {"iba": {"beta": 1, "layer": "embeddings"}, "lime": {"samples": 200}, "input_iba": {"gan_epochs": 0}, "readout": {"readout": "runs/a=b.pt"}}
+    for bad in ("beta=1", "iba.beta", ".beta=1", "iba.=1"):
+        with pytest.raises(InvalidInputError, match="NAME.KEY=VALUE"):
+            parse_options([bad])
+
+
+def test_a_torn_last_line_is_moved_aside_when_the_run_resumes(tmp_path):
+    log = JsonLines(tmp_path, "results.*.jsonl", 0)
+    log.append({"index": 1, "value": 1.0})
+    with open(log.path, "a", encoding="utf-8") as handle:
+        handle.write('{"index": 2, "val')
+    with pytest.warns(UserWarning, match="moved 1 incomplete line"):
+        assert log.drop_torn_lines() == 1
+    assert log.path.read_text() == '{"index": 1, "value": 1.0}\n'
+    assert (tmp_path / "results.0.jsonl.torn").read_text() == '{"index": 2, "val\n'
+    assert log.drop_torn_lines() == 0 and [r["index"] for r in log.read()] == [1]
+
+
+def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
+    from ib_nlp.evaluation.text import _settings_guard
+
+    first = EvaluationSettings(model="m", data=None, methods=["iba"], options={"iba": {"stpes": 3}})
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(first)))
+    corrected = dataclasses.replace(first, options={"iba": {"steps": 3}})
+    _settings_guard(tmp_path, corrected)  # nothing finished: the corrected settings replace the failed run's
+    JsonLines(tmp_path, "results.*.jsonl", 0).append({"index": 0})
+    with pytest.raises(InvalidInputError, match="holds a run with other settings"):
+        _settings_guard(tmp_path, corrected)
+
+
+@pytest.mark.slow
+def test_the_script_reports_library_errors_in_one_line(saved_model, tmp_path):
+    model, data = saved_model
+    missing = tmp_path / "missing.safetensors"
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "--statistics", str(missing), "--out", str(tmp_path / "run")]
+    result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("evaluate.py: error: ") and str(missing) in last
+
+
+def test_processes_sharing_a_cpu_share_its_threads(monkeypatch):
+    import os
+
+    import torch
+
+    from ib_nlp.evaluation import share_cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    before = torch.get_num_threads()
+    try:
+        share_cpu_threads("cpu", 4)
+        assert torch.get_num_threads() == 2
+        share_cpu_threads("cpu", 16)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(3)
+        share_cpu_threads("cuda", 4)
+        share_cpu_threads("cpu", 1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        share_cpu_threads("cpu", 4)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_the_script_takes_a_reference_corpus_file_for_a_model_without_statistics(saved_model, tmp_path):
+    model, data = saved_model
+    corpus = tmp_path / "corpus.csv"
+    datasets.Dataset.from_dict({"review": TEXTS}).to_csv(str(corpus))
+    out = tmp_path / "run"
+    arguments = [str(ROOT / "scripts" / "evaluate.py"), "--model", str(model), "--data", str(data), "--n", "2", "--no-progress", "--methods", "iba", "gradient_signed_iba",
+                 "--metrics", "degradation", "--reference", str(corpus), "--text-column", "review", "--option", "iba.steps=2", "--option", "gradient_signed_iba.steps=2", "--out", str(out)]
+    result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "general-English" not in result.stderr
+    settings = json.loads((out / SETTINGS_FILE).read_text())
+    for name in ("iba", "gradient_signed_iba"):
+        assert settings["options"][name] == {"steps": 2, "reference_corpus": str(corpus), "text_column": "review"}
+    record = json.loads((out / "results.0.jsonl").read_text().splitlines()[0])
+    assert record["methods"]["gradient_signed_iba"]["metrics"]["degradation"]["lerf_minus_morf"] is not None

@@ -1,0 +1,88 @@
+"""Layer and beta sweeps: same bits as explaining each setting alone, one recording pass per batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from ib_nlp import Classifier, InvalidInputError, PerSampleIBA
+from ib_nlp.text.sweep import Sweep, sweep_betas, sweep_layers
+from ib_nlp.testing import random_classifier
+
+TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved it"]
+OPTIONS = {"steps": 3, "samples": 2}
+
+
+@pytest.fixture(scope="module")
+def bert(request) -> Classifier:
+    return Classifier.load(random_classifier("bert", layers=3))
+
+
+def test_layer_sweep_equals_explaining_each_layer_alone(bert, reference_texts):
+    sweep = sweep_layers(bert, TEXTS, reference_corpus=reference_texts, metric=None, batch_size=2, **OPTIONS)
+    assert sweep.settings == ["embeddings", 0, 1, 2] and sweep.best is None
+    for position, layer in enumerate(sweep.settings):
+        alone = PerSampleIBA(bert, layer, reference_corpus=reference_texts, **OPTIONS).explain_batch(TEXTS)
+        for text in range(len(TEXTS)):
+            assert sweep.explanations[text][position].token_scores == pytest.approx(alone[text].token_scores, rel=1e-4, abs=1e-5)
+            assert sweep.explanations[text][position].layer == layer
+
+
+def test_layer_sweep_records_all_layers_in_one_pass_per_batch(bert, reference_texts, monkeypatch):
+    calls = []
+    original = Classifier.capture
+
+    def counting(self, batch, sites):
+        if set(batch.texts) <= set(TEXTS):  # not the statistics estimation over the reference corpus
+            calls.append(len(sites))
+        return original(self, batch, sites)
+
+    monkeypatch.setattr(Classifier, "capture", counting)
+    sweep_layers(bert, TEXTS, [0, 2, "embeddings"], reference_corpus=reference_texts, metric=None, batch_size=2, **OPTIONS)
+    assert calls == [3, 3]
+
+
+def test_faithfulness_picks_the_best_setting_in_the_declared_direction(bert, reference_texts, tmp_path):
+    sweep = sweep_layers(bert, TEXTS[:2], [0, 2], labels=[1, 0], reference_corpus=reference_texts, metric_options={"steps": 4}, **OPTIONS)
+    assert sweep.metric == "degradation" and sweep.metric_value == "lerf_minus_morf" and sweep.higher_is_better
+    assert len(sweep.faithfulness) == 2 and sweep.best == sweep.settings[sweep.faithfulness.index(max(sweep.faithfulness))]
+    sweep.higher_is_better = False
+    assert sweep.best == sweep.settings[sweep.faithfulness.index(min(sweep.faithfulness))]
+    path = sweep.save(tmp_path / "sweep.json")
+    loaded = Sweep.load(path)
+    assert loaded.settings == sweep.settings and loaded.word_matrix(1).tolist() == sweep.word_matrix(1).tolist()
+    html = loaded.to_html(0, tmp_path / "sweep.html")
+    assert html.count('<th class="layer" scope="row">') == 2 and (tmp_path / "sweep.html").is_file()
+
+
+def test_beta_sweep_keeps_fewer_bits_as_beta_grows(bert, reference_texts):
+    sweep = sweep_betas(bert, TEXTS, [0.01, 1.0, 100.0], layer=1, reference_corpus=reference_texts, metric=None, steps=10, samples=2)
+    for text in range(len(TEXTS)):
+        totals = [explanation.total_score for explanation in sweep.explanations[text]]
+        assert totals[0] > totals[1] > totals[2]
+        assert [e.parameters["beta"] for e in sweep.explanations[text]] == [0.01, 1.0, 100.0]
+    alone = PerSampleIBA(bert, 1, reference_corpus=reference_texts, beta=100.0, steps=10, samples=2).explain(TEXTS[0])
+    assert sweep.explanations[0][2].token_scores == pytest.approx(alone.token_scores, rel=1e-4, abs=1e-5)
+
+
+def test_sweeps_refuse_empty_input(bert):
+    with pytest.raises(InvalidInputError, match="no texts"):
+        sweep_layers(bert, [])
+    with pytest.raises(InvalidInputError, match="no betas"):
+        sweep_betas(bert, TEXTS, [])
+
+
+def _scored(settings, values, higher_is_better=True):
+    """A sweep with given per-text metric values (no explanations needed for the recommendation)."""
+    means = [sum(column) / len(column) for column in values]
+    return Sweep("layer", settings, [], metric="degradation", metric_value="lerf_minus_morf", higher_is_better=higher_is_better, faithfulness=means, faithfulness_values=values)
+
+
+def test_a_lead_within_its_standard_error_is_a_tie_and_the_simpler_setting_is_kept():
+    noisy_lead = _scored(["embeddings", 0, 2], [[0.1, 0.1, 0.1, 0.1], [0.80, 0.50, 0.90, 0.60], [0.60, 0.90, 0.50, 0.801]])
+    assert noisy_lead.faithfulness[2] > noisy_lead.faithfulness[1]
+    assert noisy_lead.tied == [0, 2] and noisy_lead.best == 0, "layer 2 leads by 0.00025 with a standard error of 0.2"
+    clear_lead = _scored(["embeddings", 0, 2], [[0.1, 0.1, 0.1, 0.1], [0.50, 0.60, 0.70, 0.80], [0.60, 0.71, 0.79, 0.91]])
+    assert clear_lead.tied == [2] and clear_lead.best == 2
+    lower_is_better = _scored([0.1, 1.0, 10.0], [[0.5, 0.6, 0.7], [0.25, 0.15, 0.31], [0.2, 0.3, 0.2]], higher_is_better=False)
+    assert lower_is_better.best == 1.0 and lower_is_better.tied == [1.0, 10.0]
+    assert Sweep.from_dict({**clear_lead.to_dict(), "faithfulness_values": []}).best == 2, "old files: by means"
