@@ -43,6 +43,22 @@ def test_layer_sweep_script(tiny, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_command_line_runs_the_research_commands_as_the_scripts_do(tiny, tmp_path):
+    model, data = tiny
+    arguments = ["--model", str(model), "--data", str(data), "--n", "2", "--betas", "1", "--reference-n", "4"]
+    run("layer_sweep.py", *arguments, "--out", str(tmp_path / "script"))
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "ib_nlp", "sweep", *arguments, "--out", str(tmp_path / "cli")], check=True, capture_output=True, env=environment)
+    script, cli = (json.loads((tmp_path / name / "sweep-beta1.json").read_text()) for name in ("script", "cli"))
+    assert script["faithfulness"] == cli["faithfulness"] and script["settings"] == cli["settings"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "ib_nlp", "evaluate", "--model", str(model), "--data", str(data), "--n", "2", "--methods", "igg", "--out", str(tmp_path / "bad")],
+        capture_output=True, text=True, env=environment,
+    )
+    assert refused.returncode == 2 and "ib-nlp: error: unknown method(s) igg" in refused.stderr and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_iba_diagnostics_script(tiny):
     model, data = tiny
     out = run("iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--settings", "3x1", "--subsets", "4", "--reference-n", "4")
