@@ -55,7 +55,7 @@ def test_the_command_line_runs_the_research_commands_as_the_scripts_do(tiny, tmp
         [sys.executable, "-m", "ib_nlp", "evaluate", "--model", str(model), "--data", str(data), "--n", "2", "--methods", "igg", "--out", str(tmp_path / "bad")],
         capture_output=True, text=True, env=environment,
     )
-    assert refused.returncode == 2 and "ib-nlp: error: unknown method(s) igg" in refused.stderr and not (tmp_path / "bad").exists()
+    assert refused.returncode == 2 and "ib-nlp: error: unknown attribution method 'igg'" in refused.stderr and not (tmp_path / "bad").exists()
 
 
 @pytest.mark.slow
