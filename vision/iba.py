@@ -205,7 +205,7 @@ class VisionIBA(ImageMethod):
             logits, _ = self.run(images, lambda values: hold_inactive(apply_mask(values.float(), lam, mean, std, noise), mean, active).to(values.dtype))
             return logits, mask_capacity(lam, normalized) * active
 
-        alpha, last_pass = optimise_alpha(config, features.shape, step, torch.tensor([target], device=features.device), item="image")
+        alpha, last_pass = optimise_alpha(config, features, step, torch.tensor([target], device=features.device), item="image")
         with torch.no_grad():
             return smooth(torch.sigmoid(alpha), sigma), last_pass
 

@@ -42,14 +42,16 @@ class IBAConfig:
 
 
 StepFunction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-"""One forward pass through the bottleneck: alpha (items x ...) to the logits of every noise
-sample (items * samples rows, an item's samples adjacent) and the capacity per element in nats
-(shaped like alpha; zero where an element does not count). It draws its own noise."""
+"""One forward pass through the bottleneck: alpha to the logits of every noise sample (items *
+samples rows, an item's samples adjacent) and the capacity per element in nats (shaped like
+alpha; zero where an element does not count). It draws its own noise. Alpha has the items as
+its first dimension, or, for a single item, may have that item's own shape (an image's
+channels x height x width)."""
 
 
 def optimise_alpha(
     config: IBAConfig,
-    shape: torch.Size | tuple[int, ...],
+    like: torch.Tensor,
     step: StepFunction,
     targets: torch.Tensor,
     *,
@@ -63,27 +65,30 @@ def optimise_alpha(
     item CE(target) averaged over the noise samples + beta * capacity averaged over the item's
     ``elements`` (default: all of them), summed over items, so that each item gets the updates
     it would get alone. Returns the final alpha and the capacity of the last forward pass (one
-    update earlier), both detached. Refuses a non-finite loss and an alpha that never moved."""
+    update earlier), both detached. Refuses a non-finite loss and an alpha that never moved.
+    Alpha (float32) takes the shape, device and memory layout of ``like`` (the activations or the
+    image it masks), so the kernels and their rounding are those of the tensor it meets."""
     from tqdm.auto import tqdm
 
-    device = targets.device
-    alpha = torch.full(tuple(shape), config.init_alpha, dtype=torch.float32, device=device, requires_grad=True)
+    alpha = torch.full_like(like, config.init_alpha, dtype=torch.float32, requires_grad=True)
     optimizer = torch.optim.Adam([alpha], lr=config.lr)
-    items = alpha.shape[0]
+    items = len(targets)
     target_rows = targets.repeat_interleave(config.samples)
     capacity = torch.zeros_like(alpha)
     for index in tqdm(range(config.steps), desc="IBA", unit="step", disable=not progress, leave=False):
         check_interrupt()
         logits, capacity = step(alpha)
         cross_entropy = F.cross_entropy(logits.float(), target_rows, reduction="none").view(items, config.samples).mean(dim=1)
-        mean_capacity = capacity.flatten(1).mean(dim=1) if elements is None else capacity.flatten(1).sum(dim=1) / elements
+        per_item = capacity.reshape(items, -1)
+        mean_capacity = per_item.mean(dim=1) if elements is None else per_item.sum(dim=1) / elements
         loss = (cross_entropy + config.beta * mean_capacity).sum()
         if not torch.isfinite(loss):
             raise NonFiniteError(f"the bottleneck's loss became {loss.item()} at step {index + 1}; try a smaller lr (now {config.lr:g}) or beta (now {config.beta:g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    check_alpha_moved(alpha.detach(), optimizer, config, padding=padding, item=item)
+    rows = alpha.detach() if alpha.shape[0] == items else alpha.detach()[None]
+    check_alpha_moved(rows, optimizer, config, padding=padding, item=item)
     return alpha.detach(), capacity.detach()
 
 

@@ -32,7 +32,7 @@ def test_the_loop_is_adam_on_mean_cross_entropy_plus_beta_times_mean_capacity():
     config = IBAConfig(beta=0.5, steps=6, lr=0.3, samples=3, seed=0)
     targets = torch.tensor([0, 1])
     _, step = bottleneck_problem(2, config.samples, seed=4)
-    alpha, last = optimise_alpha(config, (2, 4), step, targets)
+    alpha, last = optimise_alpha(config, torch.zeros(2, 4), step, targets)
 
     features, by_hand_step = bottleneck_problem(2, config.samples, seed=4)
     expected = torch.full((2, 4), config.init_alpha, requires_grad=True)
@@ -57,9 +57,9 @@ def test_elements_restrict_the_mean_capacity_to_what_counts():
     config = IBAConfig(beta=2.0, steps=3, samples=2)
     targets = torch.tensor([0])
     _, step = bottleneck_problem(1, 2, seed=1)
-    counted, _ = optimise_alpha(config, (1, 4), step, targets, elements=torch.tensor([2.0]))
+    counted, _ = optimise_alpha(config, torch.zeros(1, 4), step, targets, elements=torch.tensor([2.0]))
     _, step = bottleneck_problem(1, 2, seed=1)
-    every, _ = optimise_alpha(config, (1, 4), step, targets)
+    every, _ = optimise_alpha(config, torch.zeros(1, 4), step, targets)
     assert not torch.allclose(counted, every)  # the capacity weighs twice as much over 2 of 4 elements
 
 
@@ -70,13 +70,13 @@ def test_a_non_finite_loss_and_an_unmoved_alpha_are_refused():
         return torch.full((1, 2), float("inf")) * alpha.sum(), torch.zeros_like(alpha)
 
     with pytest.raises(NonFiniteError, match="step 1"):
-        optimise_alpha(config, (1, 3), infinite, torch.tensor([0]))
+        optimise_alpha(config, torch.zeros(1, 3), infinite, torch.tensor([0]))
 
     def constant(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(1, 2) + 0 * alpha.sum(), torch.zeros_like(alpha)
 
     with pytest.raises(OptimisationError, match="did not move the bottleneck of image 0"):
-        optimise_alpha(config, (1, 3), constant, torch.tensor([0]), item="image")
+        optimise_alpha(config, torch.zeros(1, 3), constant, torch.tensor([0]), item="image")
 
 
 def test_the_influence_check_refuses_logits_that_noise_left_unchanged():

@@ -363,7 +363,7 @@ class PerSampleIBA(AttributionMethod):
             return engine.logits(bottleneck, config.samples), self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)
 
         alpha, _ = optimise_alpha(
-            config, activations.shape, step, torch.tensor(targets, device=activations.device),
+            config, activations, step, torch.tensor(targets, device=activations.device),
             elements=mask.sum(dim=1) * features, padding=~mask.bool().unsqueeze(-1), item="text", progress=self.progress,
         )
         return alpha
