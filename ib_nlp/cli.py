@@ -122,6 +122,8 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         options["contrast"] = args.contrast
     if args.ignore_statistics_origin:
         options["ignore_statistics_origin"] = True
+    if args.keep_special_tokens:
+        options["keep_special_tokens"] = True
     try:
         return make_explainer(classifier, args.method, **options)
     except StatisticsError as error:
@@ -302,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prior.add_argument("--statistics", metavar="PATH", help=f"statistics file written by '{PROGRAM} estimate' (the layer's entry is used)")
     explain.add_argument("--text-column", default="text", metavar="NAME", help="column of the texts in a table or dataset corpus (default: text)")
+    explain.add_argument(
+        "--keep-special-tokens",
+        action="store_true",
+        help="let [CLS], [SEP] and the like pass the bottleneck unchanged (they get 0 bits); IBA and its signed variants",
+    )
     explain.add_argument(
         "--ignore-statistics-origin",
         action="store_true",

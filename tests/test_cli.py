@@ -101,6 +101,16 @@ def test_explain_reads_stdin_and_file(model_dir: Path, reference: Path, tmp_path
     assert first.token_scores == pytest.approx(second.token_scores)
 
 
+def test_kept_special_tokens_get_no_bits_on_the_command_line(model_dir: Path, reference: Path, tmp_path: Path) -> None:
+    kept, default = tmp_path / "kept.json", tmp_path / "default.json"
+    assert main(_explain(model_dir, reference, TEXT, "--keep-special-tokens", "--json", str(kept), "--quiet")) == 0
+    assert main(_explain(model_dir, reference, TEXT, "--json", str(default), "--quiet")) == 0
+    kept_scores, default_scores = (dict(enumerate(Explanation.load(path).token_scores)) for path in (kept, default))
+    special = [index for index, token in enumerate(Explanation.load(kept).tokens) if token in ("[CLS]", "[SEP]")]
+    assert special and all(kept_scores[index] == 0 for index in special) and all(default_scores[index] > 0 for index in special)
+    assert Explanation.load(kept).parameters["keep_special_tokens"] is True
+
+
 def test_estimate_then_explain_with_statistics(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     statistics_file = tmp_path / "stats.safetensors"
     code = main(["estimate", "--model", str(model_dir), "--reference", str(reference), "--output", str(statistics_file), "--batch-size", "4", "--max-texts", "5"])
