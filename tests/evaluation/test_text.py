@@ -322,3 +322,28 @@ def test_the_script_takes_a_reference_corpus_file_for_a_model_without_statistics
         assert settings["options"][name] == {"steps": 2, "reference_corpus": str(corpus), "text_column": "review"}
     record = json.loads((out / "results.0.jsonl").read_text().splitlines()[0])
     assert record["methods"]["gradient_signed_iba"]["metrics"]["degradation"]["lerf_minus_morf"] is not None
+
+
+def test_a_users_metric_is_added_in_one_place_and_joins_the_run_and_its_summary(settings, classifier, tmp_path, monkeypatch):
+    from ib_nlp.core.metric_info import MetricInfo, ValueInfo
+    from ib_nlp.text.metrics import METRICS, FaithfulnessMetric, load_metric, register_metric
+
+    monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))  # keep the user's metric out of other tests
+
+    @register_metric
+    class TopTokenScore(FaithfulnessMetric):
+        """The largest token score of each explanation (a toy metric with a known value)."""
+
+        info = MetricInfo("top_token_score", "the largest token score", (ValueInfo("top", True, -np.inf, np.inf, "largest score"),), "top")
+
+        def compute(self, classifier, explanations, label=None):
+            return [{"top": float(max(explanation.token_scores))} for explanation in explanations]
+
+    assert isinstance(load_metric("top_token_score"), TopTokenScore)
+    records = run_evaluation(dataclasses.replace(settings, methods=["random"], metrics=["top_token_score"]), items(2), tmp_path, classifier=classifier, progress=False)
+    rows = summarize(records, ["top_token_score"])
+    tops = [record["methods"]["random"]["metrics"]["top_token_score"]["top"] for record in records]
+    (row,) = [row for row in rows if row["metric"] == "top_token_score"]
+    assert row["mean"] == pytest.approx(float(np.mean(tops))) and row["direction"] == "higher is better"
+    with pytest.raises(InvalidInputError, match="built-in"):
+        register_metric(type("Clash", (TopTokenScore,), {"info": MetricInfo("degradation", "", (), "")}))

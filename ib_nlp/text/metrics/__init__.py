@@ -28,6 +28,7 @@ __all__ = [
     "evaluate_module_path",
     "load_metric",
     "metric_names",
+    "register_metric",
     "parameter_groups",
     "randomized_models",
 ]
@@ -53,6 +54,14 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'ib_nlp.text.metrics' has no attribute {name!r}")
+
+
+def register_metric(cls: Any) -> Any:
+    """Class decorator: make a user's ``FaithfulnessMetric`` subclass available under
+    ``cls.info.name`` to ``load_metric``, the evaluation (``--metrics``) and its summaries (a
+    built-in name is refused)."""
+    METRICS.add(cls.info.name, cls, builtin=False)
+    return cls
 
 
 def metric_names() -> list[str]:
