@@ -23,6 +23,10 @@ class ModelLoadError(IBNLPError, OSError):
     """The model could not be loaded, or is not a sequence classifier."""
 
 
+class DataError(IBNLPError, OSError):
+    """A dataset could not be found or read (IMDB from the hub or a local source)."""
+
+
 class StatisticsError(IBNLPError, ValueError):
     """Feature statistics are missing or do not fit the model."""
 

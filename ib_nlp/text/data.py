@@ -7,6 +7,8 @@ from pathlib import Path
 
 import datasets
 
+from ib_nlp.errors import DataError, InvalidInputError
+
 IMDB_ENV_VAR = "IB_NLP_IMDB"
 HUB_ID = "stanfordnlp/imdb"
 SPLITS = ("train", "test")
@@ -22,7 +24,7 @@ def load_imdb(split: str = "test", source: str | os.PathLike[str] | None = None)
     dataset ``stanfordnlp/imdb``. Texts are returned unchanged (markup included).
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+        raise InvalidInputError(f"split must be one of {SPLITS}, got {split!r}.")
     if source is None:
         source = os.environ.get(IMDB_ENV_VAR) or None
     if source is None:
@@ -51,9 +53,9 @@ def _load_from_hub(split: str) -> datasets.Dataset:
     try:
         dataset = datasets.load_dataset(HUB_ID, split=split)
     except Exception as error:
-        raise RuntimeError(
+        raise DataError(
             f"Could not load {HUB_ID!r} from the Hugging Face hub ({type(error).__name__}: {error}). "
-            f"Pass source=<folder> (or set {IMDB_ENV_VAR}) pointing to either an extracted aclImdb "
+            f"Pass source=<folder> (command line: --data; or set {IMDB_ENV_VAR}) pointing to either an extracted aclImdb "
             f"folder ({split}/pos/*.txt, {split}/neg/*.txt) or parquet/CSV data: a file, or a folder "
             f"with {split}.parquet or {split}.csv, that has 'text' and 'label' columns."
         ) from error
@@ -86,12 +88,12 @@ def _load_table(path: Path) -> datasets.Dataset:
     """Read a parquet or CSV file that has ``text`` and ``label`` columns."""
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
-        raise ValueError(f"Unsupported IMDB file type {suffix!r} for {str(path)!r}: use .parquet or .csv.")
+        raise InvalidInputError(f"Unsupported IMDB file type {suffix!r} for {str(path)!r}: use .parquet or .csv.")
     builder = "parquet" if suffix == ".parquet" else "csv"
     dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
     missing = {"text", "label"} - set(dataset.column_names)
     if missing:
-        raise ValueError(f"{str(path)!r} lacks the column(s) {sorted(missing)}; it needs 'text' and 'label'.")
+        raise InvalidInputError(f"{str(path)!r} lacks the column(s) {sorted(missing)}; it needs 'text' and 'label'.")
     return dataset.select_columns(["text", "label"])
 
 

@@ -8,6 +8,7 @@ import datasets
 import pandas as pd
 import pytest
 
+from ib_nlp.errors import DataError
 from ib_nlp.text import data
 from ib_nlp.text.data import load_imdb
 from ib_nlp.text.cleaning import clean_text
@@ -89,7 +90,7 @@ def test_hub_failure_names_the_local_options(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.delenv(data.IMDB_ENV_VAR, raising=False)
     monkeypatch.setattr(data.datasets, "load_dataset", offline)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(DataError) as info:
         load_imdb("test")
     message = str(info.value)
     assert "stanfordnlp/imdb" in message
@@ -122,3 +123,17 @@ def test_held_out_reviews_are_the_ones_training_json_lists(tmp_path: Path) -> No
     (model / "training.json").write_text('{"holdout_indices": [3, 0, 2]}', encoding="utf-8")
     assert data.held_out_reviews(model, source) == [train[3]["text"], train[0]["text"], train[2]["text"]]
     assert data.held_out_reviews(model, source, count=2) == [train[3]["text"], train[0]["text"]]
+
+
+def test_the_evaluate_command_reports_unreachable_data_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from ib_nlp.cli import main
+
+    def offline(*_args: object, **_kwargs: object) -> None:
+        raise ConnectionError("no network")
+
+    monkeypatch.delenv(data.IMDB_ENV_VAR, raising=False)
+    monkeypatch.setattr(data.datasets, "load_dataset", offline)
+    assert main(["evaluate", "--n", "1", "--methods", "random", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("ib-nlp: error: Could not load 'stanfordnlp/imdb'") and "--data" in error[0]
+    assert not (tmp_path / "run").exists()
