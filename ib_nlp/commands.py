@@ -178,6 +178,53 @@ def run_train_readout(args: argparse.Namespace) -> None:
     train_readout(classifier, readout, texts, epochs=args.epochs - done, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=not args.no_progress, on_epoch_end=save)
 
 
+def add_train_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--model", required=True, choices=["bert-small", "lstm", "minilm"], help="bert-small: BERT from scratch; lstm: the LSTM with GloVe (the train extra); minilm: fine-tune --init")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--output", type=Path, required=True, help="directory to write the trained model into (a checkpoint there is resumed)")
+    parser.add_argument("--init", type=Path, help="pretrained encoder directory, or an installed package that ships one (required for --model minilm)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-length", type=int, help="maximum number of tokens per review")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--vocab-size", type=int, help="WordPiece (bert-small) or word (lstm) vocabulary size")
+    parser.add_argument("--holdout", type=int, default=2000, help="IMDB train reviews held out from training (for the statistics)")
+    parser.add_argument("--eval-n", type=int, default=25000, help="IMDB test reviews to evaluate on (seeded sample)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--notes", default="", help="free text added to the model card and training.json")
+    parser.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS", help="save a checkpoint every STEPS steps (and after each epoch); the same command resumes from it")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    import shlex
+
+    from .text.training import TrainingSettings, train_imdb
+
+    settings = TrainingSettings(**{name: value for name, value in vars(args).items() if name not in ("handler", "program", "command")})
+    command = shlex.join(["python", *sys.argv] if args.program.endswith(".py") else [args.program, *sys.argv[1:]])
+    train_imdb(settings, command)
+
+
+def add_ship_statistics_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("model_dir", type=Path, help="a model directory written by ib-nlp train (its training.json lists the held-out reviews)")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--layer", type=parse_layer, help="recommended IBA layer stored in the config (a block index or 'embeddings')")
+    parser.add_argument("--beta", type=float, help="recommended IBA beta stored in the config")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--defaults-only", action="store_true", help="only store --layer/--beta, keep the statistics")
+
+
+def run_ship_statistics(args: argparse.Namespace) -> None:
+    from .text.training import estimate_held_out_statistics, write_recommended_settings
+
+    if not args.defaults_only:
+        print(estimate_held_out_statistics(args.model_dir, args.data, args.batch_size))
+    if args.layer is not None or args.beta is not None:
+        print(f"recommended IBA settings in {args.model_dir / 'config.json'}: {write_recommended_settings(args.model_dir, args.layer, args.beta)}")
+
+
 def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
     parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
     parser.add_argument("--n", type=int, default=1000)
@@ -245,6 +292,21 @@ COMMANDS: dict[str, Command] = {
         "--epochs are done (Adam starts afresh).",
         add_train_readout_arguments, run_train_readout, "the file holds the last finished epoch; run the same command again to continue",
     ),
+    "train": (
+        "train an IMDB classifier to explain (the shipped models' recipes, or fine-tune a local encoder)",
+        "Train bert-small (from scratch, WordPiece vocabulary), lstm (GloVe embeddings; needs the train extra) or minilm "
+        "(fine-tune --init) on IMDB train, holding out --holdout reviews for the statistics, evaluate once on the test "
+        "reviews and write the model, tokenizer, README.md card and training.json to --output. Checkpoints every "
+        "--checkpoint-every steps; the same command resumes.",
+        add_train_arguments, run_train, "the checkpoint in --output holds the last saved step; run the same command again to resume",
+    ),
+    "ship-statistics": (
+        "estimate a trained model's statistics on its held-out reviews and store its recommended layer and beta",
+        "Estimate the feature statistics of the embeddings and every block over the IMDB train reviews that ib-nlp train "
+        "held out (training.json), save them next to the model (ib_statistics.safetensors), and store --layer/--beta in "
+        "its config (ib_nlp_defaults), so that explaining the model needs no corpus and no options.",
+        add_ship_statistics_arguments, run_ship_statistics, "the statistics file is written only when complete",
+    ),
     "evaluate-images": (
         "faithfulness and localisation of image methods on an ImageNet sample (needs the vision extra)",
         "Explain each image of an ImageNet sample (centre crop 224) with every method for the predicted class, score the map "
@@ -260,7 +322,7 @@ def add_commands(commands: Any) -> None:
     for name, (summary, description, add_arguments, handler, _) in COMMANDS.items():
         parser = commands.add_parser(name, help=summary, description=description)
         add_arguments(parser, None)
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, program="ib-nlp")
 
 
 def run_script(name: str, program: str, data: Path, argv: Sequence[str] | None = None, description: str | None = None) -> int:
@@ -271,5 +333,6 @@ def run_script(name: str, program: str, data: Path, argv: Sequence[str] | None =
     _, command_description, add_arguments, handler, on_interrupt = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=program, description=description or command_description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, data)
+    parser.set_defaults(program=program)
     args = parser.parse_args(None if argv is None else list(argv))
     return run_reporting_errors(program, lambda: handler(args), on_interrupt=on_interrupt)

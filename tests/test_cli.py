@@ -247,7 +247,7 @@ def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]
     assert main(["models"]) == 0
     table, recipes = capsys.readouterr().out.split("\n\n")
     header, *rows = table.splitlines()
-    assert recipes.startswith("minilm-imdb: too large to ship, not built yet; build it with: ") and "scripts/train_imdb.py --model minilm" in recipes
+    assert recipes.startswith("minilm-imdb: too large to ship, not built yet; build it with: ") and "ib-nlp train --model minilm" in recipes and "ib-nlp ship-statistics" in recipes
     assert header.split()[:3] == ["name", "architecture", "size"] and header.rstrip().endswith("folder")
     assert len(rows) == len(shipped_model_names())
     for name, row in zip(shipped_model_names(), rows, strict=True):

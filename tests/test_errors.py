@@ -298,7 +298,7 @@ def test_a_recipe_model_loads_from_the_cache_once_built_and_says_how_to_build_it
     monkeypatch.setenv("IB_NLP_CACHE", str(tmp_path))
     folder = recipe_model_path("minilm-imdb")
     assert folder == tmp_path / "models" / "minilm-imdb"
-    with pytest.raises(ModelLoadError, match=r"'minilm-imdb' is not built yet .* into .*minilm-imdb with `.*scripts/train_imdb.py --model minilm"):
+    with pytest.raises(ModelLoadError, match=r"'minilm-imdb' is not built yet .* into .*minilm-imdb with `.*ib-nlp train --model minilm"):
         Classifier.load("minilm-imdb")
     model, tokenizer = random_classifier("bert", layers=1)
     model.save_pretrained(folder)

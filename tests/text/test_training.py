@@ -1,0 +1,122 @@
+"""ib_nlp.text.training (ib-nlp train, scripts/train_imdb.py) resumes an interrupted run from its checkpoint to the same model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ib_nlp.commands import add_train_arguments
+from ib_nlp.errors import InvalidInputError
+from ib_nlp.testing import random_classifier
+from ib_nlp.text import training
+
+WORDS = ["good", "great", "fine", "bad", "awful", "dull", "film", "plot", "the", "was", "a", "and"]
+
+
+def _train(arguments: list[str]) -> dict:
+    """Run the training as ``ib-nlp train`` parses it."""
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    options = vars(parser.parse_args(arguments))
+    return training.train_imdb(training.TrainingSettings(**options), "ib-nlp train " + " ".join(arguments))
+
+
+@pytest.fixture(scope="module")
+def imdb(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("imdb")
+    generator = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        rows = {"text": [], "label": []}
+        for index in range(40):
+            picks = torch.randint(len(WORDS), (12,), generator=generator).tolist()
+            rows["text"].append(" ".join(WORDS[i] for i in picks))
+            rows["label"].append(index % 2)
+        datasets.Dataset.from_dict(rows).to_parquet(str(folder / f"{split}.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Path:
+    """A fixed starting point (fine-tuning mode): training a WordPiece vocabulary is not deterministic on ties."""
+    folder = tmp_path_factory.mktemp("encoder")
+    model, tokenizer = random_classifier("bert", layers=2, words=WORDS)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _arguments(imdb: Path, encoder: Path, output: Path) -> list[str]:
+    return ["--model", "minilm", "--init", str(encoder), "--data", str(imdb), "--output", str(output), "--epochs", "2", "--batch-size", "4",
+            "--max-length", "32", "--lr", "1e-3", "--holdout", "4", "--eval-n", "8", "--checkpoint-every", "2", "--threads", "1"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_to_the_same_model(imdb, encoder, tmp_path, monkeypatch):
+    _train(_arguments(imdb, encoder, tmp_path / "whole"))
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+    assert not (tmp_path / "whole" / training.CHECKPOINT_FILE).exists(), "the checkpoint goes once the model is saved"
+
+    saves = []
+    original = training.save_checkpoint
+
+    def crash_after_third_save(*args, **kwargs):
+        original(*args, **kwargs)
+        saves.append(args[4])
+        if len(saves) == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "save_checkpoint", crash_after_third_save)
+        with pytest.raises(KeyboardInterrupt):
+            _train(_arguments(imdb, encoder, tmp_path / "resumed"))
+    assert saves[-1]["epoch"] == 0 and saves[-1]["step"] == 6, "stopped inside the first epoch"
+    assert (tmp_path / "resumed" / training.CHECKPOINT_FILE).is_file()
+
+    _train(_arguments(imdb, encoder, tmp_path / "resumed"))
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    facts = json.loads((tmp_path / "resumed" / "training.json").read_text())
+    assert facts["size_bytes"] == sum(f.stat().st_size for f in (tmp_path / "resumed").iterdir() if f.name not in ("README.md", "training.json")), "the checkpoint is not counted"
+    assert f"fine-tuned from {encoder}," in facts["architecture"] and facts["command"].startswith("ib-nlp train --model minilm")
+    assert resumed.keys() == whole.keys()
+    for name in whole:
+        torch.testing.assert_close(resumed[name], whole[name], rtol=0, atol=0, msg=name)
+    with pytest.raises(InvalidInputError, match="other settings"):
+        (tmp_path / "other").mkdir()
+        torch.save({"settings": {}, "position": {}}, tmp_path / "other" / training.CHECKPOINT_FILE)
+        _train(_arguments(imdb, encoder, tmp_path / "other"))
+
+
+@pytest.mark.slow
+def test_ship_statistics_estimates_on_the_held_out_reviews_and_stores_the_settings(imdb, encoder, tmp_path, capsys):
+    from ib_nlp import PerSampleIBA
+    from ib_nlp.cli import main
+    from ib_nlp.core.statistics import STATISTICS_FILENAME, load_statistics
+
+    folder = tmp_path / "model"
+    _train(_arguments(imdb, encoder, folder))
+    assert main(["ship-statistics", str(folder), "--data", str(imdb), "--layer", "1", "--beta", "3"]) == 0
+    assert "over 4 reviews" in capsys.readouterr().out
+    statistics = load_statistics(folder / STATISTICS_FILENAME)
+    assert "layer.1" in statistics and "4 reviews held out" in statistics["layer.1"].metadata["corpus"]
+    explainer = PerSampleIBA(str(folder))
+    assert explainer.layer == 1 and explainer.config.beta == 3 and explainer.parameters()["prior"] == "ib_statistics.safetensors in the model folder"
+    assert main(["ship-statistics", str(tmp_path), "--data", str(imdb)]) == 2  # no training.json there
+
+
+def test_training_settings_are_checked_before_anything_runs(tmp_path):
+    with pytest.raises(InvalidInputError, match="--model minilm needs --init"):
+        training.TrainingSettings("minilm", tmp_path)
+    with pytest.raises(InvalidInputError, match="--init is only used with --model minilm"):
+        training.TrainingSettings("bert-small", tmp_path, init=tmp_path)
+    with pytest.raises(InvalidInputError, match="no such folder"):
+        training.TrainingSettings("minilm", tmp_path, init=tmp_path / "missing")
+    with pytest.raises(InvalidInputError, match="model must be one of"):
+        training.TrainingSettings("gpt", tmp_path)
+    settings = training.TrainingSettings("lstm", tmp_path)
+    assert (settings.epochs, settings.max_length, settings.vocab_size) == (4, 320, 25000)
