@@ -1,0 +1,92 @@
+"""Why does IBA rank tokens the way it does? The diagnosis of ``scripts/iba_diagnostics.py``.
+
+Each text is explained with IBA at several (steps, lr) settings and with the "capacity at
+initialisation" (the bits every token would get before any optimisation: the KL at alpha =
+init_alpha, which only measures how far the token's activations are from the prior mean).
+All are scored with the degradation test, insertion/deletion and Sensitivity-N, beside
+Integrated Gradients and its absolute value (IBA's bits have no sign; the gap between IG and
+|IG| shows how much of IG's lead comes from the sign). Also reported: the rank correlation of
+each attribution with the capacity at initialisation, the bits per text and the share of the
+bits on the special tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ib_nlp.text.classifier import Classifier
+from ib_nlp.text.methods import load_method
+from ib_nlp.text.methods.base import explanation_from_scores
+from ib_nlp.text.methods.iba import PerSampleIBA
+from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
+from ib_nlp.text.metrics.sanity import spearman
+from ib_nlp.text.sites import first_tensor
+
+HEADER = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review", "share on special tokens"]
+
+
+def initial_capacity(explainer: PerSampleIBA, text: str) -> list[float]:
+    """Bits per token at alpha = init_alpha, before any optimisation step."""
+    batch = explainer.classifier.encode([text])
+    _, captured = explainer.first_pass(batch)
+    activations = first_tensor(captured)
+    alpha = torch.full(activations.shape, explainer.config.init_alpha, device=activations.device)
+    return explainer.bits_per_token(alpha, activations, batch)[0].tolist()
+
+
+def diagnose_iba(
+    classifier: Classifier,
+    items: Sequence[Mapping[str, Any]],
+    settings: Sequence[tuple[int, float]],
+    *,
+    layer: int | str | None = None,
+    beta: float | None = None,
+    subsets: int = 30,
+    prior: Mapping[str, Any] | None = None,
+) -> tuple[str, list[list[str]]]:
+    """The diagnosis of ``items`` (dicts with text and label) for IBA at each (steps, lr) of
+    ``settings``: a title line and the rows under :data:`HEADER`, each cell mean ± standard error."""
+    prior = dict(prior or {})
+    explainers = {f"IBA {steps} steps, lr {lr:g}": PerSampleIBA(classifier, layer, beta=beta, steps=steps, lr=lr, **prior) for steps, lr in settings}
+    first = next(iter(explainers.values()))
+    metrics = {"degradation": Degradation(), "insertion_deletion": InsertionDeletion(), "sensitivity_n": SensitivityN(subsets=subsets)}
+    gradients = load_method("integrated_gradients", classifier)
+    names = ["capacity at initialisation", *explainers, "integrated_gradients", "|integrated_gradients|"]
+    values: dict[str, dict[str, list[float]]] = {name: {"lerf_minus_morf": [], "deletion_auc": [], "mean_correlation": [], "spearman_to_initial": [], "bits": [], "special_share": []} for name in names}
+    for item in items:
+        explained = {name: explainer.explain(item["text"]) for name, explainer in explainers.items()}
+        target = next(iter(explained.values())).target
+        initial = explanation_from_scores(classifier, item["text"], initial_capacity(first, item["text"]), target, method="capacity at initialisation")
+        signed = gradients.explain(item["text"], target)
+        absolute = explanation_from_scores(classifier, item["text"], [abs(v) for v in signed.token_scores], target, method="|integrated_gradients|")
+        row = [initial, *explained.values(), signed, absolute]
+        ordinary = [i for i, special in enumerate(initial.special_tokens) if not special]
+        for metric_name, metric in metrics.items():
+            for name, result in zip(names, metric.compute(classifier, row, item["label"])):
+                value = metric.info.main if metric_name != "insertion_deletion" else "deletion_auc"
+                if result[value] is not None:
+                    values[name][value].append(result[value])
+        for name, explanation in zip(names, row):
+            correlation = spearman(np.asarray([initial.token_scores[i] for i in ordinary]), np.asarray([explanation.token_scores[i] for i in ordinary]))
+            if correlation is not None:
+                values[name]["spearman_to_initial"].append(correlation)
+            values[name]["bits"].append(sum(explanation.token_scores) if explanation.unit == "bits" or name.startswith("capacity") else float("nan"))
+            special = sum(score for score, flag in zip(explanation.token_scores, explanation.special_tokens) if flag)
+            values[name]["special_share"].append(special / sum(explanation.token_scores) if sum(explanation.token_scores) > 0 else float("nan"))
+
+    def cell(samples: list[float]) -> str:
+        return f"{np.mean(samples):.3f} ± {np.std(samples, ddof=1) / np.sqrt(len(samples)):.3f}" if len(samples) > 1 else "n/a"
+
+    body = [
+        [
+            name,
+            *(cell(values[name][key]) for key in ("lerf_minus_morf", "deletion_auc", "mean_correlation", "spearman_to_initial")),
+            *((f"{np.mean(values[name]['bits']):.0f}", f"{np.nanmean(values[name]['special_share']):.3f}") if name.startswith(("IBA", "capacity")) else ("-", "-")),
+        ]
+        for name in names
+    ]
+    return f"layer {first.layer}, beta {first.config.beta:g}", body
