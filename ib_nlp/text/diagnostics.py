@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ib_nlp.errors import InvalidInputError
 from ib_nlp.text.classifier import Classifier
 from ib_nlp.text.methods import load_method
 from ib_nlp.text.methods.base import explanation_from_scores
@@ -90,3 +91,56 @@ def diagnose_iba(
         for name in names
     ]
     return f"layer {first.layer}, beta {first.config.beta:g}", body
+
+
+# InputIBA's GAN settings the diagnosis compares: the paper's (weight clipping, RMSprop lr 5e-5),
+# no GAN (lam_G stays 0.5), and faster GANs with clipping or a gradient penalty.
+INPUT_IBA_SETTINGS = {
+    "paper": {},
+    "no-gan": {"gan_epochs": 0},
+    "clip-fast": {"gan_lr": 1e-2},
+    "penalty-fast": {"critic": "gradient_penalty", "gan_lr": 1e-2},
+}
+INPUT_IBA_HEADER = ["method", "LeRF - MoRF (↑)", "deletion AUC (↓)", "insertion AUC (↑)", "mean |lam_G - 0.5|", "max |lam_G - 0.5|", "feature IBA s", "GAN s", "input bottleneck s", "total s"]
+
+
+def diagnose_input_iba(
+    classifier: Classifier,
+    items: Sequence[Mapping[str, Any]],
+    settings: Sequence[str],
+    *,
+    common: Mapping[str, Any] | None = None,
+    reference: Sequence[str] | None = None,
+) -> list[list[str]]:
+    """Does InputIBA's GAN matter? Per-sample IBA at the recommended layer and InputIBA under each
+    of ``settings`` (names of :data:`INPUT_IBA_SETTINGS`, with the ``common`` options): rows under
+    :data:`INPUT_IBA_HEADER` with the faithfulness means, how far the prior mask lam_G moved from
+    its start at 0.5, and the seconds of each stage."""
+    from ib_nlp.text.methods.input_iba import InputIBA
+
+    unknown = [name for name in settings if name not in INPUT_IBA_SETTINGS]
+    if unknown:
+        raise InvalidInputError(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(INPUT_IBA_SETTINGS)}")
+    metrics = [Degradation(), InsertionDeletion()]
+    methods: dict[str, Any] = {"per-sample IBA (recommended layer)": load_method("iba", classifier, reference_corpus=reference)}
+    for name in settings:
+        methods[f"InputIBA {name}"] = InputIBA(classifier, reference_corpus=reference, **{**(common or {}), **INPUT_IBA_SETTINGS[name]})
+    rows = []
+    for label, method in methods.items():
+        scores: dict[str, list[float]] = {"lerf_minus_morf": [], "deletion_auc": [], "insertion_auc": [], "drift_mean": [], "drift_max": [], "feature": [], "gan": [], "input": [], "seconds": []}
+        for item in items:
+            explanation = method.explain(item["text"])
+            for metric in metrics:
+                (result,) = metric.compute(classifier, [explanation], item["label"])
+                for key in ("lerf_minus_morf", "deletion_auc", "insertion_auc"):
+                    if key in result:
+                        scores[key].append(result[key])
+            scores["seconds"].append(explanation.seconds)
+            if isinstance(method, InputIBA):
+                drift = (method.last_prior_masks[0] - 0.5).abs()
+                scores["drift_mean"].append(float(drift.mean()))
+                scores["drift_max"].append(float(drift.max()))
+                for stage, seconds in method.stage_seconds.items():
+                    scores[stage].append(seconds)
+        rows.append([label] + [f"{np.mean(scores[key]):.3f}" if scores[key] else "n/a" for key in scores])
+    return rows
