@@ -66,6 +66,28 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(f"\nwrote {args.out}/summary.md, summary.csv, report.html ({args.n} reviews in {RESULTS_PATTERN})")
 
 
+def add_compare_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("runs", nargs="+", metavar="NAME=FOLDER", help="evaluation runs of the same method on the same reviews; the first is the reference")
+    parser.add_argument("--method", default="iba", help="the method compared (default: iba)")
+    parser.add_argument("--metric", default="degradation", help="default: degradation")
+    parser.add_argument("--value", default="lerf_minus_morf", help="the metric's value (default: lerf_minus_morf)")
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from .evaluation.text import paired_comparison
+    from .ui.markdown import markdown_table
+
+    runs = {}
+    for item in args.runs:
+        name, separator, folder = item.partition("=")
+        if not separator or not name or not folder:
+            raise InvalidInputError(f"expected NAME=FOLDER, got {item!r}")
+        runs[name] = folder
+    shared, rows = paired_comparison(runs, args.method, args.metric, args.value)
+    print(f"{shared} reviews finished by every run; mean ± standard error\n")
+    print(markdown_table(["run", f"{args.method}: {args.metric} {args.value}", f"paired difference from {next(iter(runs))}"], rows))
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
     parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
     parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
@@ -276,6 +298,13 @@ COMMANDS: dict[str, Command] = {
         "results.*.jsonl (one line per review, as soon as it is done: re-running resumes), summary.md/.csv, curves.png "
         "and report.html to --out. accelerate launch shards the reviews over processes; --shard I/K splits them by hand.",
         add_evaluate_arguments, run_evaluate, RESUME,
+    ),
+    "compare": (
+        "compare evaluation runs of one method review by review (paired differences)",
+        "For evaluation runs of the same method on the same reviews (e.g. with and without an option, or with two priors), "
+        "print each run's mean and standard error of one metric value over the reviews every run finished, and its paired "
+        "difference from the first run (the mean and standard error of the per-review differences).",
+        add_compare_arguments, run_compare, "nothing was written",
     ),
     "sweep": (
         "IBA's faithfulness at every layer for several betas, and the recommended setting",

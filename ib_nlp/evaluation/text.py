@@ -455,3 +455,34 @@ def summarize_finished_run(folder: str | os.PathLike[str]) -> tuple[str, str]:
     done = [f"{len(records)} of {settings.n} reviews"] if settings.metrics else []
     done += [f"the sanity check on {len(sanity)} of {settings.sanity_n}"] if settings.sanity_n else []
     return markdown, " and ".join(done)
+
+
+def paired_comparison(runs: Mapping[str, str | os.PathLike[str]], method: str = "iba", metric: str = "degradation", value: str = "lerf_minus_morf") -> tuple[int, list[list[str]]]:
+    """Compare runs of the same method on the same reviews (e.g. with and without an option):
+    for each run (name -> folder), the mean ± standard error of ``metric``'s ``value`` over the
+    reviews every run finished, and its paired difference from the first run (mean ± standard
+    error of the per-review differences). Returns the number of shared reviews and the rows."""
+    scores: dict[str, dict[Any, float]] = {}
+    for name, folder in runs.items():
+        records = JsonLines(Path(folder), RESULTS_PATTERN, 0).read()
+        if not records:
+            raise InvalidInputError(f"{folder} holds no finished reviews")
+        if method not in records[0]["methods"]:
+            raise InvalidInputError(f"{folder} has no method {method!r}; it has {', '.join(records[0]['methods'])}")
+        try:
+            scores[name] = {record["index"]: record["methods"][method]["metrics"][metric][value] for record in records}
+        except KeyError as missing:
+            raise InvalidInputError(f"{folder}: the records of {method} have no {metric} {value} ({missing} is missing)") from None
+    common = sorted(set.intersection(*(set(run) for run in scores.values())))
+    if len(common) < 2:
+        raise InvalidInputError(f"the runs share {len(common)} finished review(s); at least 2 are needed")
+
+    def mean_and_sem(values: list[float]) -> str:
+        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / math.sqrt(len(values)):.3f}"
+
+    reference_name, reference = next(iter(scores.items()))
+    rows = []
+    for name, run in scores.items():
+        difference = "" if name == reference_name else mean_and_sem([run[index] - reference[index] for index in common])
+        rows.append([name, mean_and_sem([run[index] for index in common]), difference])
+    return len(common), rows

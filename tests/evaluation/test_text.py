@@ -347,3 +347,22 @@ def test_a_users_metric_is_added_in_one_place_and_joins_the_run_and_its_summary(
     assert row["mean"] == pytest.approx(float(np.mean(tops))) and row["direction"] == "higher is better"
     with pytest.raises(InvalidInputError, match="built-in"):
         register_metric(type("Clash", (TopTokenScore,), {"info": MetricInfo("degradation", "", (), "")}))
+
+
+def test_paired_comparison_of_two_runs_matches_numpy(settings, classifier, tmp_path):
+    from ib_nlp.evaluation.text import paired_comparison
+
+    folders = {}
+    for seed in (1, 2):
+        folders[f"seed{seed}"] = tmp_path / f"seed{seed}"
+        run_evaluation(dataclasses.replace(settings, methods=["random"], metrics=["degradation"], options={"random": {"seed": seed}, "degradation": {"steps": 4}}), items(4), folders[f"seed{seed}"], classifier=classifier, progress=False)
+    shared, rows = paired_comparison(folders, method="random")
+    values = {name: [r["methods"]["random"]["metrics"]["degradation"]["lerf_minus_morf"] for r in JsonLines(folder, "results.*.jsonl", 0).read()] for name, folder in folders.items()}
+    difference = np.array(values["seed2"]) - np.array(values["seed1"])
+    assert shared == 4 and rows[0][2] == ""
+    assert rows[1][2] == f"{difference.mean():.3f} ± {difference.std(ddof=1) / np.sqrt(4):.3f}"
+    assert rows[1][1] == f"{np.mean(values['seed2']):.3f} ± {np.std(values['seed2'], ddof=1) / np.sqrt(4):.3f}"
+    with pytest.raises(InvalidInputError, match="has no method 'iba'"):
+        paired_comparison(folders)
+    with pytest.raises(InvalidInputError, match="no sensitivity_n"):
+        paired_comparison(folders, method="random", metric="sensitivity_n")
