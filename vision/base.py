@@ -108,12 +108,12 @@ class ImageMethod:
         started = time.perf_counter()
         batch = image.unsqueeze(0).to(self.device)
         with torch.no_grad():
-            logits = self.model(batch)
+            logits, recorded = self.first_pass(batch)
         target = int(logits.argmax()) if target is None else int(target)
         if not 0 <= target < logits.shape[-1]:
             raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
         try:
-            scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), target)
+            scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), logits, target, recorded)
         except RuntimeError as error:
             if "not have been used in the graph" not in str(error):
                 raise
@@ -123,7 +123,12 @@ class ImageMethod:
             self.layer, None if feature_scores is None else feature_scores.detach().float().cpu(), self.parameters(), time.perf_counter() - started,
         )
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def first_pass(self, batch: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """The logits of ``batch`` and what a method records on the way (a feature map), in the one
+        forward pass every explanation starts with (run without gradients)."""
+        return self.model(batch), None
+
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scores (height x width) of the one image in ``batch`` and, where the method works on
-        a coarser grid, that grid."""
+        a coarser grid, that grid; ``logits`` and ``recorded`` come from :meth:`first_pass`."""
         raise NotImplementedError

@@ -163,13 +163,14 @@ class VisionIBA(ImageMethod):
         active = self.statistics.active_mask().to(features.device).view(shape)
         return mean, std, active
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bits per pixel and bits per feature cell."""
-        batch = batch.detach()
+    def first_pass(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits and a copy of the layer's feature map."""
+        return self.run(batch)
+
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bits per pixel and bits per feature cell, from the feature map ``recorded`` by the first pass."""
+        batch, features = batch.detach(), recorded
         with attribution_mode(self.model):
-            with torch.no_grad():
-                logits, features = self.run(batch)
-            assert features is not None
             mean, std, active = self.prior(features)
             self.check_influence(batch, logits, mean, std)
             lam, last_pass = self.optimise(batch, features.float(), target, mean, std, active)

@@ -106,18 +106,21 @@ class VisionInputIBA(ImageMethod):
             handle.remove()
         raise InvalidInputError(f"the model never called {layer!r}")
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
-        """Bits per pixel of the input bottleneck, after the deep stage and the prior's WGAN."""
+    def first_pass(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits and the deep layer's feature map."""
+        return self.feature.run(batch)
+
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
+        """Bits per pixel of the input bottleneck, after the deep stage and the prior's WGAN;
+        ``recorded`` is the deep layer's feature map."""
         config = self.config
         started = time.perf_counter()
         image = batch.detach()[0].float()
         shape = image.shape
         input_mean = self.input_statistics.mean.to(self.device).view(shape)
         input_std = self.input_statistics.clamped_std(self.feature.config.min_std).to(self.device).view(shape)
+        deep = recorded
         with attribution_mode(self.model):
-            with torch.no_grad():
-                logits, deep = self.feature.run(image[None])
-            assert deep is not None
             deep_mean, deep_std, deep_active = self.feature.prior(deep)
             self.feature.check_influence(image[None], logits, deep_mean, deep_std)
             lam_star = self.feature.optimise(image[None], deep.float(), target, deep_mean, deep_std, deep_active)[0][0]

@@ -57,7 +57,7 @@ class _SignedPixelMethod(ImageMethod):
 class Gradient(_SignedPixelMethod):
     name, unit = "gradient", "logit gradient"
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         from captum.attr import Saliency as CaptumSaliency
 
         return self.channel_sum(CaptumSaliency(self.model).attribute(batch, target=target, abs=False)[0]), None
@@ -66,7 +66,7 @@ class Gradient(_SignedPixelMethod):
 class Saliency(ImageMethod):
     name, unit = "saliency", "gradient magnitude"
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         from captum.attr import Saliency as CaptumSaliency
 
         return CaptumSaliency(self.model).attribute(batch, target=target, abs=True)[0].amax(dim=0), None
@@ -76,7 +76,7 @@ class IntegratedGradients(_SignedPixelMethod):
     name, unit = "integrated_gradients", "logit"
     defaults: ClassVar[dict[str, Any]] = {"steps": 50, "absolute": False}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         from captum.attr import IntegratedGradients as CaptumIG
 
         steps = int(self.options["steps"])
@@ -87,7 +87,7 @@ class SmoothGrad(ImageMethod):
     name, unit = "smoothgrad", "gradient magnitude"
     defaults: ClassVar[dict[str, Any]] = {"samples": 50, "noise": 0.15, "seed": 0}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         from captum.attr import NoiseTunnel
         from captum.attr import Saliency as CaptumSaliency
 
@@ -132,7 +132,7 @@ def guided_gradient(model: nn.Module, batch: torch.Tensor, target: int) -> torch
 class GuidedBackprop(_SignedPixelMethod):
     name, unit = "guided_backprop", "guided gradient"
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         return self.channel_sum(guided_gradient(self.model, batch, target)[0]), None
 
 
@@ -147,7 +147,7 @@ class GradCAM(ImageMethod):
         super().__init__(model, layer=layer, **options)
         self.layer_module = module_named(model, layer)
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         from captum.attr import LayerGradCam
 
         cam = LayerGradCam(self.model, self.layer_module).attribute(batch, target=target, relu_attributions=True)
@@ -161,8 +161,8 @@ class GuidedGradCAM(GradCAM, _SignedPixelMethod):
     name, unit = "guided_grad_cam", "guided Grad-CAM"
     defaults: ClassVar[dict[str, Any]] = {"layer": None, "absolute": False}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cam, grid = super().attribute(batch, target)
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        cam, grid = super().attribute(batch, logits, target)
         return self.channel_sum(guided_gradient(self.model, batch, target)[0]) * cam, grid
 
 
@@ -174,7 +174,7 @@ class Occlusion(ImageMethod):
     name, unit = "occlusion", "probability"
     defaults: ClassVar[dict[str, Any]] = {"tile": 8, "batch_size": None}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         from captum.attr import Occlusion as CaptumOcclusion
 
         tile = int(self.options["tile"])
@@ -195,7 +195,7 @@ class RandomImage(ImageMethod):
     name, unit = "random", "-"
     defaults: ClassVar[dict[str, Any]] = {"seed": 0}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
         generator = torch.Generator().manual_seed(int(self.options["seed"]))
         return torch.rand(batch.shape[-2:], generator=generator), None
 

@@ -173,9 +173,13 @@ class ReadoutMethod(ImageMethod):
     def parameters(self) -> dict[str, Any]:
         return {"beta": self.readout.beta, "readout_layers": list(self.readout.readout_layers)}
 
-    def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def first_pass(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The logits and the feature maps the readout reads."""
+        return self.readout._capture(batch)
+
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bits per pixel from the alpha the readout predicts from the ``recorded`` feature maps."""
         readout = self.readout
-        logits, recorded = readout._capture(batch.detach())
         with torch.no_grad():
             alpha = readout.alpha(recorded)
             mean, std = readout._prior(readout.layer, batch.device)

@@ -3,6 +3,8 @@ user's method or metric added in one place (ib_nlp.vision.base, .methods, .metri
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -48,7 +50,7 @@ def test_a_users_image_method_is_added_in_one_place_and_gets_the_checks():
         name, unit = "test_brightness", "value"
         defaults = {"scale": 1.0}
 
-        def attribute(self, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, None]:
+        def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
             return self.options["scale"] * batch[0].sum(dim=0), None
 
     try:
