@@ -268,7 +268,6 @@ def run_evaluate_images(args: argparse.Namespace) -> None:
 
     from ib_nlp.evaluation.image import DEFAULT_IMAGE_METHODS, ImageEvaluationSettings, run_image_evaluation, summarize_finished
     from ib_nlp.evaluation.runner import parse_options
-    from ib_nlp.vision.methods import image_method_names
     from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER
 
     if args.summary_only:
@@ -276,11 +275,7 @@ def run_evaluate_images(args: argparse.Namespace) -> None:
         print(markdown)
         print(f"wrote {args.out}/summary.md: finished so far {finished} of {total} images")
         return
-    methods = args.methods or DEFAULT_IMAGE_METHODS
-    unknown = sorted(set(methods) - set(image_method_names()))
-    if unknown:
-        raise InvalidInputError(f"unknown image method(s) {', '.join(unknown)}; choose from {', '.join(image_method_names())}")
-    settings = ImageEvaluationSettings(args.n, methods, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option), args.steps)
+    settings = ImageEvaluationSettings(args.n, args.methods or DEFAULT_IMAGE_METHODS, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option), args.steps)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     markdown = run_image_evaluation(settings, args.data, args.out, reference_data=args.reference_data, shard=args.shard, device=device)
     if markdown is None:

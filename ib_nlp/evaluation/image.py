@@ -6,7 +6,6 @@ paper's Table 1. A readout is never scored on an image it was trained on."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
@@ -23,8 +22,8 @@ from ib_nlp.vision.base import ImageMethod
 from ib_nlp.vision.methods import IMAGE_METHODS, load_image_method
 from ib_nlp.vision.metrics import ImageMetric, load_image_metric
 from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, LabelledImage, efficientnet_lite0, imagenet_sample
-from ib_nlp.evaluation.runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix
-from ib_nlp.ui.markdown import markdown_table
+from ib_nlp.evaluation.runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix, refuse_other_settings
+from ib_nlp.ui.markdown import markdown_table, mean_and_error
 
 DEFAULT_IMAGE_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"]
 # Each column of the table: the record key, its title, the metric (a name of IMAGE_METRICS) and its value.
@@ -51,11 +50,17 @@ class ImageEvaluationSettings:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: int = 20
 
+    def __post_init__(self) -> None:
+        """Refuse an unknown method before anything loads (the registry's error lists the valid ones)."""
+        for name in self.methods:
+            if name not in IMAGE_METHODS:
+                IMAGE_METHODS.get(name)
+
     def check_stored(self, folder: Path) -> None:
         """Refuse a folder holding a run with other settings (``n`` may grow)."""
         stored = folder / SETTINGS_FILE
-        if stored.is_file() and {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"} != {k: v for k, v in asdict(self).items() if k != "n"}:
-            raise InvalidInputError(f"{folder} holds a run with other settings; resume with the same settings or choose another --out")
+        if stored.is_file():
+            refuse_other_settings(folder, {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"}, {k: v for k, v in asdict(self).items() if k != "n"})
 
 
 def image_metrics(steps: int, black: float = -1.0) -> dict[str, ImageMetric]:
@@ -106,7 +111,7 @@ def summary(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[
                 cells.append(f"{np.median(values):.3f}" if len(values) else "n/a")
             elif len(values) > 1:
                 shown_n = key == "ehr" or len(values) < len(records)
-                cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) / math.sqrt(len(values)):.3f}" + (f" (n={len(values)})" if shown_n else ""))
+                cells.append(mean_and_error(values) + (f" (n={len(values)})" if shown_n else ""))
             else:
                 cells.append("n/a")
         body.append(cells)

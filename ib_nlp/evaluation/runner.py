@@ -142,3 +142,14 @@ def finished_prefix(order: Sequence[Any], records: Sequence[dict[str, Any]]) -> 
     finished = next((k for k, index in enumerate(order) if index not in done), len(order))
     keep = set(order[:finished])
     return [record for record in records if record["index"] in keep]
+
+
+def refuse_other_settings(folder: Path, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Refuse to resume the run in ``folder`` with other settings than it was started with
+    (``stored`` and ``wanted`` hold the settings that must not change), naming those that differ."""
+    if stored != wanted:
+        changed = sorted(key for key in {*stored, *wanted} if stored.get(key) != wanted.get(key))
+        raise InvalidInputError(
+            f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
+            "resume with the same settings, or choose another output folder"
+        )

@@ -36,10 +36,11 @@ from ib_nlp.evaluation.runner import (
     JsonLines,
     finished_prefix,
     finite,
+    refuse_other_settings,
     share_cpu_threads,
     write_csv,
 )
-from ib_nlp.ui.markdown import markdown_table
+from ib_nlp.ui.markdown import markdown_table, mean_and_error
 
 SANITY_PATTERN = "sanity.*.jsonl"
 
@@ -133,13 +134,8 @@ def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: b
     """Refuse to resume a run with other settings. A run that never finished a text (it failed
     before, e.g. on a wrong option) does not lock its folder: its settings are replaced."""
     if must_exist or (folder / SETTINGS_FILE).is_file():
-        stored, wanted = load_settings(folder).comparable(), settings.comparable()
-        if stored != wanted and (must_exist or _holds_records(folder)):
-            changed = [key for key, value in wanted.items() if stored.get(key) != value]
-            raise InvalidInputError(
-                f"{folder} holds a run with other settings ({', '.join(changed)} differ); "
-                "resume with the same settings, or choose another output folder"
-            )
+        if must_exist or _holds_records(folder):
+            refuse_other_settings(folder, load_settings(folder).comparable(), settings.comparable())
 
 
 def run_evaluation(
@@ -477,12 +473,9 @@ def paired_comparison(runs: Mapping[str, str | os.PathLike[str]], method: str = 
     if len(common) < 2:
         raise InvalidInputError(f"the runs share {len(common)} finished review(s); at least 2 are needed")
 
-    def mean_and_sem(values: list[float]) -> str:
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / math.sqrt(len(values)):.3f}"
-
     reference_name, reference = next(iter(scores.items()))
     rows = []
     for name, run in scores.items():
-        difference = "" if name == reference_name else mean_and_sem([run[index] - reference[index] for index in common])
-        rows.append([name, mean_and_sem([run[index] for index in common]), difference])
+        difference = "" if name == reference_name else mean_and_error([run[index] - reference[index] for index in common])
+        rows.append([name, mean_and_error([run[index] for index in common]), difference])
     return len(common), rows

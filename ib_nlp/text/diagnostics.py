@@ -26,6 +26,7 @@ from ib_nlp.text.methods.iba import PerSampleIBA
 from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
 from ib_nlp.text.metrics.sanity import spearman
 from ib_nlp.text.sites import first_tensor
+from ib_nlp.ui.markdown import mean_and_error
 
 HEADER = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review", "share on special tokens"]
 
@@ -79,13 +80,10 @@ def diagnose_iba(
             special = sum(score for score, flag in zip(explanation.token_scores, explanation.special_tokens) if flag)
             values[name]["special_share"].append(special / sum(explanation.token_scores) if sum(explanation.token_scores) > 0 else float("nan"))
 
-    def cell(samples: list[float]) -> str:
-        return f"{np.mean(samples):.3f} ± {np.std(samples, ddof=1) / np.sqrt(len(samples)):.3f}" if len(samples) > 1 else "n/a"
-
     body = [
         [
             name,
-            *(cell(values[name][key]) for key in ("lerf_minus_morf", "deletion_auc", "mean_correlation", "spearman_to_initial")),
+            *(mean_and_error(values[name][key]) for key in ("lerf_minus_morf", "deletion_auc", "mean_correlation", "spearman_to_initial")),
             *((f"{np.mean(values[name]['bits']):.0f}", f"{np.nanmean(values[name]['special_share']):.3f}") if name.startswith(("IBA", "capacity")) else ("-", "-")),
         ]
         for name in names

@@ -10,3 +10,13 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines) + "\n"
+
+
+def mean_and_error(values: Sequence[float]) -> str:
+    """``mean ± standard error`` to three decimals (the tables' cell), or ``n/a`` under two values."""
+    import numpy as np
+
+    if len(values) < 2:
+        return "n/a"
+    array = np.asarray(values, dtype=np.float64)
+    return f"{array.mean():.3f} ± {array.std(ddof=1) / np.sqrt(len(array)):.3f}"

@@ -349,7 +349,8 @@ class PerSampleIBA(AttributionMethod):
         active = self._active(activations)
         length, features = activations.shape[1:]
         mask = self.bottlenecked_tokens(batch).to(device=activations.device, dtype=torch.float32)
-        passed = (batch.attention_mask.to(activations.device).bool() & ~mask.bool()).repeat_interleave(config.samples, dim=0).unsqueeze(-1)
+        # The kept special tokens (with keep_special_tokens): they leave the bottleneck as they came in.
+        passed = (batch.attention_mask.to(activations.device).bool() & ~mask.bool()).repeat_interleave(config.samples, dim=0).unsqueeze(-1) if self.keep_special_tokens else None
         noise_source = _NoiseSource(batch.lengths, config.samples, features, config.seed, activations.device)
 
         def step(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,7 +359,7 @@ class PerSampleIBA(AttributionMethod):
 
             def bottleneck(values: torch.Tensor) -> torch.Tensor:
                 restricted = hold_inactive(apply_bottleneck(values.float(), alpha_rows, mean, std, noise), mean, active).to(values.dtype)
-                return torch.where(passed, values, restricted) if self.keep_special_tokens else restricted
+                return restricted if passed is None else torch.where(passed, values, restricted)
 
             return engine.logits(bottleneck, config.samples), self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)
 
