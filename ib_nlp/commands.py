@@ -284,6 +284,68 @@ def run_evaluate_images(args: argparse.Namespace) -> None:
         print(markdown)
 
 
+def add_image_heatmaps_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
+    parser.add_argument("--n", type=int, default=4, help="images (the first of the sample), one row each")
+    parser.add_argument("--methods", nargs="+", default=["iba", "grad_cam", "saliency", "integrated_gradients", "guided_backprop", "occlusion_14"], help="image methods, one column each (ib_nlp.vision.methods.image_method_names())")
+    parser.add_argument("--layer", help="IBA's layer (module name; default: EfficientNet-Lite0's preset)")
+    parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
+    parser.add_argument("--reference-n", type=int, default=64, help="images for IBA's prior (the first of the sample)")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--out", type=Path, required=True, help="PNG file")
+
+
+def run_image_heatmaps(args: argparse.Namespace) -> None:
+    import torch
+
+    from ib_nlp.evaluation.image import ImageEvaluationSettings, heatmap_figure
+    from ib_nlp.evaluation.runner import parse_options
+    from ib_nlp.io import atomic_destination
+    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER
+
+    settings = ImageEvaluationSettings(args.n, args.methods, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option))
+    png = heatmap_figure(settings, args.data, args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_destination(args.out) as destination:
+        destination.write_bytes(png)
+    print(f"wrote {args.out}")
+
+
+def add_train_image_readout_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
+    parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
+    parser.add_argument("--skip", type=int, default=500, help="leave the first images of the sample out of training (to evaluate on them)")
+    parser.add_argument("--n", type=int, default=500, help="training images (those after the skipped ones)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument("--layer", help="attach layer (module name; default: EfficientNet-Lite0's IBA preset)")
+    parser.add_argument("--readout-layers", nargs="+", default=["_blocks.10", "_blocks.15"], help="later layers the readout reads besides --layer")
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--out", type=Path, required=True, help="readout file (.safetensors); an existing one is continued")
+
+
+def run_train_image_readout(args: argparse.Namespace) -> None:
+    """Train EfficientNet-Lite0's readout (or continue the one in --out), saving after every epoch."""
+    import torch
+
+    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+    from ib_nlp.vision.readout import ImageReadoutTraining, train_image_readout
+
+    training = ImageReadoutTraining(args.layer or EFFICIENTNET_LITE0_LAYER, tuple(args.readout_layers), args.beta, args.epochs, args.batch_size, args.lr)
+    items = list(imagenet_sample(args.data, args.skip + args.n))[args.skip :]
+    if not items:
+        raise InvalidInputError(f"no training images: the sample in {args.data} has at most {args.skip} images (--skip)")
+    model = efficientnet_lite0().to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def report(epoch: int, loss: float) -> None:
+        print(f"epoch {epoch}/{args.epochs}: mean loss {loss:.4f}; saved {args.out}", flush=True)
+
+    readout = train_image_readout(model, items, args.out, training, on_epoch_end=report)
+    print(f"{args.out}: {readout.epochs} epochs on {len(readout.trained_on)} images")
+
+
 Command = tuple[str, str, Callable[[argparse.ArgumentParser, Path | None], None], Callable[[argparse.Namespace], None], str]
 RESUME = "finished items are kept; run the same command again to resume"
 COMMANDS: dict[str, Command] = {
@@ -337,6 +399,20 @@ COMMANDS: dict[str, Command] = {
         "with the tile degradation test (8x8, 14x14), the bounding-box ratio, the effective heat ratio and insertion/deletion, "
         "and print the table in the layout of the IBA paper's Table 1. One JSON line per image (re-running resumes).",
         add_evaluate_images_arguments, run_evaluate_images, RESUME,
+    ),
+    "image-heatmaps": (
+        "heatmaps of image methods on a few images of an ImageNet sample, side by side (PNG; needs the vision extra)",
+        "Explain the first --n images of an ImageNet sample (centre crop 224) with every method for the predicted class, "
+        "as ib-nlp evaluate-images does, and draw one row per image: the image with its boxes, then each method's map "
+        "scaled to its own range.",
+        add_image_heatmaps_arguments, run_image_heatmaps, "nothing was written",
+    ),
+    "train-image-readout": (
+        "train EfficientNet-Lite0's readout bottleneck on an ImageNet sample (needs the vision extra)",
+        "Train the image readout on the --n images after the first --skip of the sample (their ids are saved with it, so "
+        "that ib-nlp evaluate-images never scores it on them). It attaches at IBA's layer and reads it and --readout-layers. "
+        "The file is saved after every epoch; the same command continues it until --epochs are done.",
+        add_train_image_readout_arguments, run_train_image_readout, "the file holds the last finished epoch; run the same command again to continue",
     ),
 }
 

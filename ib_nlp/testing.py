@@ -9,14 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from tokenizers import (
-    Tokenizer,
-    decoders,
-    models,
-    normalizers,
-    pre_tokenizers,
-    processors,
-)
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -28,8 +20,8 @@ from transformers import (
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ib_nlp.text.models import LSTMClassifierConfig, LSTMForSequenceClassification
+from ib_nlp.text.wordpiece import SPECIAL_TOKENS, bert_tokenizer, bert_wordpiece_backend
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BASIC_WORDS = ["the", "a", "an", "and", "or", "but", "not", "no", "is", "was", "are", "were", "be", "been", "this", "that", "it", "its", "of", "in", "on", "at", "to", "for", "with", "as", "by", "from", "movie", "film", "story", "plot", "acting", "actor", "actors", "actress", "director", "scene", "scenes", "character", "characters", "music", "ending", "good", "great", "wonderful", "excellent", "brilliant", "loved", "love", "beautiful", "best", "amazing", "enjoyable", "fun", "funny", "bad", "terrible", "awful", "boring", "worst", "hate", "hated", "poor", "dull", "waste", "stupid", "weak", "i", "you", "he", "she", "we", "they", "my", "me", "very", "really", "so", "too", "just", "much", "more", "most", "well", "also", "even", "ever", "never", "time", "people", "way", "one", "two", "first", "last", "long", "short", "make", "made", "see", "seen", "watch", "watched", "think", "thought", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "!", ".", ",", "'", "?", ";", ":", "-", "(", ")"]
 ARCHITECTURES = ("bert", "roberta", "distilbert", "electra", "deberta-v2", "albert", "gpt2", "llama", "lstm")
 
@@ -42,24 +34,7 @@ def build_wordpiece_tokenizer(words: list[str] | None = None, model_max_length: 
     for token in list(vocabulary):
         if token not in SPECIAL_TOKENS and len(token) == 1:
             vocabulary.setdefault(f"##{token}", len(vocabulary))
-    backend = Tokenizer(models.WordPiece(vocab=vocabulary, unk_token="[UNK]", max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", vocabulary["[CLS]"]), ("[SEP]", vocabulary["[SEP]"])],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=model_max_length,
-    )
+    return bert_tokenizer(bert_wordpiece_backend(vocabulary), model_max_length)
 
 
 def _config(architecture: str, vocab_size: int, hidden: int, layers: int, heads: int, max_length: int) -> Any:

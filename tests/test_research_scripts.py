@@ -173,7 +173,7 @@ def test_evaluate_vision_never_scores_a_readout_on_its_training_images(tmp_path)
 
 
 @pytest.mark.slow
-def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones(tmp_path):
+def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones_and_continues(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
     from ib_nlp.vision.models import efficientnet_lite0
     from ib_nlp.vision.readout import ImageReadout
@@ -184,4 +184,9 @@ def test_train_vision_readout_script_trains_on_the_images_after_the_skipped_ones
     assert "epoch 1/1" in printed
     readout = ImageReadout.load(efficientnet_lite0(), out)
     assert readout.readout_layers == ["_blocks.5", "_blocks.10", "_blocks.15"] and readout.statistics["_blocks.5"].count == 2
-    assert readout.trained_on == ["img1", "img2"]
+    assert readout.trained_on == ["img1", "img2"] and readout.epochs == 1
+    printed = run("train_vision_readout.py", "--data", str(data), "--skip", "1", "--n", "2", "--epochs", "2", "--batch-size", "2", "--out", str(out))
+    assert "epoch 2/2" in printed and "epoch 1/2" not in printed and ImageReadout.load(efficientnet_lite0(), out).epochs == 2
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        run("train_vision_readout.py", "--data", str(data), "--skip", "0", "--n", "2", "--epochs", "3", "--out", str(out))
+    assert "holds a readout with other training images" in refused.value.stderr

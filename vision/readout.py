@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from ib_nlp.core.statistics import DEFAULT_MIN_STD, FeatureStatistics
 
 from .base import ImageMethod, feature_map, module_named
 from .iba import cells_to_pixels, estimate_feature_statistics
+from .models import EFFICIENTNET_LITE0_LAYER, LabelledImage
 
 class ReadoutConvolutions(nn.Module):
     """in -> in/2 -> 2C -> C 1x1 convolutions; output alpha in [-5, 5], starting at ``init_alpha``."""
@@ -68,8 +70,10 @@ class ImageReadout:
         self.shapes = shapes
         self.network = ReadoutConvolutions(sum(shape[0] for shape in shapes.values()), shapes[layer][0]).to(next(model.parameters()).device)
         self.trained_on: list[str] = []
-        """Ids of the images it was trained on (set by the training script), so that an evaluation
-        can leave them out; empty when unknown."""
+        """Ids of the images it was trained on (set by :func:`train_image_readout`), so that an
+        evaluation can leave them out; empty when unknown."""
+        self.epochs = 0
+        """Epochs trained so far (saved with it, so that training can be continued)."""
 
     @classmethod
     def create(cls, model: nn.Module, layer: str, readout_layers: Sequence[str], reference_images: Iterable[torch.Tensor], beta: float = 10.0) -> ImageReadout:
@@ -134,13 +138,14 @@ class ImageReadout:
                     optimizer.step()
                     total, count = total + loss.item() * len(images), count + len(images)
                 losses.append(total / count)
+                self.epochs += 1
         self.network.eval()
         return losses
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Network, layers, beta, statistics and the training images' ids in one safetensors
         file (the readout format shared with text, written atomically)."""
-        settings = {"layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std, "trained_on": list(self.trained_on)}
+        settings = {"layer": self.layer, "readout_layers": self.readout_layers, "beta": self.beta, "min_std": self.min_std, "trained_on": list(self.trained_on), "epochs": self.epochs}
         return save_readout(path, self.network, self.statistics, settings)
 
     @classmethod
@@ -151,7 +156,55 @@ class ImageReadout:
         readout.network.load_state_dict(state)
         readout.network.eval()
         readout.trained_on = list(settings.get("trained_on", []))
+        readout.epochs = int(settings.get("epochs", 0))
         return readout
+
+
+@dataclass(frozen=True)
+class ImageReadoutTraining:
+    """How :func:`train_image_readout` trains a readout: where it attaches (``layer``), which
+    later layers it reads, its beta, and the optimisation (Adam, one seed per epoch)."""
+
+    layer: str = EFFICIENTNET_LITE0_LAYER
+    readout_layers: tuple[str, ...] = ("_blocks.10", "_blocks.15")
+    beta: float = 10.0
+    epochs: int = 2
+    batch_size: int = 16
+    lr: float = 1e-3
+
+
+def train_image_readout(
+    model: nn.Module,
+    images: Sequence[LabelledImage],
+    path: str | os.PathLike[str],
+    training: ImageReadoutTraining = ImageReadoutTraining(),
+    on_epoch_end: Callable[[int, float], None] | None = None,
+) -> ImageReadout:
+    """Train a readout for ``model`` on ``images`` (their statistics give its prior, their ids
+    are saved as ``trained_on``), saving it to ``path`` after every epoch and calling
+    ``on_epoch_end(epochs done, mean loss)``. A readout already in ``path`` is continued until
+    ``training.epochs`` are done (Adam starts afresh); one of other settings or images is refused."""
+    if not images:
+        raise InvalidInputError("no training images")
+    path = Path(path)
+    ids = [item.image_id for item in images]
+    batches = [torch.stack([item.image for item in images[i : i + training.batch_size]]) for i in range(0, len(images), training.batch_size)]
+    if path.is_file():
+        readout = ImageReadout.load(model, path)
+        wanted = {"layer": training.layer, "readout_layers": [training.layer, *[name for name in training.readout_layers if name != training.layer]], "beta": training.beta, "training images": ids}
+        stored = {"layer": readout.layer, "readout_layers": readout.readout_layers, "beta": readout.beta, "training images": readout.trained_on}
+        differing = [name for name in wanted if wanted[name] != stored[name]]
+        if differing:
+            raise InvalidInputError(f"{path} holds a readout with other {', '.join(differing)}; choose another file to train a new one")
+    else:
+        readout = ImageReadout.create(model, training.layer, training.readout_layers, batches, beta=training.beta)
+        readout.trained_on = ids
+    while readout.epochs < training.epochs:
+        (loss,) = readout.train(batches, epochs=1, lr=training.lr, seed=readout.epochs)
+        readout.save(path)
+        if on_epoch_end is not None:
+            on_epoch_end(readout.epochs, loss)
+    return readout
 
 
 class ReadoutMethod(ImageMethod):

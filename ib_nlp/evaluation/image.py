@@ -1,7 +1,8 @@
 """Faithfulness and localisation of image attribution methods over an ImageNet sample: every
 method explains each image for the predicted class, every image metric scores the map, one
 JSON line per image (resumable, shardable by hand), and a table in the layout of the IBA
-paper's Table 1. A readout is never scored on an image it was trained on."""
+paper's Table 1. A readout is never scored on an image it was trained on. ``heatmap_figure``
+draws the maps of the same methods side by side for a few images."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ from ib_nlp.vision.base import ImageMethod
 from ib_nlp.vision.methods import IMAGE_METHODS, load_image_method
 from ib_nlp.vision.metrics import ImageMetric, load_image_metric
 from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, LabelledImage, efficientnet_lite0, imagenet_sample
+from ib_nlp.vision.plots import heatmaps_png
 from ib_nlp.evaluation.runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix, refuse_other_settings
 from ib_nlp.ui.markdown import markdown_table, mean_and_error
 
+# captum warns on every attribution of an image that does not require gradients (ours never do).
+CAPTUM_GRADIENT_WARNING = "Input Tensor 0 did not already require gradients"
 DEFAULT_IMAGE_METHODS = ["iba", "gradient", "saliency", "integrated_gradients", "smoothgrad", "guided_backprop", "grad_cam", "guided_grad_cam", "occlusion", "occlusion_14", "random"]
 # Each column of the table: the record key, its title, the metric (a name of IMAGE_METRICS) and its value.
 COLUMNS = [
@@ -190,10 +194,29 @@ def run_image_evaluation(
     done = {record["index"] for record in log.read()}
     share = items[shard[0] :: shard[1]] if shard else items
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+        warnings.filterwarnings("ignore", message=CAPTUM_GRADIENT_WARNING)
         for item in tqdm([item for item in share if item.image_id not in done], desc="images", unit="image"):
             log.append(score_image(model, methods, item, metrics))
     if shard:
         return None
     wanted = {item.image_id for item in items}
     return write_summary(folder, [record for record in log.read() if record["index"] in wanted], settings.layer)
+
+
+def heatmap_figure(settings: ImageEvaluationSettings, data: str | os.PathLike[str], device: str = "cpu") -> bytes:
+    """A PNG of the first ``settings.n`` images of the sample in ``data``, one row each: the image
+    with its boxes, then the map of every method for the predicted class (built as in the
+    evaluation: IBA's prior from the first ``reference_n`` images; a readout only on images it
+    was not trained on, its cell left empty otherwise)."""
+    model = efficientnet_lite0().to(device)
+    methods = build_methods(settings, model, data)
+    rows, boxes = [], []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=CAPTUM_GRADIENT_WARNING)
+        for item in imagenet_sample(data, settings.n):
+            chosen = {name: unseen(candidates, item.image_id) for name, candidates in methods.items()}
+            explanations = {name: method.explain(item.image) for name, method in chosen.items() if method is not None}
+            predicted = next((f"class {explanation.target}" for explanation in explanations.values()), "every method trained on it")
+            rows.append((f"{item.image_id[-5:]}: {predicted} (label {item.label})", item.image * 0.5 + 0.5, {name: e.scores for name, e in explanations.items()}))
+            boxes.append(item.boxes)
+    return heatmaps_png(rows, boxes)

@@ -33,8 +33,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
+from tokenizers import pre_tokenizers
 from tokenizers.trainers import WordPieceTrainer
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -57,6 +56,7 @@ from ib_nlp.text.models import (
     build_word_tokenizer,
 )
 from ib_nlp.text.cleaning import clean_text
+from ib_nlp.text.wordpiece import SPECIAL_TOKENS, bert_tokenizer, bert_wordpiece_backend
 
 CHECKPOINT_FILE = "checkpoint.pt"
 ID2LABEL = {0: "negative", 1: "positive"}
@@ -158,29 +158,9 @@ def eval_indices(n: int, eval_n: int, seed: int) -> list[int]:
 
 def train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> PreTrainedTokenizerFast:
     """Train a lower-cased BERT-style WordPiece tokenizer on the given texts."""
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    backend = Tokenizer(WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
-    backend.train_from_iterator(texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
-    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_length,
-        padding_side="right",
-        truncation_side="right",
-    )
+    backend = bert_wordpiece_backend()
+    backend.train_from_iterator(texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS))
+    return bert_tokenizer(backend, max_length)
 
 
 def word_vocabulary(texts: list[str], size: int) -> list[str]:

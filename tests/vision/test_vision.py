@@ -393,6 +393,38 @@ def test_image_readout_starts_at_alpha_five_learns_and_round_trips(model, bright
     assert loaded.readout_layers == ["features.0", "features.2"] and loaded.trained_on == ["a", "b"]
 
 
+def test_an_image_readout_trains_one_seed_per_epoch_continues_to_the_asked_epochs_and_refuses_other_settings(model, tmp_path):
+    from ib_nlp.vision.models import LabelledImage
+    from ib_nlp.vision.readout import ImageReadout, ImageReadoutTraining, train_image_readout
+
+    sample = [LabelledImage(f"img{index}", image, 0) for index, image in enumerate(images(6, seed=3))]
+    training = ImageReadoutTraining(layer="features.0", readout_layers=("features.2",), beta=1.0, epochs=3, batch_size=4, lr=1e-2)
+    seen: list[tuple[int, float]] = []
+    torch.manual_seed(0)  # the network's initial weights
+    whole = train_image_readout(model, sample, tmp_path / "whole.safetensors", training, on_epoch_end=lambda epoch, loss: seen.append((epoch, loss)))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3] and whole.epochs == 3 and whole.trained_on == [f"img{index}" for index in range(6)]
+    torch.manual_seed(0)
+    fresh = ImageReadout.create(model, "features.0", ["features.2"], [images(6, seed=3)[:4], images(6, seed=3)[4:]], beta=1.0)
+    expected = [fresh.train([images(6, seed=3)[:4], images(6, seed=3)[4:]], epochs=1, lr=1e-2, seed=epoch)[0] for epoch in range(3)]
+    assert [loss for _, loss in seen] == pytest.approx(expected, rel=1e-5)
+
+    from dataclasses import replace
+
+    split = tmp_path / "split.safetensors"
+    train_image_readout(model, sample, split, replace(training, epochs=1))
+    continued = train_image_readout(model, sample, split, training)
+    assert ImageReadout.load(model, split).epochs == continued.epochs == 3
+    assert train_image_readout(model, sample, split, training).epochs == 3  # nothing left to do
+    for other, named in ((replace(training, beta=2.0), "beta"), (replace(training, readout_layers=()), "readout_layers")):
+        with pytest.raises(InvalidInputError, match=f"other {named}; choose another file"):
+            train_image_readout(model, sample, split, other)
+    with pytest.raises(InvalidInputError, match="other training images"):
+        train_image_readout(model, sample[:3], split, training)
+    with pytest.raises(InvalidInputError, match="no training images"):
+        train_image_readout(model, [], tmp_path / "none.safetensors", training)
+    assert not (tmp_path / "none.safetensors").exists()
+
+
 def test_image_input_iba_stages_act_on_the_model_and_the_bits_follow_the_read_half(model, bright_left):
     from ib_nlp.vision.input_iba import VisionInputIBA
 
