@@ -251,8 +251,9 @@ def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | 
     parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", help="image methods (default: IBA and the baselines of the IBA paper's Table 1; ib_nlp.vision.methods.image_method_names())")
-    parser.add_argument("--layer", help="IBA's layer (module name; default: EfficientNet-Lite0's preset)")
-    parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
+    parser.add_argument("--model", default="efficientnet-lite0", help="image model by name (ib_nlp.vision.models.IMAGE_MODELS; an unknown name lists them)")
+    parser.add_argument("--layer", help="IBA's layer (module name; default: the model's, for EfficientNet-Lite0 _blocks.5)")
+    parser.add_argument("--cam-layer", help="Grad-CAM's layer (default: the model's, for EfficientNet-Lite0 the output of the last block, 7x7)")
     parser.add_argument("--reference-n", type=int, default=200, help="images for IBA's prior")
     parser.add_argument("--reference-data", type=Path, help="sample folder whose first --reference-n images give IBA's prior (default: --data; lets a part of the sample be evaluated with the prior of the whole run)")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
@@ -268,14 +269,16 @@ def run_evaluate_images(args: argparse.Namespace) -> None:
 
     from ib_nlp.evaluation.image import DEFAULT_IMAGE_METHODS, ImageEvaluationSettings, run_image_evaluation, summarize_finished
     from ib_nlp.evaluation.runner import parse_options
-    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER
 
     if args.summary_only:
         markdown, finished, total = summarize_finished(args.out, args.data)
         print(markdown)
         print(f"wrote {args.out}/summary.md: finished so far {finished} of {total} images")
         return
-    settings = ImageEvaluationSettings(args.n, args.methods or DEFAULT_IMAGE_METHODS, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option), args.steps)
+    settings = ImageEvaluationSettings(
+        n=args.n, methods=args.methods or DEFAULT_IMAGE_METHODS, layer=args.layer, cam_layer=args.cam_layer,
+        reference_n=args.reference_n, options=parse_options(args.option), steps=args.steps, model=args.model,
+    )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     markdown = run_image_evaluation(settings, args.data, args.out, reference_data=args.reference_data, shard=args.shard, device=device)
     if markdown is None:
@@ -288,8 +291,9 @@ def add_image_heatmaps_arguments(parser: argparse.ArgumentParser, data: Path | N
     parser.add_argument("--data", type=Path, default=data, required=data is None, help="ImageNet sample folder (images/<id>.jpg, boxes.csv)")
     parser.add_argument("--n", type=int, default=4, help="images (the first of the sample), one row each")
     parser.add_argument("--methods", nargs="+", default=["iba", "grad_cam", "saliency", "integrated_gradients", "guided_backprop", "occlusion_14"], help="image methods, one column each (ib_nlp.vision.methods.image_method_names())")
-    parser.add_argument("--layer", help="IBA's layer (module name; default: EfficientNet-Lite0's preset)")
-    parser.add_argument("--cam-layer", default="_blocks.15", help="Grad-CAM's layer (default: the output of the last block, 7x7)")
+    parser.add_argument("--model", default="efficientnet-lite0", help="image model by name (ib_nlp.vision.models.IMAGE_MODELS; an unknown name lists them)")
+    parser.add_argument("--layer", help="IBA's layer (module name; default: the model's)")
+    parser.add_argument("--cam-layer", help="Grad-CAM's layer (default: the model's)")
     parser.add_argument("--reference-n", type=int, default=64, help="images for IBA's prior (the first of the sample)")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON)")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
@@ -302,9 +306,10 @@ def run_image_heatmaps(args: argparse.Namespace) -> None:
     from ib_nlp.evaluation.image import ImageEvaluationSettings, heatmap_figure
     from ib_nlp.evaluation.runner import parse_options
     from ib_nlp.io import atomic_destination
-    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER
 
-    settings = ImageEvaluationSettings(args.n, args.methods, args.layer or EFFICIENTNET_LITE0_LAYER, args.cam_layer, args.reference_n, parse_options(args.option))
+    settings = ImageEvaluationSettings(
+        n=args.n, methods=args.methods, layer=args.layer, cam_layer=args.cam_layer, reference_n=args.reference_n, options=parse_options(args.option), model=args.model,
+    )
     png = heatmap_figure(settings, args.data, args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_destination(args.out) as destination:
@@ -330,14 +335,14 @@ def run_train_image_readout(args: argparse.Namespace) -> None:
     """Train EfficientNet-Lite0's readout (or continue the one in --out), saving after every epoch."""
     import torch
 
-    from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, efficientnet_lite0, imagenet_sample
+    from ib_nlp.vision.models import EFFICIENTNET_LITE0, imagenet_sample
     from ib_nlp.vision.readout import ImageReadoutTraining, train_image_readout
 
-    training = ImageReadoutTraining(args.layer or EFFICIENTNET_LITE0_LAYER, tuple(args.readout_layers), args.beta, args.epochs, args.batch_size, args.lr)
+    training = ImageReadoutTraining(args.layer or EFFICIENTNET_LITE0.layer, tuple(args.readout_layers), args.beta, args.epochs, args.batch_size, args.lr)
     items = list(imagenet_sample(args.data, args.skip + args.n))[args.skip :]
     if not items:
         raise InvalidInputError(f"no training images: the sample in {args.data} has at most {args.skip} images (--skip)")
-    model = efficientnet_lite0().to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = EFFICIENTNET_LITE0.load().to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     def report(epoch: int, loss: float) -> None:
         print(f"epoch {epoch}/{args.epochs}: mean loss {loss:.4f}; saved {args.out}", flush=True)

@@ -1,4 +1,5 @@
-"""Tiny random classifiers and tokenizers for tests and benchmarks (no downloads).
+"""Tiny random classifiers and tokenizers, and a tiny folder in the ImageNet sample's layout, for
+tests and benchmarks (no downloads).
 
 ``random_classifier("bert")`` builds a randomly initialised sequence classifier of any of the
 supported architectures from a config, with an offline WordPiece tokenizer.
@@ -6,6 +7,7 @@ supported architectures from a config, with an offline WordPiece tokenizer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -148,3 +150,18 @@ def additive_classifier(token_weights: dict[str, tuple[float, ...]], words: list
             model.embeddings.weight[tokenizer.convert_tokens_to_ids(token)] = torch.tensor(logits)
         model.classifier.weight.copy_(torch.eye(count))
     return model.eval(), tokenizer
+
+
+def image_sample(folder: Path, count: int) -> Path:
+    """A folder in the layout of the ImageNet sample with ``count`` random pictures."""
+    import numpy as np
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    rows = ["image_id,wnid,class_index,x0,y0,x1,y1,orig_width,orig_height,width,height"]
+    for index in range(count):
+        pixels = np.random.default_rng(index).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "images" / f"img{index}.jpg")
+        rows.append(f"img{index},n1,{index},40,40,120,140,256,256,256,256")
+    (folder / "boxes.csv").write_text("\n".join(rows) + "\n")
+    return folder

@@ -13,7 +13,7 @@ import datasets
 import pytest
 import torch
 
-from ib_nlp.testing import random_classifier
+from ib_nlp.testing import image_sample, random_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story", "worst movie ever made"]
@@ -106,21 +106,6 @@ def test_train_readout_script_trains_saves_and_continues(tiny, tmp_path):
     assert readout.config.training["epochs"] == 2 and len(readout.config.training["loss"]) == 2 and readout.config.hidden == 8
 
 
-def image_sample(folder: Path, count: int) -> Path:
-    """A folder in the layout of the ImageNet sample with ``count`` random pictures."""
-    import numpy as np
-    from PIL import Image
-
-    (folder / "images").mkdir(parents=True)
-    rows = ["image_id,wnid,class_index,x0,y0,x1,y1,orig_width,orig_height,width,height"]
-    for index in range(count):
-        pixels = np.random.default_rng(index).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / "images" / f"img{index}.jpg")
-        rows.append(f"img{index},n1,{index},40,40,120,140,256,256,256,256")
-    (folder / "boxes.csv").write_text("\n".join(rows) + "\n")
-    return folder
-
-
 @pytest.mark.slow
 def test_vision_heatmaps_script_writes_a_png(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
@@ -139,7 +124,7 @@ def test_evaluate_vision_script_scores_resumes_and_summarises(tmp_path):
     out = run("evaluate_vision.py", *arguments, "--shard", "0/2", "--reference-data", str(image_sample(tmp_path / "references", 2)))
     assert "shard 0/2 done" in out and len((tmp_path / "out" / "results.s0of2.jsonl").read_text().splitlines()) == 1
     out = run("evaluate_vision.py", "--summary-only", "--data", str(data), "--out", str(tmp_path / "out"))
-    assert "finished so far 1 of 2 images" in out and "EfficientNet-Lite0, 1 ImageNet" in out
+    assert "finished so far 1 of 2 images" in out and "efficientnet-lite0, 1 ImageNet" in out
     out = run("evaluate_vision.py", *arguments)
     assert "| iba |" in out and "| grad_cam |" in out and "degradation 14x14" in out and (tmp_path / "out" / "summary.md").is_file()
     assert sum(len(p.read_text().splitlines()) for p in (tmp_path / "out").glob("results.*.jsonl")) == 2

@@ -1,14 +1,13 @@
 """Information bottleneck attribution for image classifiers (CNNs), on the same bottleneck
-math as the text side (``ib_nlp.core.bottleneck``). torchvision is imported only when a torchvision
-preset is asked for."""
+math as the text side (``ib_nlp.core.bottleneck``). Image models by name are in
+``ib_nlp.vision.models`` (torchvision is imported only when one of its models loads)."""
 
 from .base import ImageExplanation, ImageMethod
 from .iba import (
-    PRESET_LAYERS,
     VisionIBA,
     estimate_feature_statistics,
     gaussian_kernel,
     smooth,
 )
 
-__all__ = ["PRESET_LAYERS", "ImageExplanation", "ImageMethod", "VisionIBA", "estimate_feature_statistics", "gaussian_kernel", "smooth"]
+__all__ = ["ImageExplanation", "ImageMethod", "VisionIBA", "estimate_feature_statistics", "gaussian_kernel", "smooth"]

@@ -36,7 +36,6 @@ from .base import ImageMethod, feature_map, module_named
 
 # The layers of the papers, by torchvision module name: VGG-16 conv4_1 and ResNet-50 after
 # layer3 (and layer2, the paper's other setting).
-PRESET_LAYERS = {"vgg16": "features.17", "resnet50": "layer3", "resnet50-layer2": "layer2"}
 BITS_FROM = ("final", "last_pass")
 
 
@@ -209,16 +208,3 @@ class VisionIBA(ImageMethod):
         alpha, last_pass = optimise_alpha(config, features, step, torch.tensor([target], device=features.device), item="image")
         with torch.no_grad():
             return smooth(torch.sigmoid(alpha), sigma), last_pass
-
-
-def torchvision_model(name: str, weights: Any = None) -> tuple[nn.Module, str]:
-    """A torchvision classifier and its preset layer (``vgg16``, ``resnet50``, ``resnet50-layer2``);
-    imports torchvision only here."""
-    if name not in PRESET_LAYERS:
-        raise InvalidInputError(f"no preset for {name!r}; presets: {', '.join(PRESET_LAYERS)} (or pass any module name to VisionIBA)")
-    try:
-        import torchvision.models as models
-    except Exception as error:  # torchvision's compiled ops fail to load next to a CPU-only torch
-        raise InvalidInputError(f"torchvision cannot be imported here ({type(error).__name__}: {error}); the presets need it") from error
-    architecture = name.split("-")[0]
-    return getattr(models, architecture)(weights=weights).eval(), PRESET_LAYERS[name]

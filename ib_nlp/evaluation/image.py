@@ -22,7 +22,7 @@ from ib_nlp.io import write_text_atomic
 from ib_nlp.vision.base import ImageMethod
 from ib_nlp.vision.methods import IMAGE_METHODS, load_image_method
 from ib_nlp.vision.metrics import ImageMetric, load_image_metric
-from ib_nlp.vision.models import EFFICIENTNET_LITE0_LAYER, LabelledImage, efficientnet_lite0, imagenet_sample
+from ib_nlp.vision.models import ImageModel, LabelledImage, image_model, imagenet_sample
 from ib_nlp.vision.plots import heatmaps_png
 from ib_nlp.evaluation.runner import RESULTS_PATTERN, SETTINGS_FILE, JsonLines, finished_prefix, refuse_other_settings
 from ib_nlp.ui.markdown import markdown_table, mean_and_error
@@ -48,17 +48,29 @@ class ImageEvaluationSettings:
 
     n: int = 1000
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_IMAGE_METHODS))
-    layer: str = EFFICIENTNET_LITE0_LAYER
-    cam_layer: str = "_blocks.15"
+    layer: str | None = None
+    """IBA's layer (a module name; default: the model's)."""
+    cam_layer: str | None = None
+    """Grad-CAM's layer (default: the model's)."""
     reference_n: int = 200
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: int = 20
+    model: str = "efficientnet-lite0"
+    """A name of ``ib_nlp.vision.models.IMAGE_MODELS``."""
 
     def __post_init__(self) -> None:
-        """Refuse an unknown method before anything loads (the registry's error lists the valid ones)."""
+        """Refuse an unknown model or method before anything loads (the registries' errors list
+        the valid ones) and fill in the model's layers."""
+        preset = image_model(self.model)
         for name in self.methods:
             if name not in IMAGE_METHODS:
                 IMAGE_METHODS.get(name)
+        self.layer = self.layer or preset.layer
+        self.cam_layer = self.cam_layer or preset.cam_layer
+
+    @property
+    def image_model(self) -> ImageModel:
+        return image_model(self.model)
 
     def check_stored(self, folder: Path) -> None:
         """Refuse a folder holding a run with other settings (``n`` may grow)."""
@@ -67,8 +79,9 @@ class ImageEvaluationSettings:
             refuse_other_settings(folder, {k: v for k, v in json.loads(stored.read_text()).items() if k != "n"}, {k: v for k, v in asdict(self).items() if k != "n"})
 
 
-def image_metrics(steps: int, black: float = -1.0) -> dict[str, ImageMetric]:
-    """The metrics of the table, by registry name (``black``: a black pixel in the model's input space)."""
+def image_metrics(steps: int, black: float | Sequence[float] = -1.0) -> dict[str, ImageMetric]:
+    """The metrics of the table, by registry name (``black``: a black pixel in the model's input
+    space, per channel or for all)."""
     return {
         "tiles_8": load_image_metric("tiles_8", steps=steps),
         "tiles_14": load_image_metric("tiles_14", steps=steps),
@@ -122,10 +135,10 @@ def summary(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[
     return header, body
 
 
-def write_summary(folder: Path, records: Sequence[Mapping[str, Any]], layer: str) -> str:
+def write_summary(folder: Path, records: Sequence[Mapping[str, Any]], model: str, layer: str) -> str:
     """The table of ``records`` as ``summary.md``; returns it."""
     header, body = summary(records)
-    markdown = f"EfficientNet-Lite0, {len(records)} ImageNet validation images (centre crop 224); IBA at {layer}\n\n" + markdown_table(header, body)
+    markdown = f"{model}, {len(records)} ImageNet validation images (centre crop 224); IBA at {layer}\n\n" + markdown_table(header, body)
     write_text_atomic(folder / "summary.md", markdown)
     return markdown
 
@@ -137,12 +150,12 @@ def summarize_finished(folder: str | os.PathLike[str], data: str | os.PathLike[s
     stored = folder / SETTINGS_FILE
     if not stored.is_file():
         raise InvalidInputError(f"{folder} holds no image evaluation run (no {SETTINGS_FILE})")
-    settings = json.loads(stored.read_text())
-    order = [item.image_id for item in imagenet_sample(data, settings["n"])]
+    settings = ImageEvaluationSettings(**json.loads(stored.read_text()))
+    order = [item.image_id for item in imagenet_sample(data, settings.n, settings.image_model)]
     records = finished_prefix(order, JsonLines(folder, RESULTS_PATTERN, 0).read())
     if not records:
         raise InvalidInputError(f"no image of the run in {folder} is finished yet (the first image of the sample is not done)")
-    return write_summary(folder, records, settings["layer"]), len(records), settings["n"]
+    return write_summary(folder, records, settings.model, settings.layer), len(records), settings.n
 
 
 def build_methods(settings: ImageEvaluationSettings, model: Any, reference_data: str | os.PathLike[str]) -> dict[str, list[ImageMethod]]:
@@ -153,7 +166,7 @@ def build_methods(settings: ImageEvaluationSettings, model: Any, reference_data:
     bases = {name: IMAGE_METHODS.base(name) for name in settings.methods}
     reference_batches: list[Any] = []
     if {"iba", "input_iba"} & set(bases.values()):
-        references = [item.image for item in imagenet_sample(reference_data, settings.reference_n)]
+        references = [item.image for item in imagenet_sample(reference_data, settings.reference_n, settings.image_model)]
         reference_batches = [torch.stack(references[i : i + 16]) for i in range(0, len(references), 16)]
     methods: dict[str, list[ImageMethod]] = {}
     for name, base in bases.items():
@@ -184,12 +197,13 @@ def run_image_evaluation(
 
     folder = Path(folder)
     settings.check_stored(folder)
-    model = efficientnet_lite0().to(device)
+    preset = settings.image_model
+    model = preset.load().to(device)
     methods = build_methods(settings, model, reference_data or data)
-    items = list(imagenet_sample(data, settings.n))
+    items = list(imagenet_sample(data, settings.n, preset))
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / SETTINGS_FILE, json.dumps(asdict(settings), indent=2) + "\n")
-    metrics = image_metrics(settings.steps)
+    metrics = image_metrics(settings.steps, preset.black)
     log = JsonLines(folder, RESULTS_PATTERN, f"s{shard[0]}of{shard[1]}" if shard else 0)
     done = {record["index"] for record in log.read()}
     share = items[shard[0] :: shard[1]] if shard else items
@@ -200,7 +214,7 @@ def run_image_evaluation(
     if shard:
         return None
     wanted = {item.image_id for item in items}
-    return write_summary(folder, [record for record in log.read() if record["index"] in wanted], settings.layer)
+    return write_summary(folder, [record for record in log.read() if record["index"] in wanted], settings.model, settings.layer)
 
 
 def heatmap_figure(settings: ImageEvaluationSettings, data: str | os.PathLike[str], device: str = "cpu") -> bytes:
@@ -208,15 +222,16 @@ def heatmap_figure(settings: ImageEvaluationSettings, data: str | os.PathLike[st
     with its boxes, then the map of every method for the predicted class (built as in the
     evaluation: IBA's prior from the first ``reference_n`` images; a readout only on images it
     was not trained on, its cell left empty otherwise)."""
-    model = efficientnet_lite0().to(device)
+    preset = settings.image_model
+    model = preset.load().to(device)
     methods = build_methods(settings, model, data)
     rows, boxes = [], []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=CAPTUM_GRADIENT_WARNING)
-        for item in imagenet_sample(data, settings.n):
+        for item in imagenet_sample(data, settings.n, preset):
             chosen = {name: unseen(candidates, item.image_id) for name, candidates in methods.items()}
             explanations = {name: method.explain(item.image) for name, method in chosen.items() if method is not None}
             predicted = next((f"class {explanation.target}" for explanation in explanations.values()), "every method trained on it")
-            rows.append((f"{item.image_id[-5:]}: {predicted} (label {item.label})", item.image * 0.5 + 0.5, {name: e.scores for name, e in explanations.items()}))
+            rows.append((f"{item.image_id[-5:]}: {predicted} (label {item.label})", preset.pixels(item.image), {name: e.scores for name, e in explanations.items()}))
             boxes.append(item.boxes)
     return heatmaps_png(rows, boxes)

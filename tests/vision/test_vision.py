@@ -14,7 +14,7 @@ from torch import nn
 from ib_nlp.errors import InvalidInputError, LayerNotReadError, OptimisationError, StatisticsError
 from ib_nlp.core.statistics import FeatureStatistics
 from ib_nlp.vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
-from ib_nlp.vision.iba import torchvision_model
+from ib_nlp.vision.models import image_model
 from ib_nlp.vision.methods import IMAGE_METHODS, image_method_names, load_image_method
 from ib_nlp.vision.metrics import (
     ImageInsertionDeletion,
@@ -111,8 +111,8 @@ def test_bad_input_is_refused_with_the_reason(model):
         VisionIBA(model, "features.2", statistics=other).explain(images(1)[0])
     with pytest.raises(InvalidInputError, match="one image of shape"):
         VisionIBA(model, "features.2", statistics=other).explain(images(2))
-    with pytest.raises(InvalidInputError, match="no preset for 'alexnet'"):
-        torchvision_model("alexnet")
+    with pytest.raises(InvalidInputError, match="unknown image model 'resnet51' \\(did you mean 'resnet50'\\?\\); available: efficientnet-lite0, "):
+        image_model("resnet51")
 
 
 def test_torchvision_presets_name_the_papers_layers():
@@ -120,12 +120,15 @@ def test_torchvision_presets_name_the_papers_layers():
         import torchvision  # noqa: F401
     except Exception as error:  # its compiled ops need CUDA libraries next to a CPU-only torch
         pytest.skip(f"torchvision cannot be imported here ({type(error).__name__}); the presets are tested where it can")
-    vgg, layer = torchvision_model("vgg16")
-    module = dict(vgg.named_modules())[layer]
-    assert isinstance(module, nn.Conv2d) and (module.in_channels, module.out_channels) == (256, 512)
-    resnet, layer = torchvision_model("resnet50")
-    assert layer == "layer3" and layer in dict(resnet.named_modules())
-    assert torchvision_model("resnet50-layer2")[1] == "layer2"
+    vgg = image_model("vgg16")
+    modules = dict(vgg.load(weights=None).named_modules())
+    assert isinstance(modules[vgg.layer], nn.Conv2d) and (modules[vgg.layer].in_channels, modules[vgg.layer].out_channels) == (256, 512)
+    last_convolution = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)][-1]
+    assert isinstance(modules[vgg.cam_layer], nn.ReLU) and vgg.cam_layer == f"features.{int(last_convolution.split('.')[1]) + 1}"  # the last convolution's ReLU
+    resnet = image_model("resnet50")
+    modules = dict(resnet.load(weights=None).named_modules())
+    assert (resnet.layer, resnet.cam_layer) == ("layer3", "layer4") and {resnet.layer, resnet.cam_layer} <= set(modules)
+    assert image_model("resnet50-layer2").layer == "layer2"
 
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet50", "resnet50-layer2"])
@@ -138,8 +141,8 @@ def test_iba_explains_at_each_torchvision_preset(name):
         pytest.skip(f"torchvision cannot be imported here ({type(error).__name__}); the presets are tested where it can")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
-    model, layer = torchvision_model(name)
-    model.to(device)
+    preset = image_model(name)
+    model, layer = preset.load(weights=None).to(device), preset.layer
     batches = [torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(seed)).to(device) for seed in range(2)]
     explanation = VisionIBA(model, layer, reference_images=batches, steps=3).explain(batches[0][0], target=1)
     assert explanation.scores.shape == (224, 224)
@@ -313,6 +316,9 @@ def test_insertion_starts_from_the_blurred_image_and_deletion_ends_black(model, 
     assert result["deletion"][0] == pytest.approx(probability(bright_left)) and result["deletion"][-1] == pytest.approx(probability(torch.zeros_like(bright_left)))
     assert result["insertion"][0] == pytest.approx(probability(blurred)) and result["insertion"][-1] == pytest.approx(probability(bright_left))
     assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
+    per_channel = ImageInsertionDeletion(steps=8, blur_sigma=2.0, black=(2.0, -0.5, 1.0)).compute(model, bright_left, torch.rand(16, 16), target=1)
+    black = torch.tensor([2.0, -0.5, 1.0]).view(3, 1, 1).expand_as(bright_left)
+    assert per_channel["deletion"][-1] == pytest.approx(probability(black)) and probability(black) != pytest.approx(probability(torch.zeros_like(bright_left)))
 
 
 def test_imagenet_sample_crops_to_224_and_moves_the_boxes_into_the_crop(tmp_path):
