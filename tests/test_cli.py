@@ -417,3 +417,13 @@ def test_methods_lists_every_method_with_its_unit_and_sign(capsys):
     rows = {line.split()[0]: line for line in lines[1:]}
     assert list(rows) == method_names()
     assert "signed bits" in rows["gradient_signed_iba"] and " yes " in rows["contrastive_iba"] and " no " in rows["iba"]
+
+
+@pytest.mark.parametrize("command", ["evaluate-images", "image-heatmaps"])
+def test_an_unknown_image_model_is_refused_with_the_names_before_anything_is_written(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ib_nlp.testing import image_sample
+
+    out = tmp_path / "out" / ("maps.png" if command == "image-heatmaps" else "run")
+    status = main([command, "--data", str(image_sample(tmp_path / "sample", 1)), "--model", "resnet51", "--out", str(out)])
+    assert status == 2 and not (tmp_path / "out").exists()
+    assert "unknown image model 'resnet51' (did you mean 'resnet50'?); available: efficientnet-lite0, vgg16, resnet50, resnet50-layer2" in capsys.readouterr().err
