@@ -582,3 +582,15 @@ def test_every_image_method_refuses_a_misspelt_option_with_its_options(model):
     for name, options in [("iba", {"layer": "features.0", "betta": 1}), ("input_iba", {"layer": "features.0", "reference_images": [], "gan_epoch": 0}), ("gradient", {"absolut": True})]:
         with pytest.raises(InvalidInputError, match=f"{name} has no option '{list(options)[-1]}' \\(did you mean"):
             load_image_method(name, model, **options)
+
+
+def test_a_torchvision_model_without_torchvision_is_a_clear_load_error():
+    from ib_nlp.errors import ModelLoadError
+
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        with pytest.raises(ModelLoadError, match="torchvision cannot be imported here .*the torchvision models need it"):
+            image_model("resnet50").load(weights=None)
+    else:
+        pytest.skip("torchvision imports here; the error path needs a machine where it cannot")
