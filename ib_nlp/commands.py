@@ -67,8 +67,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
-    parser.add_argument("runs", nargs="+", metavar="NAME=FOLDER", help="evaluation runs of the same method on the same reviews; the first is the reference")
-    parser.add_argument("--method", default="iba", help="the method compared (default: iba)")
+    parser.add_argument("runs", nargs="+", metavar="NAME=FOLDER", help="evaluation runs of the same method on the same reviews (the first is the reference); or one FOLDER with --methods")
+    parser.add_argument("--method", default="iba", help="the method compared across runs (default: iba)")
+    parser.add_argument("--methods", nargs="+", metavar="METHOD", help="instead: these methods of one run, each against the first")
     parser.add_argument("--metric", default="degradation", help="default: degradation")
     parser.add_argument("--value", default="lerf_minus_morf", help="the metric's value (default: lerf_minus_morf)")
 
@@ -77,15 +78,22 @@ def run_compare(args: argparse.Namespace) -> None:
     from .evaluation.text import paired_comparison
     from .ui.markdown import markdown_table
 
-    runs = {}
-    for item in args.runs:
-        name, separator, folder = item.partition("=")
-        if not separator or not name or not folder:
-            raise InvalidInputError(f"expected NAME=FOLDER, got {item!r}")
-        runs[name] = folder
+    runs: dict[str, Any] = {}
+    if args.methods:
+        if len(args.runs) != 1:
+            raise InvalidInputError(f"--methods compares the methods of one run; got {len(args.runs)} runs")
+        runs = {method: (args.runs[0], method) for method in args.methods}
+        title = f"{args.metric} {args.value}"
+    else:
+        for item in args.runs:
+            name, separator, folder = item.partition("=")
+            if not separator or not name or not folder:
+                raise InvalidInputError(f"expected NAME=FOLDER, got {item!r}")
+            runs[name] = folder
+        title = f"{args.method}: {args.metric} {args.value}"
     shared, rows = paired_comparison(runs, args.method, args.metric, args.value)
     print(f"{shared} reviews finished by every run; mean ± standard error\n")
-    print(markdown_table(["run", f"{args.method}: {args.metric} {args.value}", f"paired difference from {next(iter(runs))}"], rows))
+    print(markdown_table(["method" if args.methods else "run", title, f"paired difference from {next(iter(runs))}"], rows))
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
@@ -362,10 +370,11 @@ COMMANDS: dict[str, Command] = {
         add_evaluate_arguments, run_evaluate, RESUME,
     ),
     "compare": (
-        "compare evaluation runs of one method review by review (paired differences)",
+        "compare evaluation runs of one method, or the methods of one run, review by review (paired differences)",
         "For evaluation runs of the same method on the same reviews (e.g. with and without an option, or with two priors), "
-        "print each run's mean and standard error of one metric value over the reviews every run finished, and its paired "
-        "difference from the first run (the mean and standard error of the per-review differences).",
+        "or for several methods of one run (--methods), print each one's mean and standard error of one metric value over "
+        "the reviews all of them finished, and its paired difference from the first (the mean and standard error of the "
+        "per-review differences).",
         add_compare_arguments, run_compare, "nothing was written",
     ),
     "sweep": (

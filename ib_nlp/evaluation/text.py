@@ -453,22 +453,29 @@ def summarize_finished_run(folder: str | os.PathLike[str]) -> tuple[str, str]:
     return markdown, " and ".join(done)
 
 
-def paired_comparison(runs: Mapping[str, str | os.PathLike[str]], method: str = "iba", metric: str = "degradation", value: str = "lerf_minus_morf") -> tuple[int, list[list[str]]]:
-    """Compare runs of the same method on the same reviews (e.g. with and without an option):
-    for each run (name -> folder), the mean ± standard error of ``metric``'s ``value`` over the
-    reviews every run finished, and its paired difference from the first run (mean ± standard
+def paired_comparison(
+    runs: Mapping[str, str | os.PathLike[str] | tuple[str | os.PathLike[str], str]],
+    method: str = "iba",
+    metric: str = "degradation",
+    value: str = "lerf_minus_morf",
+) -> tuple[int, list[list[str]]]:
+    """Compare methods review by review: runs of one method (e.g. with and without an option), or
+    several methods of one run. ``runs`` maps a name to a run folder (its ``method``) or to a
+    (folder, method) pair. For each, the mean ± standard error of ``metric``'s ``value`` over the
+    reviews every entry finished, and its paired difference from the first entry (mean ± standard
     error of the per-review differences). Returns the number of shared reviews and the rows."""
     scores: dict[str, dict[Any, float]] = {}
-    for name, folder in runs.items():
+    for name, entry in runs.items():
+        folder, entry_method = entry if isinstance(entry, tuple) else (entry, method)
         records = JsonLines(Path(folder), RESULTS_PATTERN, 0).read()
         if not records:
             raise InvalidInputError(f"{folder} holds no finished reviews")
-        if method not in records[0]["methods"]:
-            raise InvalidInputError(f"{folder} has no method {method!r}; it has {', '.join(records[0]['methods'])}")
+        if entry_method not in records[0]["methods"]:
+            raise InvalidInputError(f"{folder} has no method {entry_method!r}; it has {', '.join(records[0]['methods'])}")
         try:
-            scores[name] = {record["index"]: record["methods"][method]["metrics"][metric][value] for record in records}
+            scores[name] = {record["index"]: record["methods"][entry_method]["metrics"][metric][value] for record in records}
         except KeyError as missing:
-            raise InvalidInputError(f"{folder}: the records of {method} have no {metric} {value} ({missing} is missing)") from None
+            raise InvalidInputError(f"{folder}: the records of {entry_method} have no {metric} {value} ({missing} is missing)") from None
     common = sorted(set.intersection(*(set(run) for run in scores.values())))
     if len(common) < 2:
         raise InvalidInputError(f"the runs share {len(common)} finished review(s); at least 2 are needed")

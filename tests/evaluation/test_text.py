@@ -366,3 +366,21 @@ def test_paired_comparison_of_two_runs_matches_numpy(settings, classifier, tmp_p
         paired_comparison(folders)
     with pytest.raises(InvalidInputError, match="no sensitivity_n"):
         paired_comparison(folders, method="random", metric="sensitivity_n")
+
+
+def test_paired_comparison_of_the_methods_of_one_run_matches_numpy_and_runs_on_the_command_line(settings, classifier, tmp_path, capsys):
+    from ib_nlp.cli import main
+    from ib_nlp.evaluation.text import paired_comparison
+
+    methods = ["gradient_x_input", "random"]
+    run_evaluation(dataclasses.replace(settings, methods=methods, metrics=["degradation"], options={"degradation": {"steps": 4}}), items(4), tmp_path, classifier=classifier, progress=False)
+    records = JsonLines(tmp_path, "results.*.jsonl", 0).read()
+    values = {method: np.array([r["methods"][method]["metrics"]["degradation"]["lerf_minus_morf"] for r in records]) for method in methods}
+    shared, rows = paired_comparison({method: (tmp_path, method) for method in methods})
+    difference = values["random"] - values["gradient_x_input"]
+    assert shared == 4 and rows[1] == ["random", f"{values['random'].mean():.3f} ± {values['random'].std(ddof=1) / 2:.3f}", f"{difference.mean():.3f} ± {difference.std(ddof=1) / 2:.3f}"]
+    assert main(["compare", str(tmp_path), "--methods", *methods]) == 0
+    printed = capsys.readouterr().out
+    assert "4 reviews finished by every run" in printed and f"| random | {rows[1][1]} | {rows[1][2]} |" in printed and "paired difference from gradient_x_input" in printed
+    assert main(["compare", f"a={tmp_path}", f"b={tmp_path}", "--methods", *methods]) == 2
+    assert "--methods compares the methods of one run; got 2 runs" in capsys.readouterr().err
