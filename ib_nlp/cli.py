@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the bottleneck sits: a block index (0 is the first block's output), 'embeddings', or a dotted module name "
         "(default: the model's recommended layer, else 0)",
     )
-    explain.add_argument("--method", default="iba", choices=method_names(), help="attribution method (default: iba); layer, beta, lr, --reference-corpus and --statistics belong to IBA and its signed variants (contrastive_iba, gradient_signed_iba, closing_signed_iba)")
+    explain.add_argument("--method", default="iba", choices=method_names(), help="attribution method (default: iba); layer, beta, lr, --reference-corpus and --statistics belong to IBA and its signed variants (contrastive_iba, gradient_signed_iba, open_signed_iba, closing_signed_iba)")
     explain.add_argument("--target", help="class to explain, as index or label name (default: the predicted class)")
     explain.add_argument("--contrast", help="contrastive_iba's contrast class, as index or label name (default: the runner-up)")
     explain.add_argument("--beta", type=float, help="weight of the information term (default: 10 or the model's recommendation)")

@@ -1,4 +1,4 @@
-"""The signed bottleneck methods (contrastive IBA, gradient-signed IBA) against known answers."""
+"""The signed bottleneck methods (contrastive, gradient-, open- and closing-signed IBA) against known answers."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import torch
 from ib_nlp import Classifier, InvalidInputError, explain_text
 from ib_nlp.text.methods import attribution_mode, load_method
 from ib_nlp.text.methods.contrastive_iba import ContrastiveIBA
-from ib_nlp.text.methods.signed_iba import ClosingSignedIBA, GradientSignedIBA
+from ib_nlp.text.methods.signed_iba import ClosingSignedIBA, GradientSignedIBA, OpenSignedIBA
 from ib_nlp.text.methods.iba import PerSampleIBA, is_bottleneck_method
 from ib_nlp.testing import AdditiveConfig, AdditiveForSequenceClassification, additive_classifier
 
 WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
 REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
 TEXTS = ["a good movie , great acting but a boring ending", "a bad and boring movie but great music"]
-SIGNED = ["contrastive_iba", "gradient_signed_iba", "closing_signed_iba"]
+SIGNED = ["contrastive_iba", "gradient_signed_iba", "open_signed_iba", "closing_signed_iba"]
 # A token's contribution is clear when its logit margin towards one class is at least this.
 CLEAR_MARGIN = 0.5
 
@@ -44,7 +44,7 @@ def test_every_clear_contribution_gets_the_right_sign(additive, name):
             assert np.sign(score) == np.sign(margin), f"{name}: {token!r} has margin {margin:+.1f} but score {score:+.3g} in {text!r}"
 
 
-@pytest.mark.parametrize("method", [GradientSignedIBA, ClosingSignedIBA])
+@pytest.mark.parametrize("method", [GradientSignedIBA, OpenSignedIBA, ClosingSignedIBA])
 def test_effect_signed_variants_keep_the_magnitude_of_iba(additive, method):
     options = dict(layer=0, reference_corpus=REFERENCE, beta=1)
     bits = PerSampleIBA(additive, **options).explain(TEXTS[0]).token_scores
@@ -78,6 +78,26 @@ def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additiv
         expected += ((lam * direction) * (values - mean)).sum(axis=1) / len(noise)
     assert bool(method.statistics.active_mask().all())
     np.testing.assert_allclose(effect, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_open_effect_equals_its_closed_form_on_the_additive_model(additive):
+    """With the bottleneck open the additive model's logits are sum R, so grad_R log p(t) = e_t -
+    softmax(sum R) for every token: no alpha and no noise enter (numpy, from the activations)."""
+    method = OpenSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1)
+    batch = additive.encode([TEXTS[1]])
+    with attribution_mode(additive.model):
+        logits, captured = method.first_pass(batch)
+        target = int(logits[0].argmax())
+        fit = method.fit(batch, logits, [target], captured)
+        effect = method.token_effect(fit, batch, [target])[0].numpy()
+    values = fit.activations[0].double().numpy()
+    logit = values.sum(axis=0)
+    direction = -np.exp(logit - logit.max()) / np.exp(logit - logit.max()).sum()
+    direction[target] += 1
+    expected = ((values - method.statistics.mean.double().numpy()) * direction).sum(axis=1)
+    np.testing.assert_allclose(effect, expected, rtol=1e-4, atol=1e-6)
+    under_bottleneck = GradientSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1).token_effect(fit, batch, [target])[0].numpy()
+    assert not np.allclose(effect, under_bottleneck, rtol=1e-2)
 
 
 def test_closing_effect_equals_its_closed_form_on_the_additive_model(additive):

@@ -4,11 +4,14 @@ After the per-sample optimisation, the bottleneck passes Z = lam * R + (1 - lam)
 score of a token is bits x sign(effect), where effect estimates how much the target's
 log-probability falls when the token's information is erased (its representation sent to
 the prior mean mu): positive when the token supports the target, negative when it argues
-against it. The magnitude stays IBA's (bits on an absolute scale). Two estimates of the effect:
+against it. The magnitude stays IBA's (bits on an absolute scale). Three estimates of the effect:
 
 - ``gradient_signed_iba``: to first order, ``grad_R log p(target) . (R - mu)`` summed over the
   active units, averaged over the noise samples at the final alpha (one extra forward and
-  backward pass);
+  backward pass): the effect in the context the bottleneck leaves, where the other tokens
+  pass only part of their information;
+- ``open_signed_iba``: the same first-order effect with the bottleneck open (every token passes
+  R, no noise): the effect in the text as the model reads it (one forward and backward pass);
 - ``closing_signed_iba``: exactly, on the bottleneck's expected output (eps at its mean mu):
   ``log p(target)`` with the bottleneck as optimised minus ``log p(target)`` with the token's
   bottleneck closed (lam = 0, so it passes mu), one forward pass per token, in batches.
@@ -52,35 +55,56 @@ class _EffectSignedIBA(PerSampleIBA):
 
 
 class GradientSignedIBA(_EffectSignedIBA):
-    """Per-sample IBA signed by the first-order effect of erasing each token (see the module).
+    """Per-sample IBA signed by the first-order effect of erasing each token under the optimised
+    bottleneck (see the module).
 
     Takes every option of :class:`~ib_nlp.text.methods.iba.PerSampleIBA`.
     """
 
     name = "gradient_signed_iba"
-    description = "IBA's bits times the sign of the token's first-order effect on the target (signed bits per token)"
+    description = "IBA's bits times the sign of the token's first-order effect on the target under the bottleneck (signed bits per token)"
+    open_bottleneck = False
+    """Whether the effect is taken with the bottleneck open (every token passing R) instead of as optimised."""
 
     def token_effect(self, fit: Fit, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
-        """grad_R log p(target) . (R - mu) per token (texts x tokens, zero on padding), at the
-        final alpha, averaged over the noise samples, summed over the active units."""
-        samples = self.config.samples
+        """grad_R log p(target) . (R - mu) per token (texts x tokens, zero on padding), summed over
+        the active units: at the final alpha averaged over the noise samples, or with the
+        bottleneck open."""
+        samples = 1 if self.open_bottleneck else self.config.samples
         activations = fit.activations
         mean, std = self._prior(activations)
         active = self._active(activations)
         texts, length, features = activations.shape
-        noise = _NoiseSource(batch.lengths, samples, features, self.config.seed, activations.device).draw(length, torch.float32)
         values = activations.detach().float().requires_grad_(True)
         rows = values.repeat_interleave(samples, dim=0)
-        alpha_rows = fit.alpha.repeat_interleave(samples, dim=0)
+        if self.open_bottleneck:
 
-        def bottleneck(cached: torch.Tensor) -> torch.Tensor:
-            return hold_inactive(apply_bottleneck(rows, alpha_rows, mean, std, noise), mean, active).to(cached.dtype)
+            def passed(cached: torch.Tensor) -> torch.Tensor:
+                return rows.to(cached.dtype)
+
+        else:
+            noise = _NoiseSource(batch.lengths, samples, features, self.config.seed, activations.device).draw(length, torch.float32)
+            alpha_rows = fit.alpha.repeat_interleave(samples, dim=0)
+
+            def passed(cached: torch.Tensor) -> torch.Tensor:
+                return hold_inactive(apply_bottleneck(rows, alpha_rows, mean, std, noise), mean, active).to(cached.dtype)
 
         with torch.enable_grad():
-            chosen = self._log_probabilities(fit.engine.logits(bottleneck, samples), targets, samples).sum() / samples
+            chosen = self._log_probabilities(fit.engine.logits(passed, samples), targets, samples).sum() / samples
             (gradient,) = torch.autograd.grad(chosen, values)
         mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
         return ((gradient * (values.detach() - mean)).where(active, 0.0).sum(dim=-1) * mask).detach()
+
+
+class OpenSignedIBA(GradientSignedIBA):
+    """Per-sample IBA signed by the first-order effect of erasing each token with the bottleneck
+    open: the direction in which the token moves the prediction of the text as the model reads
+    it (see the module). Takes every option of :class:`~ib_nlp.text.methods.iba.PerSampleIBA`.
+    """
+
+    name = "open_signed_iba"
+    description = "IBA's bits times the sign of the token's first-order effect on the target in the text as the model reads it (signed bits per token)"
+    open_bottleneck = True
 
 
 class ClosingSignedIBA(_EffectSignedIBA):
