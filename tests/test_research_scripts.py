@@ -70,6 +70,13 @@ def test_iba_diagnostics_script(tiny):
 
 
 @pytest.mark.slow
+def test_sign_diagnostics_script(tiny):
+    model, data = tiny
+    out = run("sign_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--methods", "occlusion", "open_signed_iba", "--option", "open_signed_iba.reference_corpus=[\"a good film\", \"a bad film\", \"the acting\"]", "--option", "open_signed_iba.steps=2")
+    assert "| occlusion | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 ± 0.000 |" in out and "| open_signed_iba |" in out
+
+
+@pytest.mark.slow
 def test_input_iba_diagnostics_script(tiny):
     model, data = tiny
     options = ["--option", "gan_epochs=1", "--option", "gan_samples=4", "--option", "gan_batch=2", "--option", "steps=2", "--option", "samples=2"]

@@ -1,4 +1,5 @@
-"""Why does IBA rank tokens the way it does? The diagnosis of ``scripts/iba_diagnostics.py``.
+"""Why does IBA rank tokens the way it does? The diagnoses of ``scripts/iba_diagnostics.py``,
+``scripts/input_iba_diagnostics.py`` and ``scripts/sign_diagnostics.py``.
 
 Each text is explained with IBA at several (steps, lr) settings and with the "capacity at
 initialisation" (the bits every token would get before any optimisation: the KL at alpha =
@@ -142,3 +143,35 @@ def diagnose_input_iba(
                     scores[stage].append(seconds)
         rows.append([label] + [f"{np.mean(scores[key]):.3f}" if scores[key] else "n/a" for key in scores])
     return rows
+
+
+SIGN_HEADER = ["attribution", "sign agrees with the leave-one-out effect (↑)", "Pearson with the effect (↑)", "Pearson of the magnitudes (↑)"]
+
+
+def diagnose_signs(classifier: Classifier, texts: Sequence[str], methods: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None) -> list[list[str]]:
+    """Do the signs and sizes of each method's scores follow the tokens' leave-one-out effects?
+    The effect of a token is occlusion's score (the target's drop when that token alone is
+    replaced). Per text, over the ordinary tokens (not [CLS]/[SEP]): the Pearson correlation of
+    the scores with the effects; over the tokens with the larger half of |effect| (those with a
+    clear direction): the share whose score has the effect's sign, and the Pearson correlation of
+    |score| with |effect|. Rows under :data:`SIGN_HEADER`, each cell mean ± standard error over
+    the texts (a correlation left out where one side is constant)."""
+    from ib_nlp.text.metrics.sensitivity import pearson
+
+    options = options or {}
+    occlusion = load_method("occlusion", classifier, **options.get("occlusion", {}))
+    explainers = {name: load_method(name, classifier, **options.get(name, {})) for name in methods}
+    values: dict[str, dict[str, list[float]]] = {name: {"signs": [], "pearson": [], "magnitudes": []} for name in methods}
+    for text in texts:
+        leave_one_out = occlusion.explain(text)
+        ordinary = np.array([not special for special in leave_one_out.special_tokens])
+        effect = np.asarray(leave_one_out.token_scores)[ordinary]
+        clear = np.abs(effect) > np.median(np.abs(effect))
+        for name, explainer in explainers.items():
+            scores = np.asarray(explainer.explain(text, leave_one_out.target).token_scores)[ordinary]
+            if clear.any():
+                values[name]["signs"].append(float(np.mean(np.sign(scores[clear]) == np.sign(effect[clear]))))
+            for key, correlation in (("pearson", pearson(scores, effect)), ("magnitudes", pearson(np.abs(scores[clear]), np.abs(effect[clear])) if clear.sum() > 1 else float("nan"))):
+                if not np.isnan(correlation):
+                    values[name][key].append(correlation)
+    return [[name, *(mean_and_error(values[name][key]) for key in ("signs", "pearson", "magnitudes"))] for name in methods]
