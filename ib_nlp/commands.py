@@ -22,6 +22,15 @@ from ib_nlp.options import argument_type, parse_layer
 DATA_HELP = "IMDB folder or file (default: $IB_NLP_IMDB, else the hub dataset stanfordnlp/imdb; see ib_nlp.text.data.load_imdb)"
 
 
+def add_review_sample_arguments(parser: argparse.ArgumentParser, data: Path | None, n: int, model: str = "imdb-bert-small") -> None:
+    """--model, --data, --n and --seed: a model and a seeded sample of IMDB test reviews (the
+    research commands and the repository's diagnosis and benchmark scripts)."""
+    parser.add_argument("--model", default=model, help="shipped model name, local path or hub id")
+    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
+    parser.add_argument("--n", type=int, default=n, help="IMDB test reviews (a seeded sample)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
     parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
     parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
@@ -97,10 +106,7 @@ def run_compare(args: argparse.Namespace) -> None:
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
-    parser.add_argument("--model", default="imdb-bert-small", help="shipped model name, local path or hub id")
-    parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
-    parser.add_argument("--n", type=int, default=30, help="IMDB test reviews (seeded sample)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_review_sample_arguments(parser, data, n=30)
     parser.add_argument("--layers", nargs="+", type=parse_layer, default=None, help="default: embeddings and every block")
     parser.add_argument("--betas", nargs="+", type=float, default=[1.0, 10.0])
     parser.add_argument("--batch-size", type=int, default=4)

@@ -20,6 +20,7 @@ import torch
 import sys
 
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.commands import add_review_sample_arguments
 from ib_nlp import Classifier, load_method, method_names
 from ib_nlp.text.data import load_imdb
 from ib_nlp.errors import InvalidInputError, TruncationWarning
@@ -31,10 +32,7 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="imdb-bert-small")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    add_review_sample_arguments(parser, DEFAULT_DATA, n=10)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--lime-samples", type=int, default=200)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")

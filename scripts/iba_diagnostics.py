@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ib_nlp import Classifier
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.commands import add_review_sample_arguments
 from ib_nlp.errors import TruncationWarning
 from ib_nlp.evaluation import sample_items
 from ib_nlp.options import parse_layer
@@ -45,10 +46,7 @@ def setting(value: str) -> tuple[int, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="imdb-bert-small")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    add_review_sample_arguments(parser, DEFAULT_DATA, n=20)
     parser.add_argument("--layer", type=parse_layer, default=None, help="default: the model's recommended layer")
     parser.add_argument("--beta", type=float, default=None, help="default: the model's recommended beta")
     parser.add_argument("--settings", nargs="+", type=setting, default=[(10, 1.0), (30, 1.0), (100, 1.0), (10, 0.1)], help="STEPSxLR")

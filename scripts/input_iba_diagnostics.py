@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ib_nlp import Classifier
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.commands import add_review_sample_arguments
 from ib_nlp.errors import TruncationWarning
 from ib_nlp.evaluation import parse_options, sample_items
 from ib_nlp.text.data import load_imdb
@@ -34,10 +35,7 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="imdb-lstm")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    add_review_sample_arguments(parser, DEFAULT_DATA, n=5, model="imdb-lstm")
     parser.add_argument("--settings", nargs="+", default=list(INPUT_IBA_SETTINGS), choices=list(INPUT_IBA_SETTINGS))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="InputIBA option for every setting (e.g. gan_epochs=5; values are JSON, else strings)")
     parser.add_argument("--reference-n", type=int, default=0, help="estimate the statistics from N IMDB train reviews (default: the model's shipped statistics)")

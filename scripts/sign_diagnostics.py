@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ib_nlp import Classifier
 from ib_nlp.cli import run_reporting_errors
+from ib_nlp.commands import add_review_sample_arguments
 from ib_nlp.errors import TruncationWarning
 from ib_nlp.evaluation import parse_options, sample_items
 from ib_nlp.text.data import load_imdb
@@ -32,10 +33,7 @@ METHODS = ["gradient_signed_iba", "open_signed_iba", "closing_signed_iba", "cont
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="imdb-bert-small")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--n", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    add_review_sample_arguments(parser, DEFAULT_DATA, n=20)
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE", help="option of a method (values are JSON, else strings)")
     args = parser.parse_args(argv)
