@@ -70,6 +70,7 @@ class ImageEvaluationSettings:
 
     @property
     def image_model(self) -> ImageModel:
+        """The registered :class:`ImageModel` named by ``model``."""
         return image_model(self.model)
 
     def check_stored(self, folder: Path) -> None:
