@@ -35,6 +35,11 @@ from .base import ImageMethod, feature_map, module_named
 from .iba import cells_to_pixels, estimate_feature_statistics
 from .models import EFFICIENTNET_LITE0_LAYER, LabelledImage
 
+def read_layers(layer: str, readout_layers: Sequence[str]) -> list[str]:
+    """The layers a readout reads: its attach layer first, then the others once."""
+    return [layer, *[name for name in readout_layers if name != layer]]
+
+
 class ReadoutConvolutions(nn.Module):
     """in -> in/2 -> 2C -> C 1x1 convolutions; output alpha in [-5, 5], starting at ``init_alpha``."""
 
@@ -58,7 +63,7 @@ class ImageReadout:
     def __init__(self, model: nn.Module, layer: str, readout_layers: Sequence[str], statistics: dict[str, FeatureStatistics], beta: float = 10.0, min_std: float = DEFAULT_MIN_STD):
         self.model = model.eval()
         self.layer = layer
-        self.readout_layers = [layer, *[name for name in readout_layers if name != layer]]
+        self.readout_layers = read_layers(layer, readout_layers)
         self.modules = {name: module_named(model, name) for name in self.readout_layers}
         missing = [name for name in self.readout_layers if name not in statistics]
         if missing:
@@ -191,7 +196,7 @@ def train_image_readout(
     batches = [torch.stack([item.image for item in images[i : i + training.batch_size]]) for i in range(0, len(images), training.batch_size)]
     if path.is_file():
         readout = ImageReadout.load(model, path)
-        wanted = {"layer": training.layer, "readout_layers": [training.layer, *[name for name in training.readout_layers if name != training.layer]], "beta": training.beta, "training images": ids}
+        wanted = {"layer": training.layer, "readout_layers": read_layers(training.layer, training.readout_layers), "beta": training.beta, "training images": ids}
         stored = {"layer": readout.layer, "readout_layers": readout.readout_layers, "beta": readout.beta, "training images": readout.trained_on}
         differing = [name for name in wanted if wanted[name] != stored[name]]
         if differing:
