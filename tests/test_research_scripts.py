@@ -42,6 +42,23 @@ def test_layer_sweep_script(tiny, tmp_path):
     assert (tmp_path / "sweep-beta10.json").is_file() and (tmp_path / "layers-review0.html").is_file()
 
 
+def test_sweep_keeps_special_tokens_out_of_every_bottleneck_when_asked(tiny, tmp_path):
+    from ib_nlp.cli import main
+    from ib_nlp.text.sweep import Sweep
+
+    model, data = tiny
+    arguments = ["sweep", "--model", str(model), "--data", str(data), "--n", "2", "--betas", "1", "--reference-n", "4", "--layers", "0", "1"]
+    assert main([*arguments, "--keep-special-tokens", "--out", str(tmp_path / "kept")]) == 0
+    assert main([*arguments, "--out", str(tmp_path / "default")]) == 0
+    kept, default = (Sweep.load(tmp_path / name / "sweep-beta1.json") for name in ("kept", "default"))
+    for row_kept, row_default in zip(kept.explanations, default.explanations):
+        for explanation, plain in zip(row_kept, row_default):
+            assert explanation.parameters["keep_special_tokens"] is True and "keep_special_tokens" not in plain.parameters
+            assert explanation.tokens[0] == "[CLS]" and explanation.tokens[-1] == "[SEP]"
+            assert explanation.token_scores[0] == explanation.token_scores[-1] == 0 < min(plain.token_scores[0], plain.token_scores[-1])
+    assert "[CLS]/[SEP] kept out of the bottleneck" in (tmp_path / "kept" / "summary.md").read_text()
+
+
 @pytest.mark.slow
 def test_the_command_line_runs_the_research_commands_as_the_scripts_do(tiny, tmp_path):
     model, data = tiny

@@ -59,6 +59,7 @@ from ib_nlp.text.cleaning import clean_text
 from ib_nlp.text.wordpiece import SPECIAL_TOKENS, bert_tokenizer, bert_wordpiece_backend
 
 CHECKPOINT_FILE = "checkpoint.pt"
+PRECISIONS = ("fp32", "bf16")
 ID2LABEL = {0: "negative", 1: "positive"}
 
 
@@ -100,6 +101,12 @@ class TrainingSettings:
     threads: int | None = None
     notes: str = ""
     checkpoint_every: int = 200
+    precision: str = "fp32"
+    """``"bf16"``: run forward and backward passes under bfloat16 autocast (weights, optimiser
+    state and the saved model stay float32); about 1.7 times faster on CPUs with AVX512-BF16."""
+    attention_dropout: float | None = None
+    """Dropout on the attention probabilities of the BERT models (None: the config's own, 0.1);
+    0 spares the CPU a dropout mask over every head's attention matrix, a third of a step."""
     init_name: str | None = field(default=None, init=False)
     """``init`` as given (a folder or an installed package's name), for the model card."""
 
@@ -117,6 +124,12 @@ class TrainingSettings:
             raise InvalidInputError("--model minilm needs --init DIR, a local pretrained encoder directory (or an installed package that ships one)")
         if self.init is not None and self.model != "minilm":
             raise InvalidInputError("--init is only used with --model minilm")
+        if self.precision not in PRECISIONS:
+            raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.attention_dropout is not None and self.model == "lstm":
+            raise InvalidInputError("--attention-dropout applies to the BERT models (bert-small, minilm), not to lstm")
+        if self.attention_dropout is not None and not 0 <= self.attention_dropout < 1:
+            raise InvalidInputError(f"--attention-dropout must be in [0, 1), not {self.attention_dropout}")
         self.init_name = None if self.init is None else str(self.init)
         if self.init is not None and not Path(self.init).is_dir():
             folder = packaged_encoder(str(self.init))
@@ -210,6 +223,7 @@ def build_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
     """Create the model and tokenizer for ``args.model``; also return facts for the model card."""
     facts: dict = {}
+    attention = {} if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout}
     if args.model == "bert-small":
         tokenizer = train_wordpiece(train_texts, args.vocab_size, args.max_length)
         config = BertConfig(
@@ -223,6 +237,7 @@ def build_model(
             num_labels=2,
             id2label=ID2LABEL,
             label2id={v: k for k, v in ID2LABEL.items()},
+            **attention,
         )
         model = BertForSequenceClassification(config)
         facts["architecture"] = (
@@ -265,6 +280,7 @@ def build_model(
             num_labels=2,
             id2label=ID2LABEL,
             label2id={v: k for k, v in ID2LABEL.items()},
+            **attention,
         )
         facts["architecture"] = (
             f"{type(model).__name__} fine-tuned from {args.init_name}, max length {args.max_length}"
@@ -375,7 +391,7 @@ def train(
 
 def checkpoint_settings(args: TrainingSettings) -> dict:
     """What a checkpoint must share with the run that resumes it."""
-    return {name: str(getattr(args, name)) for name in ("model", "init", "epochs", "lr", "batch_size", "max_length", "weight_decay", "vocab_size", "holdout", "seed")}
+    return {name: str(getattr(args, name)) for name in ("model", "init", "epochs", "lr", "batch_size", "max_length", "weight_decay", "vocab_size", "holdout", "seed", "precision", "attention_dropout")}
 
 
 def save_checkpoint(path: Path, model, optimizer, scheduler, position: dict, args: TrainingSettings, accelerator: Accelerator) -> None:
@@ -408,6 +424,13 @@ def facts_json(facts: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+def precision_note(facts: dict) -> str:
+    """How the passes were computed and the attention dropout, for the model card."""
+    passes = "bfloat16 autocast (float32 weights)" if facts.get("precision") == "bf16" else "float32"
+    dropout = facts.get("attention_dropout")
+    return f"{passes} passes" + ("" if dropout is None else f", attention dropout {dropout}")
+
+
 def model_card(facts: dict) -> str:
     """Render the model card from the facts recorded in training.json."""
     t = facts
@@ -426,7 +449,7 @@ IMDB movie review sentiment classifier (0 = negative, 1 = positive) trained by `
   before tokenisation; apply it to any input.
 - **Optimisation:** AdamW (weight decay {t["weight_decay"]}), one-cycle learning rate peaking at
   {t["lr"]}, batch size {t["batch_size"]}, {t["epochs"]} epochs, gradient norm clipped to 1.0;
-  mean training loss per epoch: {", ".join(f"{x:.4f}" for x in t["epoch_losses"])}.
+  mean training loss per epoch: {", ".join(f"{x:.4f}" for x in t["epoch_losses"])}; {precision_note(t)}.
 - **Seed:** {t["seed"]}.
 - **Training time:** {t["training_minutes"]:.1f} minutes on {t["hardware"]}.
 - **Accuracy on IMDB test reviews:** {100 * t["test_accuracy"]:.2f}% on {t["eval_reviews"]:,} of the
@@ -452,7 +475,7 @@ def train_imdb(args: TrainingSettings, command: str) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
-    accelerator = Accelerator()
+    accelerator = Accelerator(mixed_precision="bf16" if args.precision == "bf16" else "no")
 
     train_split = load_imdb("train", args.data)
     test_split = load_imdb("test", args.data)
@@ -503,6 +526,8 @@ def train_imdb(args: TrainingSettings, command: str) -> dict:
         batch_size=args.batch_size,
         max_length=args.max_length,
         weight_decay=args.weight_decay,
+        precision=args.precision,
+        attention_dropout=args.attention_dropout,
         epoch_losses=losses,
         training_minutes=training_minutes,
         eval_minutes=eval_minutes,

@@ -92,6 +92,26 @@ def test_an_interrupted_run_resumes_to_the_same_model(imdb, encoder, tmp_path, m
         _train(_arguments(imdb, encoder, tmp_path / "other"))
 
 
+def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(imdb, encoder, tmp_path, monkeypatch):
+    autocast_dtypes = []
+    forward = torch.nn.Linear.forward
+
+    def recording_forward(self, x):
+        autocast_dtypes.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return forward(self, x)
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", recording_forward)
+    folder = tmp_path / "bf16"
+    arguments = _arguments(imdb, encoder, folder)
+    arguments[arguments.index("--epochs") + 1] = "1"
+    facts = _train([*arguments, "--precision", "bf16", "--attention-dropout", "0"])
+    assert autocast_dtypes and set(autocast_dtypes) == {torch.bfloat16}, "every pass, training and evaluation, under bf16 autocast"
+    assert {tensor.dtype for tensor in load_file(folder / "model.safetensors").values()} == {torch.float32}
+    assert json.loads((folder / "config.json").read_text())["attention_probs_dropout_prob"] == 0.0
+    assert (facts["precision"], facts["attention_dropout"]) == ("bf16", 0.0)
+    assert "bfloat16 autocast (float32 weights) passes, attention dropout 0.0" in (folder / "README.md").read_text()
+
+
 @pytest.mark.slow
 def test_ship_statistics_estimates_on_the_held_out_reviews_and_stores_the_settings(imdb, encoder, tmp_path, capsys):
     from ib_nlp import PerSampleIBA
@@ -118,5 +138,11 @@ def test_training_settings_are_checked_before_anything_runs(tmp_path):
         training.TrainingSettings("minilm", tmp_path, init=tmp_path / "missing")
     with pytest.raises(InvalidInputError, match="model must be one of"):
         training.TrainingSettings("gpt", tmp_path)
+    with pytest.raises(InvalidInputError, match="precision must be one of fp32, bf16"):
+        training.TrainingSettings("bert-small", tmp_path, precision="fp16")
+    with pytest.raises(InvalidInputError, match="not to lstm"):
+        training.TrainingSettings("lstm", tmp_path, attention_dropout=0.0)
+    with pytest.raises(InvalidInputError, match=r"must be in \[0, 1\)"):
+        training.TrainingSettings("bert-small", tmp_path, attention_dropout=1.0)
     settings = training.TrainingSettings("lstm", tmp_path)
     assert (settings.epochs, settings.max_length, settings.vocab_size) == (4, 320, 25000)
