@@ -76,6 +76,14 @@ def test_the_command_line_runs_the_research_commands_as_the_scripts_do(tiny, tmp
 
 
 @pytest.mark.slow
+def test_training_benchmark_script(tiny):
+    model, _ = tiny
+    out = run("bench_training.py", "--init", str(model), "--batch-size", "2", "--length", "8", "--repeats", "1", "--threads", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| fp32") or line.startswith("| bf16")]
+    assert len(rows) == 4 and rows[0].endswith("| 1.00x |") and "| bf16 | 0 |" in out
+
+
+@pytest.mark.slow
 def test_iba_diagnostics_script(tiny):
     model, data = tiny
     out = run("iba_diagnostics.py", "--model", str(model), "--data", str(data), "--n", "2", "--settings", "3x1", "--subsets", "4", "--reference-n", "4")

@@ -218,12 +218,17 @@ def glove_matrix(vocab: list[str], embedding_size: int, seed: int) -> tuple[torc
     return torch.from_numpy(matrix), found
 
 
+def attention_dropout_config(dropout: float | None) -> dict:
+    """The BERT config override for an attention dropout (none for None: the config's own)."""
+    return {} if dropout is None else {"attention_probs_dropout_prob": dropout}
+
+
 def build_model(
     args: TrainingSettings, train_texts: list[str]
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
     """Create the model and tokenizer for ``args.model``; also return facts for the model card."""
     facts: dict = {}
-    attention = {} if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout}
+    attention = attention_dropout_config(args.attention_dropout)
     if args.model == "bert-small":
         tokenizer = train_wordpiece(train_texts, args.vocab_size, args.max_length)
         config = BertConfig(
@@ -389,6 +394,34 @@ def train(
     return position["losses"], minutes
 
 
+def seconds_per_step(
+    encoder: str | Path, precision: str, attention_dropout: float | None, batch_size: int = 16, length: int = 256, repeats: int = 3, seed: int = 0
+) -> float:
+    """Mean seconds of one fine-tuning step (forward, backward, AdamW update) of ``encoder`` for
+    sequence classification, in training mode, on random token ids of ``batch_size`` x
+    ``length``, after one warm-up step; as ``ib-nlp train`` runs it with ``precision`` and
+    ``attention_dropout`` (None: the encoder's own)."""
+    settings = TrainingSettings("minilm", Path("."), init=Path(encoder), precision=precision, attention_dropout=attention_dropout)
+    model = AutoModelForSequenceClassification.from_pretrained(settings.init, num_labels=2, **attention_dropout_config(attention_dropout)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(model.config.vocab_size, (batch_size, length), generator=generator)
+    labels = torch.randint(0, 2, (batch_size,), generator=generator)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    step()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - started) / repeats
+
+
 def checkpoint_settings(args: TrainingSettings) -> dict:
     """What a checkpoint must share with the run that resumes it."""
     return {name: str(getattr(args, name)) for name in ("model", "init", "epochs", "lr", "batch_size", "max_length", "weight_decay", "vocab_size", "holdout", "seed", "precision", "attention_dropout")}
@@ -448,7 +481,7 @@ IMDB movie review sentiment classifier (0 = negative, 1 = positive) trained by `
 - **Text clean-up:** `ib_nlp.text.cleaning.clean_text` (HTML line breaks to spaces, whitespace collapsed)
   before tokenisation; apply it to any input.
 - **Optimisation:** AdamW (weight decay {t["weight_decay"]}), one-cycle learning rate peaking at
-  {t["lr"]}, batch size {t["batch_size"]}, {t["epochs"]} epochs, gradient norm clipped to 1.0;
+  {t["lr"]}, batch size {t["batch_size"]}, {t["epochs"]} epoch{"" if t["epochs"] == 1 else "s"}, gradient norm clipped to 1.0;
   mean training loss per epoch: {", ".join(f"{x:.4f}" for x in t["epoch_losses"])}; {precision_note(t)}.
 - **Seed:** {t["seed"]}.
 - **Training time:** {t["training_minutes"]:.1f} minutes on {t["hardware"]}.

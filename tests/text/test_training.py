@@ -109,7 +109,29 @@ def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(i
     assert {tensor.dtype for tensor in load_file(folder / "model.safetensors").values()} == {torch.float32}
     assert json.loads((folder / "config.json").read_text())["attention_probs_dropout_prob"] == 0.0
     assert (facts["precision"], facts["attention_dropout"]) == ("bf16", 0.0)
-    assert "bfloat16 autocast (float32 weights) passes, attention dropout 0.0" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "bfloat16 autocast (float32 weights) passes, attention dropout 0.0" in card and "batch size 4, 1 epoch, gradient" in card
+
+
+def test_a_timed_training_step_trains_the_encoder_as_ib_nlp_train_would(encoder, monkeypatch):
+    attention_dropouts, autocast = [], []
+    attention, linear_forward = torch.nn.functional.scaled_dot_product_attention, torch.nn.Linear.forward
+
+    def recording_attention(*args, **kwargs):
+        attention_dropouts.append(kwargs.get("dropout_p", 0.0))
+        return attention(*args, **kwargs)
+
+    def recording_linear(self, x):
+        autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return linear_forward(self, x)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording_attention)
+    monkeypatch.setattr(torch.nn.Linear, "forward", recording_linear)
+    assert training.seconds_per_step(encoder, "bf16", 0.0, batch_size=2, length=8, repeats=1) > 0
+    assert set(autocast) == {torch.bfloat16} and set(attention_dropouts) == {0.0}
+    autocast.clear(), attention_dropouts.clear()
+    training.seconds_per_step(encoder, "fp32", None, batch_size=2, length=8, repeats=1)
+    assert set(autocast) == {False} and attention_dropouts and set(attention_dropouts) == {0.1}, "the encoder's own attention dropout, in training mode"
 
 
 @pytest.mark.slow
