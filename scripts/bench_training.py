@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from ib_nlp.text.training import TrainingSettings, seconds_per_step
+from ib_nlp.text.training import seconds_per_step
 from ib_nlp.ui.markdown import markdown_table
 
 SETTINGS = [("fp32", None), ("bf16", None), ("fp32", 0.0), ("bf16", 0.0)]
@@ -32,10 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    encoder = TrainingSettings("minilm", ".", init=args.init).init
     rows, first = [], None
     for precision, dropout in SETTINGS:
-        seconds = seconds_per_step(encoder, precision, dropout, args.batch_size, args.length, args.repeats)
+        seconds = seconds_per_step(args.init, precision, dropout, args.batch_size, args.length, args.repeats)
         first = first or seconds
         rows.append([precision, "the encoder's" if dropout is None else f"{dropout:g}", f"{seconds:.2f}", f"{first / seconds:.2f}x"])
     print(f"one training step, batch {args.batch_size} x {args.length} tokens, {torch.get_num_threads()} threads, mean of {args.repeats}\n")
