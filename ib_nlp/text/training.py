@@ -314,14 +314,21 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], labels: list[in
     return [{**{k: encoded[k][i] for k in keys}, "label": labels[i]} for i in range(len(texts))]
 
 
+def passes(precision: str, device: torch.device) -> torch.autocast:
+    """The context of forward passes: bfloat16 autocast for ``precision == "bf16"``, else none.
+    (Not Accelerator's mixed_precision, which is process-wide state fixed by the first run.)"""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @torch.no_grad()
-def evaluate(model: PreTrainedModel, loader: DataLoader, accelerator: Accelerator) -> float:
+def evaluate(model: PreTrainedModel, loader: DataLoader, accelerator: Accelerator, precision: str = "fp32") -> float:
     """Accuracy of ``model`` over ``loader`` (gathered across processes)."""
     model.eval()
     correct = total = 0
     for batch in tqdm(loader, desc="evaluate", disable=not accelerator.is_local_main_process, mininterval=30):
         labels = batch.pop("labels")
-        predictions = model(**batch).logits.argmax(dim=-1)
+        with passes(precision, accelerator.device):
+            predictions = model(**batch).logits.argmax(dim=-1)
         predictions, labels = accelerator.gather_for_metrics((predictions, labels))
         correct += int((predictions == labels).sum())
         total += int(labels.numel())
@@ -375,7 +382,8 @@ def train(
             mininterval=30,
         )
         for step, batch in enumerate(progress, start=first + 1):
-            loss = model(**batch).loss
+            with passes(args.precision, accelerator.device):
+                loss = model(**batch).loss
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -409,7 +417,7 @@ def seconds_per_step(
     labels = torch.randint(0, 2, (batch_size,), generator=generator)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        with passes(settings.precision, torch.device("cpu")):
             loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
         loss.backward()
         optimizer.step()
@@ -459,9 +467,9 @@ def facts_json(facts: dict) -> str:
 
 def precision_note(facts: dict) -> str:
     """How the passes were computed and the attention dropout, for the model card."""
-    passes = "bfloat16 autocast (float32 weights)" if facts.get("precision") == "bf16" else "float32"
+    kind = "bfloat16 autocast (float32 weights)" if facts.get("precision") == "bf16" else "float32"
     dropout = facts.get("attention_dropout")
-    return f"{passes} passes" + ("" if dropout is None else f", attention dropout {dropout}")
+    return f"{kind} passes" + ("" if dropout is None else f", attention dropout {dropout}")
 
 
 def model_card(facts: dict) -> str:
@@ -508,7 +516,7 @@ def train_imdb(args: TrainingSettings, command: str) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
-    accelerator = Accelerator(mixed_precision="bf16" if args.precision == "bf16" else "no")
+    accelerator = Accelerator()
 
     train_split = load_imdb("train", args.data)
     test_split = load_imdb("test", args.data)
@@ -530,7 +538,7 @@ def train_imdb(args: TrainingSettings, command: str) -> dict:
     losses, training_minutes = train(model, encode(tokenizer, train_texts, train_labels), collate, args, accelerator)
     test_loader = accelerator.prepare(test_loader)
     start = time.perf_counter()
-    accuracy = evaluate(model, test_loader, accelerator)
+    accuracy = evaluate(model, test_loader, accelerator, args.precision)
     eval_minutes = (time.perf_counter() - start) / 60
     accelerator.print(f"test accuracy {100 * accuracy:.2f}% on {len(test_idx):,} reviews")
 
