@@ -103,7 +103,7 @@ class TrainingSettings:
     checkpoint_every: int = 200
     precision: str = "fp32"
     """``"bf16"``: run forward and backward passes under bfloat16 autocast (weights, optimiser
-    state and the saved model stay float32); about 1.7 times faster on CPUs with AVX512-BF16."""
+    state and the saved model stay float32); about 1.4 times faster per step on CPUs with AVX512-BF16."""
     attention_dropout: float | None = None
     """Dropout on the attention probabilities of the BERT models (None: the config's own, 0.1);
     0 spares the CPU a dropout mask over every head's attention matrix, a third of a step."""

@@ -92,15 +92,20 @@ def test_an_interrupted_run_resumes_to_the_same_model(imdb, encoder, tmp_path, m
         _train(_arguments(imdb, encoder, tmp_path / "other"))
 
 
-def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(imdb, encoder, tmp_path, monkeypatch):
-    autocast_dtypes = []
-    forward = torch.nn.Linear.forward
+@pytest.fixture
+def autocast_dtypes(monkeypatch) -> list:
+    """The CPU autocast dtype (None when off) of every linear layer's forward pass."""
+    seen, forward = [], torch.nn.Linear.forward
 
     def recording_forward(self, x):
-        autocast_dtypes.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
         return forward(self, x)
 
     monkeypatch.setattr(torch.nn.Linear, "forward", recording_forward)
+    return seen
+
+
+def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(imdb, encoder, tmp_path, autocast_dtypes):
     folder = tmp_path / "bf16"
     arguments = _arguments(imdb, encoder, folder)
     arguments[arguments.index("--epochs") + 1] = "1"
@@ -113,25 +118,20 @@ def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(i
     assert "bfloat16 autocast (float32 weights) passes, attention dropout 0.0" in card and "batch size 4, 1 epoch, gradient" in card
 
 
-def test_a_timed_training_step_trains_the_encoder_as_ib_nlp_train_would(encoder, monkeypatch):
-    attention_dropouts, autocast = [], []
-    attention, linear_forward = torch.nn.functional.scaled_dot_product_attention, torch.nn.Linear.forward
+def test_a_timed_training_step_trains_the_encoder_as_ib_nlp_train_would(encoder, monkeypatch, autocast_dtypes):
+    attention_dropouts = []
+    attention = torch.nn.functional.scaled_dot_product_attention
 
     def recording_attention(*args, **kwargs):
         attention_dropouts.append(kwargs.get("dropout_p", 0.0))
         return attention(*args, **kwargs)
 
-    def recording_linear(self, x):
-        autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
-        return linear_forward(self, x)
-
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording_attention)
-    monkeypatch.setattr(torch.nn.Linear, "forward", recording_linear)
     assert training.seconds_per_step(encoder, "bf16", 0.0, batch_size=2, length=8, repeats=1) > 0
-    assert set(autocast) == {torch.bfloat16} and set(attention_dropouts) == {0.0}
-    autocast.clear(), attention_dropouts.clear()
+    assert set(autocast_dtypes) == {torch.bfloat16} and set(attention_dropouts) == {0.0}
+    autocast_dtypes.clear(), attention_dropouts.clear()
     training.seconds_per_step(encoder, "fp32", None, batch_size=2, length=8, repeats=1)
-    assert set(autocast) == {False} and attention_dropouts and set(attention_dropouts) == {0.1}, "the encoder's own attention dropout, in training mode"
+    assert set(autocast_dtypes) == {None} and attention_dropouts and set(attention_dropouts) == {0.1}, "the encoder's own attention dropout, in training mode"
 
 
 @pytest.mark.slow
