@@ -214,7 +214,14 @@ def format_models(models: Sequence[ShippedModel]) -> str:
         accuracy = "?" if model.test_accuracy is None else f"{100 * model.test_accuracy:.2f}% of {model.test_reviews:,}"
         name = f"{model.name} (default)" if model.name == DEFAULT_MODEL else model.name
         rows.append((name, model.architecture, f"{model.megabytes:.1f} MB", accuracy, str(model.layer), f"{model.beta:g}" if model.beta is not None else "?", str(model.path)))
-    return _aligned(rows)
+    own = [f"{model.name}: {method} at {_settings_text(settings)}" for model in models for method, settings in model.method_settings.items()]
+    return _aligned(rows) + ("\n\nmethods with their own recommended settings:\n" + "\n".join(own) if own else "")
+
+
+def _settings_text(settings: dict) -> str:
+    """Recommended settings as "layer L, beta B" (the layer first)."""
+    ordered = sorted(settings.items(), key=lambda item: (item[0] != "layer", item[0]))
+    return ", ".join(f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}" for key, value in ordered)
 
 
 def format_methods() -> str:

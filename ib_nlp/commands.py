@@ -109,6 +109,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = Non
     add_review_sample_arguments(parser, data, n=30)
     parser.add_argument("--layers", nargs="+", type=parse_layer, default=None, help="default: embeddings and every block")
     parser.add_argument("--betas", nargs="+", type=float, default=[1.0, 10.0])
+    parser.add_argument("--method", default="iba", help="the bottleneck method swept: iba (default) or a variant (contrastive_iba, gradient_signed_iba, open_signed_iba, closing_signed_iba)")
+    parser.add_argument("--metric", default="degradation", choices=metric_names(), help="the metric that scores each setting (its main value; default: degradation)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timing", action="store_true", help="also time the shared-pass sweep against layers one by one")
@@ -126,9 +128,10 @@ def run_sweep(args: argparse.Namespace) -> None:
     from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation.text import sample_items
     from ib_nlp.io import write_text_atomic
-    from ib_nlp.text.sweep import sweep_layers_and_betas, time_shared_sweep
+    from ib_nlp.text.sweep import bottleneck_method, sweep_layers_and_betas, time_shared_sweep
 
     warnings.simplefilter("ignore", TruncationWarning)
+    bottleneck_method(args.method)
     items = sample_items(load_imdb("test", args.data), args.n, args.seed)
     iba_options: dict[str, Any] = {}
     if args.reference_n:
@@ -149,12 +152,15 @@ def run_sweep(args: argparse.Namespace) -> None:
         ties = f" (tied within a standard error: {', '.join(map(str, sweep.tied))}; the first is kept)" if len(sweep.tied) > 1 else ""
         print(f"beta {beta:g}: {sweep.seconds:.0f} s, best layer {sweep.best}{ties}", flush=True)
 
-    grid = sweep_layers_and_betas(classifier, texts, args.betas, args.layers, labels=labels, batch_size=args.batch_size, progress=True, on_sweep=saved, **iba_options)
+    grid = sweep_layers_and_betas(
+        classifier, texts, args.betas, args.layers, labels=labels, batch_size=args.batch_size, progress=True, on_sweep=saved,
+        method=args.method, metric=args.metric, **iba_options,
+    )
     report = grid.report(args.model + (", [CLS]/[SEP] kept out of the bottleneck" if args.keep_special_tokens else ""), args.seed)
-    best_layer, best_beta = grid.best
+    best_beta = grid.best[1] if grid.best is not None else args.betas[0]
     grid.sweeps[args.betas.index(best_beta)].to_html(0, args.out / "layers-review0.html")
     if args.timing:
-        shared, separate = time_shared_sweep(classifier, texts, grid.layers, best_beta, args.batch_size, **iba_options)
+        shared, separate = time_shared_sweep(classifier, texts, grid.layers, best_beta, args.batch_size, args.method, **iba_options)
         report += (
             f"\ntiming (beta {best_beta:g}, {len(grid.layers)} layers, {args.n} reviews, batches of {args.batch_size}): "
             f"shared-pass sweep {shared:.1f} s, layers one by one {separate:.1f} s, "
@@ -253,17 +259,20 @@ def add_ship_statistics_arguments(parser: argparse.ArgumentParser, data: Path | 
     parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
     parser.add_argument("--layer", type=parse_layer, help="recommended IBA layer stored in the config (a block index or 'embeddings')")
     parser.add_argument("--beta", type=float, help="recommended IBA beta stored in the config")
+    parser.add_argument("--method", default="iba", help="store --layer/--beta for this bottleneck method only (e.g. gradient_signed_iba, whose best layer ib-nlp sweep --method finds); default: iba, which every method without its own entry follows")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--defaults-only", action="store_true", help="only store --layer/--beta, keep the statistics")
 
 
 def run_ship_statistics(args: argparse.Namespace) -> None:
+    from .text.sweep import bottleneck_method
     from .text.training import estimate_held_out_statistics, write_recommended_settings
 
+    bottleneck_method(args.method)
     if not args.defaults_only:
         print(estimate_held_out_statistics(args.model_dir, args.data, args.batch_size))
     if args.layer is not None or args.beta is not None:
-        print(f"recommended IBA settings in {args.model_dir / 'config.json'}: {write_recommended_settings(args.model_dir, args.layer, args.beta)}")
+        print(f"recommended settings in {args.model_dir / 'config.json'}: {write_recommended_settings(args.model_dir, args.layer, args.beta, args.method)}")
 
 
 def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
@@ -390,8 +399,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "sweep": (
         "IBA's faithfulness at every layer for several betas, and the recommended setting",
-        "Run per-sample IBA at every layer for each beta on a seeded sample of IMDB test reviews, score each setting with "
-        "the degradation test and print the layers x betas table with the recommended setting (a lead within its standard "
+        "Run per-sample IBA (or --method, a signed variant) at every layer for each beta on a seeded sample of IMDB test "
+        "reviews, score each setting with the degradation test (or --metric) and print the layers x betas table with the recommended setting (a lead within its standard "
         "error is a tie: the shallower layer and smaller beta are kept). Writes the sweeps (JSON) and the first review's "
         "layer heatmap (HTML) to --out.",
         add_sweep_arguments, run_sweep, "nothing was written for the beta in progress",

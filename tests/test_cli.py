@@ -16,6 +16,7 @@ from ib_nlp import Explanation, load_statistics
 from ib_nlp.cli import format_summary, main
 from ib_nlp.text.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
 from ib_nlp.testing import random_classifier
+from ib_nlp.text.training import write_recommended_settings
 
 TEXT = "A wonderful film, but the acting was bad."
 REFERENCE = [
@@ -245,7 +246,7 @@ def test_models_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
-    table, recipes = capsys.readouterr().out.split("\n\n")
+    table, own, recipes = capsys.readouterr().out.split("\n\n")
     header, *rows = table.splitlines()
     assert recipes.startswith("minilm-imdb: too large to ship, not built yet; build it with: ") and "ib-nlp train --model minilm" in recipes and "ib-nlp ship-statistics" in recipes
     assert header.split()[:3] == ["name", "architecture", "size"] and header.rstrip().endswith("folder")
@@ -258,6 +259,9 @@ def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]
         assert row.startswith(name) and row.endswith(str(folder))
         assert f"{100 * accuracy:.2f}%" in row
         assert f"  {defaults['layer']}  " in row and f"  {defaults['beta']:g}  " in row
+        for method, settings in defaults.get("methods", {}).items():
+            assert f"\n{name}: {method} at layer {settings['layer']}" in own
+    assert own.startswith("methods with their own recommended settings:")
     assert "(default)" in rows[shipped_model_names().index(DEFAULT_MODEL)]
     assert main(["models", "--names"]) == 0
     assert capsys.readouterr().out.split() == shipped_model_names()
@@ -270,10 +274,14 @@ def test_a_built_recipe_model_joins_the_table(tmp_path: Path, monkeypatch: pytes
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "training.json").write_text(json.dumps({"test_accuracy": 0.9, "eval_reviews": 25000}))
+    write_recommended_settings(folder, 1, 3.0)
+    write_recommended_settings(folder, "embeddings", 10.0, method="gradient_signed_iba")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("minilm-imdb"))
     assert "Bert, 2 layers x 32" in row and "90.00% of 25,000" in row and row.endswith(str(folder)) and "not built" not in out
+    assert row.split()[-3:-1] == ["1", "3"] and "methods with their own recommended settings:\n" in out
+    assert out.rstrip().endswith("\nminilm-imdb: gradient_signed_iba at layer embeddings, beta 10")
     assert main(["models", "--names"]) == 0
     assert capsys.readouterr().out.split() == [*shipped_model_names(), "minilm-imdb"]
 

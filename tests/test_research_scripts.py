@@ -59,6 +59,23 @@ def test_sweep_keeps_special_tokens_out_of_every_bottleneck_when_asked(tiny, tmp
     assert "[CLS]/[SEP] kept out of the bottleneck" in (tmp_path / "kept" / "summary.md").read_text()
 
 
+def test_sweep_scores_the_chosen_method_with_the_chosen_metric(tiny, tmp_path, capsys):
+    from ib_nlp.cli import main
+    from ib_nlp.text.sweep import Sweep
+
+    model, data = tiny
+    arguments = ["sweep", "--model", str(model), "--data", str(data), "--n", "3", "--betas", "1", "--reference-n", "4", "--layers", "0", "1"]
+    assert main([*arguments, "--method", "gradient_signed_iba", "--metric", "sensitivity_n", "--out", str(tmp_path / "signed")]) == 0
+    sweep = Sweep.load(tmp_path / "signed" / "sweep-beta1.json")
+    assert sweep.method == "gradient_signed_iba" and sweep.metric == "sensitivity_n" and sweep.metric_value == "mean_correlation"
+    assert all(e.unit == "signed bits" for row in sweep.explanations for e in row) and len(sweep.faithfulness) == 2
+    summary = (tmp_path / "signed" / "summary.md").read_text()
+    assert "Gradient-signed IBA scored by sensitivity_n (mean_correlation, higher is better)" in summary and "signed bits/review" in summary
+    capsys.readouterr()
+    assert main([*arguments, "--method", "lime", "--out", str(tmp_path / "refused")]) == 2
+    assert "a sweep runs a bottleneck method" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+
+
 @pytest.mark.slow
 def test_the_command_line_runs_the_research_commands_as_the_scripts_do(tiny, tmp_path):
     model, data = tiny

@@ -88,6 +88,31 @@ def applicable_methods(classifier: Classifier, names: Sequence[str], options: Ma
     return methods, skipped
 
 
+def method_setting(method: AttributionMethod) -> dict[str, Any]:
+    """The layer and beta a method resolved (from its options or the model's recommended
+    settings), recorded with every text so that a resumed run cannot mix two settings; empty for
+    methods without a layer."""
+    if method.layer is None:
+        return {}
+    beta = getattr(getattr(method, "config", None), "beta", None)
+    return {"layer": method.layer, **({"beta": beta} if beta is not None else {})}
+
+
+def refuse_changed_settings(folder: Path, records: Sequence[Mapping[str, Any]], methods: Mapping[str, AttributionMethod]) -> None:
+    """Refuse to resume when a method now resolves another layer or beta than the texts already
+    done (e.g. the model's recommended settings changed since); records written before settings
+    were recorded are not checked."""
+    for name, method in methods.items():
+        now = method_setting(method)
+        stored = {json.dumps(setting, sort_keys=True) for record in records if (setting := record["methods"].get(name, {}).get("setting")) is not None}
+        changed = sorted(stored - {json.dumps(now, sort_keys=True)})
+        if changed:
+            raise InvalidInputError(
+                f"{folder} holds texts explained by {name} with {changed[0]}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
+                "(the model's recommended settings changed?); evaluate in a new output folder"
+            )
+
+
 def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMethod], metrics: Mapping[str, FaithfulnessMetric], item: Mapping[str, Any]) -> dict[str, Any]:
     """Explain one text with every method and score the explanations with every metric."""
     explanations, seconds = [], {}
@@ -107,7 +132,7 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
         "probability": first.probabilities[first.target],
         "tokens": len(first.tokens),
         "truncated": first.truncated,
-        "methods": {name: {"seconds": seconds[name], "metrics": {}} for name in methods},
+        "methods": {name: {"seconds": seconds[name], "metrics": {}, **({"setting": method_setting(method)} if method_setting(method) else {})} for name, method in methods.items()},
     }
     for metric_name, metric in metrics.items():
         started = time.perf_counter()
@@ -189,7 +214,9 @@ def run_evaluation(
     metrics = {name: load_metric(name, **settings.options.get(name, {})) for name in settings.metrics}
     log = JsonLines(folder, RESULTS_PATTERN, rank)
     log.drop_torn_lines()
-    done = {record["index"] for record in log.read()}
+    existing = log.read()
+    refuse_changed_settings(folder, existing, methods)
+    done = {record["index"] for record in existing}
     todo = [item for item in items[position::processes] if item["index"] not in done] if metrics else []
     bar = tqdm(todo, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and is_main))
     for item in bar:

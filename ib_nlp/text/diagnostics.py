@@ -1,5 +1,6 @@
 """Why does IBA rank tokens the way it does? The diagnoses of ``scripts/iba_diagnostics.py``,
-``scripts/input_iba_diagnostics.py`` and ``scripts/sign_diagnostics.py``.
+``scripts/input_iba_diagnostics.py``, ``scripts/sign_diagnostics.py`` and
+``scripts/evidence_paths.py``.
 
 Each text is explained with IBA at several (steps, lr) settings and with the "capacity at
 initialisation" (the bits every token would get before any optimisation: the KL at alpha =
@@ -13,6 +14,7 @@ bits on the special tokens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,10 +22,11 @@ import numpy as np
 import torch
 
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.text.classifier import Classifier
+from ib_nlp.core.runtime import attribution_mode
+from ib_nlp.text.classifier import Classifier, EncodedBatch
 from ib_nlp.text.methods import load_method
-from ib_nlp.text.methods.base import explanation_from_scores
-from ib_nlp.text.methods.iba import PerSampleIBA
+from ib_nlp.text.methods.base import build_explanation, explanation_from_scores
+from ib_nlp.text.methods.iba import Fit, PerSampleIBA
 from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
 from ib_nlp.text.metrics.sanity import spearman
 from ib_nlp.text.sites import first_tensor
@@ -175,3 +178,96 @@ def diagnose_signs(classifier: Classifier, texts: Sequence[str], methods: Sequen
                 if not np.isnan(correlation):
                     values[name][key].append(correlation)
     return [[name, *(mean_and_error(values[name][key]) for key in ("signs", "pearson", "magnitudes"))] for name in methods]
+
+
+# The paths of the expected bottleneck output along which path_evidence integrates: "closed"
+# (lam = 0, every token at the prior mean), "optimised" (the fitted lam), "open" (lam = 1).
+EVIDENCE_PATHS: dict[str, tuple[str, ...]] = {
+    "evidence, closed → optimised": ("closed", "optimised"),
+    "evidence, closed → optimised → open": ("closed", "optimised", "open"),
+    "evidence, closed → open": ("closed", "open"),
+}
+EVIDENCE_HEADER = ["attribution", "degradation LeRF-MoRF (↑)", "Sensitivity-N (↑)", "deletion AUC (↓)", "|sum - change| / |change|"]
+
+
+def log_odds_bits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each row's log-odds of its target against the other classes, in bits."""
+    logits = logits.float()
+    others = logits.scatter(1, targets[:, None], float("-inf")).logsumexp(dim=1)
+    return (logits.gather(1, targets[:, None]).squeeze(1) - others) / math.log(2)
+
+
+def path_evidence(explainer: PerSampleIBA, fit: Fit, batch: EncodedBatch, targets: Sequence[int], waypoints: Sequence[str], steps: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each token's share of the change in the target's log-odds (bits) along a piecewise-linear
+    path of the expected bottleneck output through ``waypoints`` (keys of "closed", "optimised",
+    "open"): Integrated Gradients along each leg (midpoint rule, ``steps`` points per leg), so the
+    shares add up to the change up to the rule's error. Tokens the bottleneck leaves alone (kept
+    special tokens) stay open on the whole path. Returns the shares (texts x tokens, zero on
+    padding) and the change of the log-odds from the first waypoint to the last (texts)."""
+    activations = fit.activations
+    lams = {"closed": torch.zeros_like(fit.alpha), "optimised": torch.sigmoid(fit.alpha), "open": torch.ones_like(fit.alpha)}
+    unknown = [name for name in waypoints if name not in lams]
+    if unknown or len(waypoints) < 2:
+        raise InvalidInputError(f"a path needs at least two waypoints from {', '.join(lams)}, got {list(waypoints)}")
+    texts, length, features = activations.shape
+    passing = ~explainer.bottlenecked_tokens(batch).to(activations.device)[..., None]
+    points = [explainer.expected_output(lams[name].float().masked_fill(passing, 1.0), activations) for name in waypoints]
+    target_rows = torch.tensor(list(targets), device=activations.device)
+    middles = (torch.arange(steps, device=activations.device, dtype=torch.float32) + 0.5) / steps
+    shares = torch.zeros(texts, length, device=activations.device)
+    for start, end in zip(points, points[1:]):
+        leg = end - start
+        values = (start[:, None] + middles[None, :, None, None] * leg[:, None]).reshape(texts * steps, length, features).requires_grad_(True)
+        with torch.enable_grad():
+            evidence = log_odds_bits(fit.engine.logits(lambda cached: values.to(cached.dtype), steps), target_rows.repeat_interleave(steps))
+            (gradient,) = torch.autograd.grad(evidence.sum(), values)
+        shares += (gradient.view(texts, steps, length, features).mean(dim=1) * leg).sum(dim=-1)
+    with torch.no_grad():
+        first, last = (log_odds_bits(fit.engine.logits(lambda cached, point=point: point.to(cached.dtype), 1), target_rows) for point in (points[0], points[-1]))
+    mask = batch.attention_mask.to(device=activations.device, dtype=torch.float32)
+    return (shares * mask).detach(), last - first
+
+
+def diagnose_evidence_paths(
+    classifier: Classifier,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    layer: int | str | None = None,
+    steps: int = 16,
+    subsets: int = 100,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[str, list[list[str]]]:
+    """Would the bottleneck's scores reach IG's Sensitivity-N if they added up like IG's? For each
+    of ``items`` (dicts with text and label): ``gradient_signed_iba`` at ``layer`` (its
+    ``options``: beta, statistics, ...), the evidence (log-odds shares in bits,
+    :func:`path_evidence`) along each path of :data:`EVIDENCE_PATHS` from the same fit, and
+    Integrated Gradients, scored with degradation, Sensitivity-N (``subsets`` per size) and
+    deletion. Returns a title and rows under :data:`EVIDENCE_HEADER`, each cell mean ± standard
+    error; the last column is how far each path's shares miss their sum (the rule's error)."""
+    from ib_nlp.text.methods.signed_iba import GradientSignedIBA
+
+    explainer = GradientSignedIBA(classifier, layer, progress=False, **(options or {}))
+    gradients = load_method("integrated_gradients", classifier)
+    metrics = {"lerf_minus_morf": Degradation(), "mean_correlation": SensitivityN(subsets=subsets), "deletion_auc": InsertionDeletion()}
+    names = [explainer.name, *EVIDENCE_PATHS, gradients.name]
+    values: dict[str, dict[str, list[float]]] = {name: {key: [] for key in (*metrics, "completeness")} for name in names}
+    for item in items:
+        batch = classifier.encode([item["text"]])
+        with attribution_mode(classifier.model):
+            logits, captured = explainer.first_pass(batch)
+            targets = [classifier.resolve_target(None, logits[0])]
+            fit = explainer.fit(batch, logits, targets, captured)
+            scores = {explainer.name: fit.bits * torch.sign(explainer.token_effect(fit, batch, targets)).cpu()}
+            for name, waypoints in EVIDENCE_PATHS.items():
+                shares, change = path_evidence(explainer, fit, batch, targets, waypoints, steps)
+                scores[name] = shares.cpu()
+                values[name]["completeness"].append(float(abs(shares.sum() - change.sum()) / max(abs(float(change.sum())), 1e-9)))
+        probabilities = logits[0].float().softmax(dim=-1).cpu()
+        row = [build_explanation(classifier, batch, 0, score[0], probabilities, targets[0], 0.0, name, "signed bits", explainer.layer) for name, score in scores.items()]
+        row.append(gradients.explain(item["text"], targets[0]))
+        for key, metric in metrics.items():
+            for name, result in zip(names, metric.compute(classifier, row, item["label"])):
+                if result[key] is not None:
+                    values[name][key].append(result[key])
+    body = [[name, *(mean_and_error(values[name][key]) for key in metrics), mean_and_error(values[name]["completeness"]) if values[name]["completeness"] else "-"] for name in names]
+    return f"layer {explainer.layer}, beta {explainer.config.beta:g}, {steps} steps per leg", body

@@ -8,8 +8,9 @@ transformers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ib_nlp.errors import ModelLoadError
 from ib_nlp.io import default_cache_dir
@@ -77,6 +78,8 @@ class ShippedModel:
     layer: int | str | None
     beta: float | None
     path: Path
+    method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Bottleneck methods with their own recommended settings (e.g. a signed variant's layer)."""
 
     @classmethod
     def read(cls, name: str) -> ShippedModel:
@@ -100,4 +103,5 @@ class ShippedModel:
             layer=defaults.get("layer"),
             beta=defaults.get("beta"),
             path=path,
+            method_settings=dict(defaults.get("methods") or {}),
         )

@@ -1,11 +1,12 @@
-"""Layer and beta sweeps of per-sample IBA, with the faithfulness of each setting.
+"""Layer and beta sweeps of per-sample IBA (or one of its signed variants), with the faithfulness of each setting.
 
 ``sweep_layers`` explains texts at every layer (or the chosen ones). The activations of all
 layers come from one forward pass per batch of texts; each layer then runs only its own
 optimisation (the prefix engine skips the blocks before it). ``sweep_betas`` does the same
 for several values of beta at one layer. Each setting's explanations are scored with a
 faithfulness metric (default: the LeRF - MoRF area of the degradation test), and the best
-setting is recommended.
+setting is recommended. ``method`` picks the bottleneck method (``iba`` or a variant such as
+``gradient_signed_iba``): the best layer of a signed variant need not be IBA's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.text.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.text.explanation import Explanation
-from ib_nlp.text.methods.iba import PerSampleIBA
+from ib_nlp.text.methods import display_name, get_method, method_names
+from ib_nlp.text.methods.iba import PerSampleIBA, is_bottleneck_method
 from ib_nlp.text.metrics import FaithfulnessMetric, load_metric
 
 
@@ -45,6 +47,7 @@ class Sweep:
     parameter: str
     settings: list[Any]
     explanations: list[list[Explanation]]
+    method: str = "iba"
     metric: str | None = None
     metric_value: str | None = None
     higher_is_better: bool = True
@@ -81,11 +84,11 @@ class Sweep:
         return bool(leads.mean() > leads.std(ddof=1) / np.sqrt(len(leads)))
 
     def word_matrix(self, text: int = 0) -> np.ndarray:
-        """Settings x words matrix of word scores (bits) for one text."""
+        """Settings x words matrix of word scores (the method's unit) for one text."""
         return np.asarray([explanation.word_scores for explanation in self.explanations[text]])
 
     def token_matrix(self, text: int = 0) -> np.ndarray:
-        """Settings x tokens matrix of token scores (bits) for one text."""
+        """Settings x tokens matrix of token scores (the method's unit) for one text."""
         return np.asarray([explanation.token_scores for explanation in self.explanations[text]])
 
     def to_html(self, text: int = 0, path: str | os.PathLike[str] | None = None) -> str:
@@ -94,7 +97,8 @@ class Sweep:
 
         words = [word.text for word in self.explanations[text][0].words]
         labels = [f"{self.parameter} {setting}" if self.parameter == "beta" else str(setting) for setting in self.settings]
-        page = render_layer_sweep(words, labels, self.word_matrix(text), unit="bits", title=f"IBA {self.parameter} sweep")
+        unit = self.explanations[text][0].unit
+        page = render_layer_sweep(words, labels, self.word_matrix(text), unit=unit, title=f"{display_name(self.method)}: {self.parameter} sweep")
         if path is not None:
             save_html(page, path)
         return page
@@ -104,6 +108,7 @@ class Sweep:
             "parameter": self.parameter,
             "settings": self.settings,
             "explanations": [[e.to_dict() for e in row] for row in self.explanations],
+            "method": self.method,
             "metric": self.metric,
             "metric_value": self.metric_value,
             "higher_is_better": self.higher_is_better,
@@ -143,7 +148,7 @@ def _explain_settings(
     sites = list(dict.fromkeys(explainer.site for explainer in explainers))
     results: list[list[Explanation]] = []
     batches = range(0, len(texts), batch_size)
-    bar = tqdm(total=len(batches) * len(explainers), desc="IBA sweep", unit="setting", disable=not progress)
+    bar = tqdm(total=len(batches) * len(explainers), desc=f"{explainers[0].name} sweep", unit="setting", disable=not progress)
     for start in batches:
         chunk = texts[start : start + batch_size]
         chunk_targets = None if targets is None else list(targets[start : start + batch_size])
@@ -186,6 +191,16 @@ def _score(sweep: Sweep, classifier: Classifier, metric: FaithfulnessMetric | No
     return sweep
 
 
+def bottleneck_method(name: str) -> type[PerSampleIBA]:
+    """The registry method ``name`` if it is per-sample IBA or a variant of it (the methods that
+    take a layer and beta, and so can be swept); otherwise an error listing those methods."""
+    cls = get_method(name)
+    if not issubclass(cls, PerSampleIBA):
+        valid = [other for other in method_names() if is_bottleneck_method(other)]
+        raise InvalidInputError(f"a sweep runs a bottleneck method ({', '.join(valid)}); {name!r} has no layer or beta to sweep")
+    return cls
+
+
 def _metric(metric: str | FaithfulnessMetric | None, options: dict[str, Any] | None) -> FaithfulnessMetric | None:
     if metric is None or isinstance(metric, FaithfulnessMetric):
         return metric
@@ -203,22 +218,25 @@ def sweep_layers(
     metric_options: dict[str, Any] | None = None,
     batch_size: int = 8,
     progress: bool = False,
+    method: str = "iba",
     **iba_options: Any,
 ) -> Sweep:
-    """IBA at each layer (default: the embeddings and every block) for each text.
+    """IBA, or the bottleneck method ``method``, at each layer (default: the embeddings and
+    every block) for each text.
 
-    ``iba_options`` go to :class:`PerSampleIBA` (beta, steps, statistics, reference_corpus, ...).
+    ``iba_options`` go to the method (beta, steps, statistics, reference_corpus, ...).
     ``labels`` (optional) are the true classes, used by the metric's accuracy curves.
     """
     texts = check_texts(texts, targets)
+    method_class = bottleneck_method(method)
     classifier = Classifier.load(model)
     layers = list(layers) if layers is not None else ["embeddings", *range(len(classifier.layers))]
     if not layers:
         raise InvalidInputError("no layers to sweep")
     started = time.perf_counter()
-    explainers = [PerSampleIBA(classifier, layer, progress=False, **iba_options) for layer in layers]
+    explainers = [method_class(classifier, layer, progress=False, **iba_options) for layer in layers]
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
-    sweep = Sweep("layer", [explainer.layer for explainer in explainers], explanations, seconds=time.perf_counter() - started)
+    sweep = Sweep("layer", [explainer.layer for explainer in explainers], explanations, method=method, seconds=time.perf_counter() - started)
     return _score(sweep, classifier, _metric(metric, metric_options), labels)
 
 
@@ -234,18 +252,21 @@ def sweep_betas(
     metric_options: dict[str, Any] | None = None,
     batch_size: int = 8,
     progress: bool = False,
+    method: str = "iba",
     **iba_options: Any,
 ) -> Sweep:
-    """IBA at one layer with each beta, sharing the recording pass and the statistics."""
+    """IBA, or the bottleneck method ``method``, at one layer with each beta, sharing the
+    recording pass and the statistics."""
     texts = check_texts(texts, targets)
     if not betas:
         raise InvalidInputError("no betas to sweep")
+    method_class = bottleneck_method(method)
     classifier = Classifier.load(model)
     started = time.perf_counter()
-    base = PerSampleIBA(classifier, layer, progress=False, **iba_options)
+    base = method_class(classifier, layer, progress=False, **iba_options)
     explainers = [base.with_config(beta=float(beta)) for beta in betas]
     explanations = _explain_settings(explainers, texts, targets, batch_size, progress)
-    sweep = Sweep("beta", [float(beta) for beta in betas], explanations, seconds=time.perf_counter() - started)
+    sweep = Sweep("beta", [float(beta) for beta in betas], explanations, method=method, seconds=time.perf_counter() - started)
     return _score(sweep, classifier, _metric(metric, metric_options), labels)
 
 
@@ -275,33 +296,45 @@ class LayerBetaGrid:
         )
 
     @property
-    def best(self) -> tuple[Any, float]:
-        """The recommended (layer, beta)."""
+    def best(self) -> tuple[Any, float] | None:
+        """The recommended (layer, beta); None when the metric scored no setting."""
         return self.combined().best
 
     def report(self, model: str, seed: int) -> str:
-        """The layers x betas table (faithfulness mean ± standard error, bits per text) and the
-        recommendation, in Markdown."""
+        """The layers x betas table (faithfulness mean ± standard error, the method's total per
+        text) and the recommendation, in Markdown."""
         from ib_nlp.ui.markdown import markdown_table
 
-        texts = len(self.sweeps[0].explanations)
-        header = ["layer"] + [f"beta {beta:g}" for beta in self.betas] + [f"bits/review (beta {beta:g})" for beta in self.betas]
+        first = self.sweeps[0]
+        texts = len(first.explanations)
+        unit = first.explanations[0][0].unit if texts else "bits"
+        header = ["layer"] + [f"beta {beta:g}" for beta in self.betas] + [f"{unit}/review (beta {beta:g})" for beta in self.betas]
         body = []
         for position, layer in enumerate(self.layers):
             cells = [str(layer)]
-            cells += [f"{s.faithfulness[position]:.3f} ± {s.faithfulness_sem[position]:.3f}" for s in self.sweeps]
+            cells += [_mean_and_error(s.faithfulness[position], s.faithfulness_sem[position]) for s in self.sweeps]
             cells += [f"{sum(row[position].total_score for row in s.explanations) / texts:.1f}" for s in self.sweeps]
             body.append(cells)
+        direction = "higher" if first.higher_is_better else "lower"
+        table = (
+            f"{model}: {display_name(first.method)} scored by {first.metric} ({first.metric_value}, {direction} is better), "
+            f"{texts} IMDB test reviews (seed {seed}), mean ± standard error\n\n"
+            + markdown_table(header, body)
+        )
         combined = self.combined()
+        if combined.best is None:
+            return table + f"\nno recommendation: {first.metric} gave no value for any setting\n"
         best_layer, best_beta = combined.best
         best_value = combined.faithfulness[combined.settings.index((best_layer, best_beta))]
         tied = f"; tied within a standard error: {', '.join(f'layer {layer} beta {beta:g}' for layer, beta in combined.tied)}" if len(combined.tied) > 1 else ""
-        return (
-            f"{model}: IBA degradation test (LeRF - MoRF area of the target probability, tokens deleted, "
-            f"higher is better), {texts} IMDB test reviews (seed {seed}), mean ± standard error\n\n"
-            + markdown_table(header, body)
-            + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n"
-        )
+        return table + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n"
+
+
+def _mean_and_error(mean: float | None, error: float | None) -> str:
+    """A table cell: mean ± standard error, the mean alone from one text, "-" without a value."""
+    if mean is None:
+        return "-"
+    return f"{mean:.3f}" if error is None else f"{mean:.3f} ± {error:.3f}"
 
 
 def sweep_layers_and_betas(model: Any, texts: Sequence[str], betas: Sequence[float], layers: Sequence[int | str] | None = None, *, on_sweep: Any = None, **sweep_options: Any) -> LayerBetaGrid:
@@ -318,16 +351,17 @@ def sweep_layers_and_betas(model: Any, texts: Sequence[str], betas: Sequence[flo
     return LayerBetaGrid(list(betas), sweeps)
 
 
-def time_shared_sweep(model: Any, texts: Sequence[str], layers: Sequence[int | str], beta: float, batch_size: int, **iba_options: Any) -> tuple[float, float]:
+def time_shared_sweep(model: Any, texts: Sequence[str], layers: Sequence[int | str], beta: float, batch_size: int, method: str = "iba", **iba_options: Any) -> tuple[float, float]:
     """Seconds of the shared-pass layer sweep and of explaining the layers one by one (each its
-    own :class:`PerSampleIBA`) on the same texts, measured in one run."""
+    own explainer of ``method``) on the same texts, measured in one run."""
+    method_class = bottleneck_method(method)
     classifier = Classifier.load(model)
     started = time.perf_counter()
-    sweep_layers(classifier, texts, layers, beta=beta, metric=None, batch_size=batch_size, **iba_options)
+    sweep_layers(classifier, texts, layers, beta=beta, metric=None, batch_size=batch_size, method=method, **iba_options)
     shared = time.perf_counter() - started
     started = time.perf_counter()
     for layer in layers:
-        explainer = PerSampleIBA(classifier, layer, beta=beta, **iba_options)
+        explainer = method_class(classifier, layer, beta=beta, **iba_options)
         for start in range(0, len(texts), batch_size):
             explainer.explain_batch(list(texts[start : start + batch_size]))
     return shared, time.perf_counter() - started

@@ -621,16 +621,25 @@ def estimate_held_out_statistics(model_dir: Path, data: Path | None = None, batc
     return f"statistics of {', '.join(statistics)} over {len(texts)} reviews ({tokens} tokens) in {seconds:.0f} s"
 
 
-def write_recommended_settings(model_dir: Path, layer: int | str | None = None, beta: float | None = None) -> dict:
-    """Store the recommended IBA layer and beta in the model's config (``ib_nlp_defaults``, which
-    explaining uses when no layer or beta is given); returns them."""
+def write_recommended_settings(model_dir: Path, layer: int | str | None = None, beta: float | None = None, method: str = "iba") -> dict:
+    """Store the recommended layer and beta in the model's config (``ib_nlp_defaults``, which
+    explaining uses when no layer or beta is given): IBA's at the top, another bottleneck
+    method's (e.g. ``gradient_signed_iba``) under ``methods``, where it overrides IBA's for that
+    method only. Returns the stored defaults."""
+    from ib_nlp.text.sweep import bottleneck_method
+
+    bottleneck_method(method)
     config_path = Path(model_dir) / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     defaults = dict(config.get("ib_nlp_defaults") or {})
+    methods = {name: dict(settings) for name, settings in (defaults.get("methods") or {}).items()}
+    settings = defaults if method == "iba" else methods.setdefault(method, {})
     if layer is not None:
-        defaults["layer"] = layer
+        settings["layer"] = layer
     if beta is not None:
-        defaults["beta"] = beta
+        settings["beta"] = beta
+    if methods:
+        defaults["methods"] = methods
     config["ib_nlp_defaults"] = defaults
     write_text_atomic(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return defaults

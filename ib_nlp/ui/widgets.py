@@ -122,6 +122,11 @@ def baseline_method(name: str) -> Method:
 METHODS: dict[str, Method] = {name: (bottleneck_method if is_bottleneck_method(name) else baseline_method)(name) for name in method_names()}
 
 
+def _has_recommended_setting(name: str) -> bool:
+    """Whether the dropdown entry ``name`` is a registry bottleneck method (it has a recommended layer and beta)."""
+    return name in method_names() and is_bottleneck_method(name)
+
+
 def _model_label(classifier: Classifier, taken: list[str]) -> str:
     """Dropdown label of a model passed in: its name, marked when a shipped model has the same name."""
     label = classifier.name or type(classifier.model).__name__
@@ -213,8 +218,9 @@ class Explorer(widgets.VBox):
             ]
         )
         self.layer_slider.observe(self._on_layer, names="value")
-        for control in (self.text_area, self.method_dropdown, self.beta_slider, self.target_dropdown):
+        for control in (self.text_area, self.beta_slider, self.target_dropdown):
             control.observe(self._on_change, names="value")
+        self.method_dropdown.observe(self._on_method, names="value")
         self.model_dropdown.observe(self._on_model, names="value")
         self.run_button.on_click(lambda _: self.refresh())
         self._select_model(initial)
@@ -261,6 +267,25 @@ class Explorer(widgets.VBox):
     def _on_model(self, change: Mapping[str, Any]) -> None:
         self._select_model(change["new"])
 
+    def _on_method(self, change: Mapping[str, Any]) -> None:
+        """A bottleneck method moves the layer and beta controls to its own recommended setting
+        (a signed variant's may differ from IBA's); a baseline leaves them as they are."""
+        if _has_recommended_setting(change["new"]):
+            try:
+                with self._hold():
+                    self._take_recommended(self._entries[self.model_dropdown.value], change["new"])
+            except IBNLPError as error:
+                self._show_error(str(error))
+                return
+        self.refresh()
+
+    def _take_recommended(self, entry: ModelEntry, method: str) -> None:
+        """Set the layer and beta controls to what the model recommends for the bottleneck ``method``."""
+        recommended = entry.bottleneck(method, None)
+        self.layer_slider.value = _layer_position(recommended.layer)
+        self.beta_slider.value = min(max(recommended.config.beta, BETA_RANGE[0]), BETA_RANGE[1])
+        self._update_readout()
+
     def _select_model(self, label: str) -> None:
         """Load the model, fit the layer range and targets to it, take its recommended layer and beta, render."""
         entry = self._entries[label]
@@ -272,10 +297,8 @@ class Explorer(widgets.VBox):
                 labels = [(name, index) for index, name in enumerate(classifier.label_names)]
                 self.target_dropdown.options = [("predicted", PREDICTED), *labels]
                 self.target_dropdown.value = PREDICTED
-                recommended = entry.bottleneck("iba", None)
-                self.layer_slider.value = _layer_position(recommended.layer)
-                self.beta_slider.value = min(max(recommended.config.beta, BETA_RANGE[0]), BETA_RANGE[1])
-                self._update_readout()
+                method = self.method_dropdown.value
+                self._take_recommended(entry, method if _has_recommended_setting(method) else "iba")
         except IBNLPError as error:
             self._update_readout()
             self._show_error(str(error))

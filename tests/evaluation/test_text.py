@@ -95,6 +95,20 @@ def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
         run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
 
 
+def test_a_resumed_run_refuses_when_a_method_resolves_another_layer(settings, classifier, tmp_path, monkeypatch):
+    """The model's recommended settings changed between two parts of a run: the records say so."""
+    from ib_nlp.core.optimise import IBAConfig
+
+    first = run_evaluation(settings, items(2), tmp_path, classifier=classifier, progress=False)
+    assert first[0]["methods"]["iba"]["setting"] == {"layer": 0, "beta": IBAConfig().beta} and "setting" not in first[0]["methods"]["random"]
+    monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", {"layer": 1}, raising=False)
+    before = (tmp_path / "results.0.jsonl").read_text()
+    settings.n = 3
+    with pytest.raises(InvalidInputError, match=r'explained by iba with \{"beta": .*, "layer": 0\}, but iba now resolves \{"beta": .*, "layer": 1\}'):
+        run_evaluation(settings, items(3), tmp_path, classifier=classifier, progress=False)
+    assert (tmp_path / "results.0.jsonl").read_text() == before
+
+
 def test_finished_records_are_the_longest_finished_prefix_of_the_sample(settings, classifier, tmp_path):
     settings.methods, settings.sanity_n = ["saliency", "random"], 4
     with pytest.raises(InvalidInputError, match="holds no evaluation run"):

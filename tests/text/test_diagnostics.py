@@ -1,13 +1,19 @@
-"""The sign diagnosis against a plain recomputation from the methods' own explanations."""
+"""The sign diagnosis against a plain recomputation from the methods' own explanations; the
+evidence paths against the additive model's closed form and the model's own forward passes."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 
-from ib_nlp import Classifier
-from ib_nlp.text.diagnostics import diagnose_signs
-from ib_nlp.text.methods import load_method
+from ib_nlp import Classifier, InvalidInputError
+from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_signs, log_odds_bits, path_evidence
+from ib_nlp.text.methods import attribution_mode, load_method
+from ib_nlp.text.methods.signed_iba import GradientSignedIBA
+from ib_nlp.testing import additive_classifier
 
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story, the music was beautiful"]
 
@@ -37,3 +43,67 @@ def test_a_misspelt_method_is_refused_before_any_text_is_explained(tiny_bert):
 
     with pytest.raises(InvalidInputError, match="unknown attribution method 'gradient_x_inptu'"):
         diagnose_signs(Classifier.load(tiny_bert), TEXTS, ["gradient_x_inptu"])
+
+
+ADDITIVE_WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
+ADDITIVE_REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
+
+
+def _fit(explainer, text):
+    batch = explainer.classifier.encode([text])
+    with attribution_mode(explainer.classifier.model):
+        logits, captured = explainer.first_pass(batch)
+        targets = [int(logits[0].argmax())]
+        return batch, targets, explainer.fit(batch, logits, targets, captured)
+
+
+@pytest.mark.parametrize("waypoints", list(EVIDENCE_PATHS.values()))
+def test_path_evidence_is_each_tokens_margin_on_the_additive_model(waypoints):
+    """The additive model's log-odds are linear in the bottleneck's output, so every path gives
+    each token (lam_end - lam_start) (R - mu) . (e_target - e_other) / ln 2, from the statistics,
+    the fitted alpha and the model's token table alone."""
+    classifier = Classifier.load(additive_classifier(ADDITIVE_WEIGHTS))
+    explainer = GradientSignedIBA(classifier, 0, reference_corpus=ADDITIVE_REFERENCE, beta=1)
+    text = "a good movie , great acting but a boring ending"
+    batch, targets, fit = _fit(explainer, text)
+    target = targets[0]
+    table = classifier.model.token_logits().detach().numpy()
+    states = table[batch.input_ids[0].numpy()]
+    mean = explainer.statistics.mean.numpy()
+    active = explainer.statistics.active_mask().numpy()
+    lam = {"closed": 0.0, "optimised": torch.sigmoid(fit.alpha)[0].numpy(), "open": 1.0}
+    direction = np.eye(2)[target] - np.eye(2)[1 - target]
+    expected = (((lam[waypoints[-1]] - lam[waypoints[0]]) * (states - mean)) * active * direction).sum(axis=1) / math.log(2)
+    shares, change = path_evidence(explainer, fit, batch, targets, waypoints, steps=4)
+    np.testing.assert_allclose(shares[0].numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert float(change[0]) == pytest.approx(expected.sum(), rel=1e-4, abs=1e-5)
+    assert abs(expected).max() > 0.1  # not trivially zero
+
+
+def test_log_odds_in_bits_against_numpy():
+    logits = np.array([[0.2, 1.5, -0.3], [2.0, 0.1, 0.4]])
+    targets = [1, 0]
+    expected = [(row[t] - np.log(np.exp(np.delete(row, t)).sum())) / np.log(2) for row, t in zip(logits, targets)]
+    np.testing.assert_allclose(log_odds_bits(torch.tensor(logits), torch.tensor(targets)).numpy(), expected, rtol=1e-6)
+
+
+def test_path_evidence_adds_up_to_the_change_of_the_log_odds_on_a_nonlinear_model(tiny_bert, reference_texts):
+    classifier = Classifier.load(tiny_bert)
+    explainer = GradientSignedIBA(classifier, 1, reference_corpus=reference_texts, steps=3, samples=2)
+    text = "the movie was good and the acting was great"
+    batch, targets, fit = _fit(explainer, text)
+    for waypoints in EVIDENCE_PATHS.values():
+        shares, change = path_evidence(explainer, fit, batch, targets, waypoints, steps=64)
+        assert float(shares.sum()) == pytest.approx(float(change[0]), rel=0.02, abs=1e-3)
+    with pytest.raises(InvalidInputError, match="at least two waypoints from closed, optimised, open"):
+        path_evidence(explainer, fit, batch, targets, ("closed", "shut"))
+
+
+def test_the_evidence_diagnosis_scores_every_attribution(tiny_bert, reference_texts):
+    items = [{"text": text, "label": label} for text, label in zip(TEXTS, (1, 0, 1))]
+    title, rows = diagnose_evidence_paths(Classifier.load(tiny_bert), items, layer=1, steps=4, subsets=10, options={"reference_corpus": reference_texts, "steps": 3, "samples": 2})
+    assert title == "layer 1, beta 10, 4 steps per leg"
+    assert [row[0] for row in rows] == ["gradient_signed_iba", *EVIDENCE_PATHS, "integrated_gradients"]
+    for row in rows:
+        assert all(" ± " in cell for cell in row[1:4]), row
+    assert rows[0][4] == rows[-1][4] == "-" and all(" ± " in row[4] for row in rows[1:-1])

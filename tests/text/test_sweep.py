@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ib_nlp import Classifier, InvalidInputError, PerSampleIBA
+from ib_nlp.text.methods.signed_iba import GradientSignedIBA
 from ib_nlp.text.sweep import Sweep, sweep_betas, sweep_layers
 from ib_nlp.testing import random_classifier
 
@@ -62,6 +63,32 @@ def test_beta_sweep_keeps_fewer_bits_as_beta_grows(bert, reference_texts):
         assert [e.parameters["beta"] for e in sweep.explanations[text]] == [0.01, 1.0, 100.0]
     alone = PerSampleIBA(bert, 1, reference_corpus=reference_texts, beta=100.0, steps=10, samples=2).explain(TEXTS[0])
     assert sweep.explanations[0][2].token_scores == pytest.approx(alone.token_scores, rel=1e-4, abs=1e-5)
+
+
+def test_a_signed_variant_is_swept_as_it_explains_alone(bert, reference_texts, tmp_path):
+    """method= sweeps a signed variant: each layer's signed bits are those of the variant run
+    alone at that layer, some of them negative, and the method is saved with the sweep."""
+    sweep = sweep_layers(bert, TEXTS, [0, 2], reference_corpus=reference_texts, metric=None, batch_size=2, method="gradient_signed_iba", **OPTIONS)
+    assert sweep.method == "gradient_signed_iba"
+    for position, layer in enumerate(sweep.settings):
+        alone = GradientSignedIBA(bert, layer, reference_corpus=reference_texts, **OPTIONS).explain_batch(TEXTS)
+        for text in range(len(TEXTS)):
+            explanation = sweep.explanations[text][position]
+            assert explanation.unit == "signed bits" and explanation.method == "gradient_signed_iba"
+            assert explanation.token_scores == pytest.approx(alone[text].token_scores, rel=1e-4, abs=1e-5)
+    assert min(min(e.token_scores) for row in sweep.explanations for e in row) < 0
+    loaded = Sweep.load(sweep.save(tmp_path / "sweep.json"))
+    assert loaded.method == "gradient_signed_iba"
+    assert "Gradient-signed IBA: layer sweep" in loaded.to_html(0) and "signed bits" in loaded.to_html(0)
+    betas = sweep_betas(bert, TEXTS[:1], [1.0, 10.0], layer=0, reference_corpus=reference_texts, metric=None, method="gradient_signed_iba", **OPTIONS)
+    assert [e.parameters["beta"] for e in betas.explanations[0]] == [1.0, 10.0] and betas.explanations[0][0].unit == "signed bits"
+
+
+def test_a_sweep_refuses_a_method_without_a_bottleneck_listing_the_ones_it_takes(bert):
+    with pytest.raises(InvalidInputError, match=r"a sweep runs a bottleneck method \(iba, contrastive_iba, gradient_signed_iba, open_signed_iba, closing_signed_iba\); 'integrated_gradients'"):
+        sweep_layers(bert, TEXTS, method="integrated_gradients")
+    with pytest.raises(InvalidInputError, match="unknown attribution method 'igg'"):
+        sweep_betas(bert, TEXTS, [1.0], method="igg")
 
 
 def test_sweeps_refuse_empty_input(bert):

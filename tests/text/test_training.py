@@ -151,6 +151,29 @@ def test_ship_statistics_estimates_on_the_held_out_reviews_and_stores_the_settin
     assert main(["ship-statistics", str(tmp_path), "--data", str(imdb)]) == 2  # no training.json there
 
 
+def test_a_method_gets_its_own_recommended_layer_and_the_others_keep_ibas(tmp_path, reference_texts, capsys):
+    from ib_nlp import PerSampleIBA
+    from ib_nlp.cli import main
+    from ib_nlp.text.methods.signed_iba import GradientSignedIBA, OpenSignedIBA
+
+    folder = tmp_path / "model"
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert main(["ship-statistics", str(folder), "--defaults-only", "--layer", "1", "--beta", "3"]) == 0
+    assert main(["ship-statistics", str(folder), "--defaults-only", "--method", "gradient_signed_iba", "--layer", "embeddings"]) == 0
+    assert "'methods': {'gradient_signed_iba': {'layer': 'embeddings'}}" in capsys.readouterr().out
+    before = (folder / "config.json").read_text()
+    assert main(["ship-statistics", str(folder), "--defaults-only", "--method", "lime", "--layer", "0"]) == 2
+    assert "a sweep runs a bottleneck method" in capsys.readouterr().err and (folder / "config.json").read_text() == before
+    signed = GradientSignedIBA(str(folder), reference_corpus=reference_texts)
+    assert signed.layer == "embeddings" and signed.config.beta == 3
+    for other in (PerSampleIBA, OpenSignedIBA):
+        explainer = other(str(folder), reference_corpus=reference_texts)
+        assert explainer.layer == 1 and explainer.config.beta == 3
+    assert GradientSignedIBA(str(folder), 0, reference_corpus=reference_texts, beta=5).layer == 0
+
+
 def test_training_settings_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(InvalidInputError, match="--model minilm needs --init"):
         training.TrainingSettings("minilm", tmp_path)

@@ -176,6 +176,24 @@ def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
     assert widget.last_explanation.method == "integrated_gradients" and loads == []
 
 
+def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
+    """imdb-bert-small recommends the embeddings for gradient_signed_iba and block 0 for IBA:
+    switching the method moves the layer control; a baseline leaves it where it was."""
+    widget = make()
+    widget.model_dropdown.value = "imdb-bert-small"
+    assert widget.layer_readout.value == "0" and widget.beta_slider.value == pytest.approx(1.0)
+    widget.method_dropdown.value = "gradient_signed_iba"
+    assert widget.last_error is None, widget.last_error
+    assert widget.layer_readout.value == "embeddings" and widget.last_explanation.layer == "embeddings"
+    widget.method_dropdown.value = "integrated_gradients"
+    assert widget.layer_readout.value == "embeddings" and widget.last_explanation.method == "integrated_gradients"
+    widget.method_dropdown.value = "iba"
+    assert widget.layer_readout.value == "0" and widget.last_explanation.layer == 0
+    widget.method_dropdown.value = "gradient_signed_iba"
+    widget.model_dropdown.value = "imdb-lstm"
+    assert widget.last_explanation.layer == 0 and widget.beta_slider.value == pytest.approx(10.0)
+
+
 @pytest.mark.parametrize("name", ["contrastive_iba", "gradient_signed_iba"])
 def test_signed_bottlenecks_follow_the_layer_and_beta_controls(make, loads, name):
     widget = make()

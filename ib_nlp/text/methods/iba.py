@@ -237,18 +237,24 @@ class PerSampleIBA(AttributionMethod):
         changed.config = IBAConfig(**{**asdict(self.config), **changes})
         return changed
 
+    def recommended_settings(self) -> dict[str, Any]:
+        """The settings the model's config recommends for this method: ``ib_nlp_defaults`` (layer,
+        beta, ...), with this method's own entry under its ``methods`` on top (a signed variant's
+        best layer need not be IBA's)."""
+        recommended = dict(getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {})
+        own = (recommended.pop("methods", None) or {}).get(self.name, {})
+        return {**recommended, **own}
+
     def classifier_defaults(self) -> dict[str, Any]:
-        """IBA hyper-parameters recommended for this model (stored in its config), else the defaults."""
-        recommended = getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {}
-        return {key: value for key, value in recommended.items() if key in IBAConfig.__dataclass_fields__}
+        """IBA hyper-parameters recommended for this model and method (stored in its config), else the defaults."""
+        return {key: value for key, value in self.recommended_settings().items() if key in IBAConfig.__dataclass_fields__}
 
     def default_layer(self) -> int | str:
-        """The model's recommended layer if it has one, else the output of the first block.
+        """The layer the model recommends for this method if it has one, else the output of the first block.
 
         Early layers localise tokens best on the models measured so far (docs/layer-scanning.md).
         """
-        recommended = getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {}
-        return recommended.get("layer", 0)
+        return self.recommended_settings().get("layer", 0)
 
     @property
     def layer(self) -> int | str:
@@ -312,6 +318,12 @@ class PerSampleIBA(AttributionMethod):
         if not torch.isfinite(bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
         return bits.detach().float().cpu()
+
+    def expected_output(self, lam: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+        """What the bottleneck passes with its noise at the mean, in float32: lam * R + (1 - lam) * mu,
+        inactive units held at mu (lam = 1 passes R, lam = 0 closes the token)."""
+        mean, _ = self._prior(activations)
+        return hold_inactive(lam * activations.float() + (1 - lam) * mean, mean, self._active(activations))
 
     def _check_features(self, activations: torch.Tensor) -> None:
         if activations.dim() != 3:

@@ -129,10 +129,8 @@ class ClosingSignedIBA(_EffectSignedIBA):
         """log p(target) open minus log p(target) with the token closed (texts x tokens, zero on padding)."""
         activations = fit.activations
         mean, _ = self._prior(activations)
-        active = self._active(activations)
         texts, length, _ = activations.shape
-        lam = torch.sigmoid(fit.alpha)
-        expected = hold_inactive(lam * activations.float() + (1 - lam) * mean, mean, active)
+        expected = self.expected_output(torch.sigmoid(fit.alpha), activations)
         effect = torch.zeros(texts, length, device=activations.device)
         with torch.no_grad():
             opened = self._log_probabilities(fit.engine.logits(lambda cached: expected.to(cached.dtype), 1), targets, 1)
