@@ -400,9 +400,9 @@ COMMANDS: dict[str, Command] = {
     "sweep": (
         "IBA's faithfulness at every layer for several betas, and the recommended setting",
         "Run per-sample IBA (or --method, a signed variant) at every layer for each beta on a seeded sample of IMDB test "
-        "reviews, score each setting with the degradation test (or --metric) and print the layers x betas table with the recommended setting (a lead within its standard "
-        "error is a tie: the shallower layer and smaller beta are kept). Writes the sweeps (JSON) and the first review's "
-        "layer heatmap (HTML) to --out.",
+        "reviews, score each setting with the degradation test (or --metric) and print the layers x betas table with the "
+        "recommended setting (a lead within its standard error is a tie: the shallower layer and smaller beta are kept). "
+        "Writes the sweeps (JSON) and the first review's layer heatmap (HTML) to --out.",
         add_sweep_arguments, run_sweep, "nothing was written for the beta in progress",
     ),
     "train-readout": (

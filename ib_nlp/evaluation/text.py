@@ -132,7 +132,7 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
         "probability": first.probabilities[first.target],
         "tokens": len(first.tokens),
         "truncated": first.truncated,
-        "methods": {name: {"seconds": seconds[name], "metrics": {}, **({"setting": method_setting(method)} if method_setting(method) else {})} for name, method in methods.items()},
+        "methods": {name: {"seconds": seconds[name], "metrics": {}, **({"setting": setting} if (setting := method_setting(method)) else {})} for name, method in methods.items()},
     }
     for metric_name, metric in metrics.items():
         started = time.perf_counter()
