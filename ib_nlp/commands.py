@@ -128,7 +128,8 @@ def run_sweep(args: argparse.Namespace) -> None:
     from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation.text import sample_items
     from ib_nlp.io import write_text_atomic
-    from ib_nlp.text.sweep import bottleneck_method, sweep_layers_and_betas, time_shared_sweep
+    from ib_nlp.text.methods.iba import bottleneck_method
+    from ib_nlp.text.sweep import sweep_layers_and_betas, time_shared_sweep
 
     warnings.simplefilter("ignore", TruncationWarning)
     bottleneck_method(args.method)
@@ -265,7 +266,7 @@ def add_ship_statistics_arguments(parser: argparse.ArgumentParser, data: Path | 
 
 
 def run_ship_statistics(args: argparse.Namespace) -> None:
-    from .text.sweep import bottleneck_method
+    from .text.methods.iba import bottleneck_method
     from .text.training import estimate_held_out_statistics, write_recommended_settings
 
     bottleneck_method(args.method)

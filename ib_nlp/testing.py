@@ -130,6 +130,12 @@ class AdditiveForSequenceClassification(PreTrainedModel):
         return SequenceClassifierOutput(logits=self.classifier(hidden.sum(dim=1)))
 
 
+SENTIMENT_WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
+"""Token logits (negative, positive) of the additive sentiment model the tests explain."""
+SENTIMENT_REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
+"""A reference corpus for the prior of that model's bottleneck."""
+
+
 def additive_classifier(token_weights: dict[str, tuple[float, ...]], words: list[str] | None = None) -> tuple[AdditiveForSequenceClassification, PreTrainedTokenizerFast]:
     """An additive (model, tokenizer) pair: each listed token adds its logits, one per class
     ((negative, positive) for two classes, else classes "class 0", "class 1", ...); every other

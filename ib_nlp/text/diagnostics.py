@@ -257,7 +257,7 @@ def diagnose_evidence_paths(
             logits, captured = explainer.first_pass(batch)
             targets = [classifier.resolve_target(None, logits[0])]
             fit = explainer.fit(batch, logits, targets, captured)
-            scores = {explainer.name: fit.bits * torch.sign(explainer.token_effect(fit, batch, targets)).cpu()}
+            scores = {explainer.name: explainer.signed_bits(fit, batch, targets)}
             for name, waypoints in EVIDENCE_PATHS.items():
                 shares, change = path_evidence(explainer, fit, batch, targets, waypoints, steps)
                 scores[name] = shares.cpu()

@@ -26,8 +26,8 @@ from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.text.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.text.explanation import Explanation
-from ib_nlp.text.methods import display_name, get_method, method_names
-from ib_nlp.text.methods.iba import PerSampleIBA, is_bottleneck_method
+from ib_nlp.text.methods import display_name
+from ib_nlp.text.methods.iba import PerSampleIBA, bottleneck_method
 from ib_nlp.text.metrics import FaithfulnessMetric, load_metric
 
 
@@ -189,16 +189,6 @@ def _score(sweep: Sweep, classifier: Classifier, metric: FaithfulnessMetric | No
     sweep.faithfulness = [float(np.mean(v)) if v else None for v in per_setting]
     sweep.faithfulness_sem = [float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None for v in per_setting]
     return sweep
-
-
-def bottleneck_method(name: str) -> type[PerSampleIBA]:
-    """The registry method ``name`` if it is per-sample IBA or a variant of it (the methods that
-    take a layer and beta, and so can be swept); otherwise an error listing those methods."""
-    cls = get_method(name)
-    if not issubclass(cls, PerSampleIBA):
-        valid = [other for other in method_names() if is_bottleneck_method(other)]
-        raise InvalidInputError(f"a sweep runs a bottleneck method ({', '.join(valid)}); {name!r} has no layer or beta to sweep")
-    return cls
 
 
 def _metric(metric: str | FaithfulnessMetric | None, options: dict[str, Any] | None) -> FaithfulnessMetric | None:

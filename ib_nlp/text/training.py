@@ -626,7 +626,7 @@ def write_recommended_settings(model_dir: Path, layer: int | str | None = None, 
     explaining uses when no layer or beta is given): IBA's at the top, another bottleneck
     method's (e.g. ``gradient_signed_iba``) under ``methods``, where it overrides IBA's for that
     method only. Returns the stored defaults."""
-    from ib_nlp.text.sweep import bottleneck_method
+    from ib_nlp.text.methods.iba import bottleneck_method
 
     bottleneck_method(method)
     config_path = Path(model_dir) / "config.json"

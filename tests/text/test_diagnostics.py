@@ -13,7 +13,7 @@ from ib_nlp import Classifier, InvalidInputError
 from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_signs, log_odds_bits, path_evidence
 from ib_nlp.text.methods import attribution_mode, load_method
 from ib_nlp.text.methods.signed_iba import GradientSignedIBA
-from ib_nlp.testing import additive_classifier
+from ib_nlp.testing import SENTIMENT_REFERENCE, SENTIMENT_WEIGHTS, additive_classifier
 
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story, the music was beautiful"]
 
@@ -45,10 +45,6 @@ def test_a_misspelt_method_is_refused_before_any_text_is_explained(tiny_bert):
         diagnose_signs(Classifier.load(tiny_bert), TEXTS, ["gradient_x_inptu"])
 
 
-ADDITIVE_WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
-ADDITIVE_REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
-
-
 def _fit(explainer, text):
     batch = explainer.classifier.encode([text])
     with attribution_mode(explainer.classifier.model):
@@ -62,8 +58,8 @@ def test_path_evidence_is_each_tokens_margin_on_the_additive_model(waypoints):
     """The additive model's log-odds are linear in the bottleneck's output, so every path gives
     each token (lam_end - lam_start) (R - mu) . (e_target - e_other) / ln 2, from the statistics,
     the fitted alpha and the model's token table alone."""
-    classifier = Classifier.load(additive_classifier(ADDITIVE_WEIGHTS))
-    explainer = GradientSignedIBA(classifier, 0, reference_corpus=ADDITIVE_REFERENCE, beta=1)
+    classifier = Classifier.load(additive_classifier(SENTIMENT_WEIGHTS))
+    explainer = GradientSignedIBA(classifier, 0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
     text = "a good movie , great acting but a boring ending"
     batch, targets, fit = _fit(explainer, text)
     target = targets[0]

@@ -21,16 +21,15 @@ from ib_nlp.text.methods import (
     register_method,
 )
 from ib_nlp.text.methods.attention import pooled_positions, rollout
-from ib_nlp.testing import additive_classifier, random_classifier
+from ib_nlp.testing import SENTIMENT_WEIGHTS, additive_classifier, random_classifier
 
-WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
 TEXT = "a good movie , great acting but boring and bad ending"
 BASELINES = ["integrated_gradients", "saliency", "gradient_x_input", "lime", "occlusion", "attention", "attention_rollout", "random"]
 
 
 @pytest.fixture(scope="module")
 def additive() -> Classifier:
-    return Classifier.load(additive_classifier(WEIGHTS))
+    return Classifier.load(additive_classifier(SENTIMENT_WEIGHTS))
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,8 @@ from ib_nlp.text.methods import attribution_mode, load_method
 from ib_nlp.text.methods.contrastive_iba import ContrastiveIBA
 from ib_nlp.text.methods.signed_iba import ClosingSignedIBA, GradientSignedIBA, OpenSignedIBA
 from ib_nlp.text.methods.iba import PerSampleIBA, is_bottleneck_method
-from ib_nlp.testing import AdditiveConfig, AdditiveForSequenceClassification, additive_classifier
+from ib_nlp.testing import SENTIMENT_REFERENCE, SENTIMENT_WEIGHTS, AdditiveConfig, AdditiveForSequenceClassification, additive_classifier
 
-WEIGHTS = {"good": (0.0, 1.2), "great": (0.0, 0.8), "bad": (1.5, 0.0), "boring": (0.6, 0.0), "movie": (0.1, 0.2)}
-REFERENCE = ["a good movie", "bad film", "boring and bad", "great acting", "the movie was fun", "it was awful", "i loved it", "worst plot"] * 3
 TEXTS = ["a good movie , great acting but a boring ending", "a bad and boring movie but great music"]
 SIGNED = ["contrastive_iba", "gradient_signed_iba", "open_signed_iba", "closing_signed_iba"]
 # A token's contribution is clear when its logit margin towards one class is at least this.
@@ -23,7 +21,7 @@ CLEAR_MARGIN = 0.5
 
 @pytest.fixture(scope="module")
 def additive() -> Classifier:
-    return Classifier.load(additive_classifier(WEIGHTS))
+    return Classifier.load(additive_classifier(SENTIMENT_WEIGHTS))
 
 
 def margins(classifier: Classifier, text: str, target: int) -> list[float]:
@@ -34,7 +32,7 @@ def margins(classifier: Classifier, text: str, target: int) -> list[float]:
 
 @pytest.mark.parametrize("name", SIGNED)
 def test_every_clear_contribution_gets_the_right_sign(additive, name):
-    method = load_method(name, additive, layer=0, reference_corpus=REFERENCE, beta=1)
+    method = load_method(name, additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
     for text in TEXTS:
         explanation = method.explain(text)
         assert explanation.unit == "signed bits"
@@ -46,7 +44,7 @@ def test_every_clear_contribution_gets_the_right_sign(additive, name):
 
 @pytest.mark.parametrize("method", [GradientSignedIBA, OpenSignedIBA, ClosingSignedIBA])
 def test_effect_signed_variants_keep_the_magnitude_of_iba(additive, method):
-    options = dict(layer=0, reference_corpus=REFERENCE, beta=1)
+    options = dict(layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
     bits = PerSampleIBA(additive, **options).explain(TEXTS[0]).token_scores
     signed = method(additive, **options).explain(TEXTS[0]).token_scores
     np.testing.assert_allclose(np.abs(signed), bits, rtol=1e-6, atol=1e-9)
@@ -55,7 +53,7 @@ def test_effect_signed_variants_keep_the_magnitude_of_iba(additive, method):
 def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additive):
     """On the additive model Z sums into the logits, so grad_R log p(t) = lam (e_t - softmax(sum Z))
     per noise sample: an independent computation from the same noise, alpha and prior."""
-    method = GradientSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1, samples=4)
+    method = GradientSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, samples=4)
     batch = additive.encode([TEXTS[0]])
     with attribution_mode(additive.model):
         logits, captured = method.first_pass(batch)
@@ -83,7 +81,7 @@ def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additiv
 def test_open_effect_equals_its_closed_form_on_the_additive_model(additive):
     """With the bottleneck open the additive model's logits are sum R, so grad_R log p(t) = e_t -
     softmax(sum R) for every token: no alpha and no noise enter (numpy, from the activations)."""
-    method = OpenSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1)
+    method = OpenSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
     batch = additive.encode([TEXTS[1]])
     with attribution_mode(additive.model):
         logits, captured = method.first_pass(batch)
@@ -96,14 +94,14 @@ def test_open_effect_equals_its_closed_form_on_the_additive_model(additive):
     direction[target] += 1
     expected = ((values - method.statistics.mean.double().numpy()) * direction).sum(axis=1)
     np.testing.assert_allclose(effect, expected, rtol=1e-4, atol=1e-6)
-    under_bottleneck = GradientSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1).token_effect(fit, batch, [target])[0].numpy()
+    under_bottleneck = GradientSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1).token_effect(fit, batch, [target])[0].numpy()
     assert not np.allclose(effect, under_bottleneck, rtol=1e-2)
 
 
 def test_closing_effect_equals_its_closed_form_on_the_additive_model(additive):
     """On the additive model the logits are the sum of the expected bottleneck's outputs, so closing
     token i replaces its term lam R_i + (1 - lam) mu by mu: computed here in numpy, token by token."""
-    method = ClosingSignedIBA(additive, layer=0, reference_corpus=REFERENCE, beta=1, chunk=3)
+    method = ClosingSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, chunk=3)
     batch = additive.encode(TEXTS)
     with attribution_mode(additive.model):
         logits, captured = method.first_pass(batch)
@@ -149,21 +147,21 @@ def test_contrasting_two_identical_classes_gives_zero():
         three.embeddings.weight.copy_(model.embeddings.weight)
         three.classifier.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
     classifier = Classifier.load((three.eval(), tokenizer))
-    explanation = ContrastiveIBA(classifier, layer=0, reference_corpus=REFERENCE, beta=1, contrast=2).explain("a good movie but bad", target=1)
+    explanation = ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, contrast=2).explain("a good movie but bad", target=1)
     assert explanation.token_scores == [0.0] * len(explanation.tokens)
 
 
 def test_the_contrast_is_the_runner_up_or_the_named_class():
     classifier = Classifier.load(additive_classifier({"good": (0.0, 2.0, 0.5), "bad": (1.0, 0.0, 0.0)}))
     text = "good but bad"
-    runner_up = ContrastiveIBA(classifier, layer=0, reference_corpus=REFERENCE, beta=1).explain(text)
+    runner_up = ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1).explain(text)
     assert (runner_up.target, runner_up.metadata["contrast"], runner_up.parameters["contrast"]) == (1, "class 0", "runner-up")
-    named = ContrastiveIBA(classifier, layer=0, reference_corpus=REFERENCE, beta=1, contrast=2).explain(text)
+    named = ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, contrast=2).explain(text)
     assert named.metadata["contrast"] == "class 2" and named.parameters["contrast"] == "class 2"
     with pytest.raises(InvalidInputError, match="same class"):
-        ContrastiveIBA(classifier, layer=0, reference_corpus=REFERENCE, contrast="class 1").explain(text)
+        ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast="class 1").explain(text)
     with pytest.raises(InvalidInputError, match="'neutral' does not exist; classes are 0 = 'class 0'"):
-        ContrastiveIBA(classifier, layer=0, reference_corpus=REFERENCE, contrast="neutral")
+        ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast="neutral")
     with pytest.raises(InvalidInputError, match=r"no option 'contrasts' \(did you mean 'contrast'\?\)"):
         load_method("contrastive_iba", classifier, contrasts=1)
 

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ib_nlp.text.methods import check_method_options, get_method
+from ib_nlp.text.methods import check_method_options, get_method, method_names
 from ib_nlp.text.methods.base import AttributionMethod
 from ib_nlp.core.bottleneck import (
     NATS_PER_BIT,
@@ -393,6 +393,17 @@ class PerSampleIBA(AttributionMethod):
                 f"(lr={self.config.lr:g}, beta={self.config.beta:g}), so the map ranks nothing. Use a smaller lr "
                 "(the default is 1) or beta."
             )
+
+
+def bottleneck_method(name: str) -> type[PerSampleIBA]:
+    """The registry method ``name`` if it is per-sample IBA or a variant of it (the methods that
+    take a layer and beta, and so can be swept or given their own recommended setting);
+    otherwise an error listing those methods."""
+    cls = get_method(name)
+    if not issubclass(cls, PerSampleIBA):
+        valid = [other for other in method_names() if is_bottleneck_method(other)]
+        raise InvalidInputError(f"a sweep runs a bottleneck method ({', '.join(valid)}); {name!r} has no layer or beta to sweep")
+    return cls
 
 
 def is_bottleneck_method(name: str) -> bool:

@@ -42,6 +42,10 @@ class _EffectSignedIBA(PerSampleIBA):
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
         fit = self.fit(batch, logits, targets, recorded)
         self._check_not_closed(fit.bits, batch)
+        return self.signed_bits(fit, batch, targets)
+
+    def signed_bits(self, fit: Fit, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
+        """The fit's bits times the sign of each token's effect (texts x tokens, on the CPU)."""
         return fit.bits * torch.sign(self.token_effect(fit, batch, targets)).cpu()
 
     def token_effect(self, fit: Fit, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
