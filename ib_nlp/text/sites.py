@@ -296,13 +296,13 @@ class LayerMap:
         raise LayerError(f"layer must be an int or a string, not {type(layer).__name__}; valid layers: {self.valid_layers()}")
 
     def describe(self, site: Site) -> str:
-        """Where ``site`` sits, in words: "output of block 1 of 4", "embeddings (input of block 1 of 4)"."""
+        """Where ``site`` sits, in words: "output of block 1 of 4", "input of block 1 of 4" (the embeddings)."""
         count = len(self.blocks)
         if site.kind == SiteKind.BLOCK_OUTPUT:
             assert site.block_index is not None
             return f"output of block {site.block_index + 1} of {count}"
         if site.kind == SiteKind.BLOCK_INPUT:
-            return f"embeddings (input of block 1 of {count})"
+            return f"input of block 1 of {count}"
         return f"output of module {site.module_name}"
 
     def all_block_sites(self) -> list[Site]:

@@ -84,7 +84,7 @@ def test_explanations_say_where_their_layer_sits(tiny_bert, reference_texts):
     blocks = len(Classifier.load(tiny_bert).layers)
     explanation = load_method("iba", tiny_bert, layer=-1, reference_corpus=reference_texts, steps=1, samples=1).explain(TEXT)
     assert explanation.metadata["layer_description"] == f"output of block {blocks} of {blocks}"
-    assert load_method("saliency", tiny_bert).explain(TEXT).metadata["layer_description"] == f"embeddings (input of block 1 of {blocks})"
+    assert load_method("saliency", tiny_bert).explain(TEXT).metadata["layer_description"] == f"input of block 1 of {blocks}"
     assert load_method("lime", tiny_bert, samples=4).explain(TEXT).metadata == {}
 
 
