@@ -73,7 +73,7 @@ def test_sweep_scores_the_chosen_method_with_the_chosen_metric(tiny, tmp_path, c
     assert "Gradient-signed IBA scored by sensitivity_n (mean_correlation, higher is better)" in summary and "signed bits/review" in summary
     capsys.readouterr()
     assert main([*arguments, "--method", "lime", "--out", str(tmp_path / "refused")]) == 2
-    assert "a sweep runs a bottleneck method" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert "is not a bottleneck method (iba, " in capsys.readouterr().err and not (tmp_path / "refused").exists()
 
 
 @pytest.mark.slow

@@ -85,7 +85,7 @@ def test_a_signed_variant_is_swept_as_it_explains_alone(bert, reference_texts, t
 
 
 def test_a_sweep_refuses_a_method_without_a_bottleneck_listing_the_ones_it_takes(bert):
-    with pytest.raises(InvalidInputError, match=r"a sweep runs a bottleneck method \(iba, contrastive_iba, gradient_signed_iba, open_signed_iba, closing_signed_iba\); 'integrated_gradients'"):
+    with pytest.raises(InvalidInputError, match=r"'integrated_gradients' is not a bottleneck method \(iba, contrastive_iba, gradient_signed_iba, open_signed_iba, closing_signed_iba\)"):
         sweep_layers(bert, TEXTS, method="integrated_gradients")
     with pytest.raises(InvalidInputError, match="unknown attribution method 'igg'"):
         sweep_betas(bert, TEXTS, [1.0], method="igg")

@@ -165,7 +165,7 @@ def test_a_method_gets_its_own_recommended_layer_and_the_others_keep_ibas(tmp_pa
     assert "'methods': {'gradient_signed_iba': {'layer': 'embeddings'}}" in capsys.readouterr().out
     before = (folder / "config.json").read_text()
     assert main(["ship-statistics", str(folder), "--defaults-only", "--method", "lime", "--layer", "0"]) == 2
-    assert "a sweep runs a bottleneck method" in capsys.readouterr().err and (folder / "config.json").read_text() == before
+    assert "is not a bottleneck method (iba, " in capsys.readouterr().err and (folder / "config.json").read_text() == before
     signed = GradientSignedIBA(str(folder), reference_corpus=reference_texts)
     assert signed.layer == "embeddings" and signed.config.beta == 3
     for other in (PerSampleIBA, OpenSignedIBA):

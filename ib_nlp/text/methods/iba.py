@@ -402,7 +402,7 @@ def bottleneck_method(name: str) -> type[PerSampleIBA]:
     cls = get_method(name)
     if not issubclass(cls, PerSampleIBA):
         valid = [other for other in method_names() if is_bottleneck_method(other)]
-        raise InvalidInputError(f"a sweep runs a bottleneck method ({', '.join(valid)}); {name!r} has no layer or beta to sweep")
+        raise InvalidInputError(f"{name!r} is not a bottleneck method ({', '.join(valid)}): it has no layer or beta to sweep or recommend")
     return cls
 
 
