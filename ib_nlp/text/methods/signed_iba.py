@@ -17,7 +17,8 @@ against it. The magnitude stays IBA's (bits on an absolute scale). Three estimat
   bottleneck closed (lam = 0, so it passes mu), one forward pass per token, in batches.
 
 The log-probability rather than a raw logit: it does not move when all logits shift together,
-and for two classes its sign is that of the margin between them.
+and for two classes its sign is that of the margin between them. An effect of exactly zero
+(closing a token changes no logit within float precision) scores 0 whatever its bits.
 """
 
 from __future__ import annotations
