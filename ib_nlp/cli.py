@@ -122,8 +122,8 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
         options["contrast"] = args.contrast
     if args.ignore_statistics_origin:
         options["ignore_statistics_origin"] = True
-    if args.keep_special_tokens:
-        options["keep_special_tokens"] = True
+    if args.keep_special_tokens is not None:
+        options["keep_special_tokens"] = args.keep_special_tokens
     try:
         return make_explainer(classifier, args.method, **options)
     except StatisticsError as error:
@@ -215,7 +215,12 @@ def format_models(models: Sequence[ShippedModel]) -> str:
         name = f"{model.name} (default)" if model.name == DEFAULT_MODEL else model.name
         rows.append((name, model.architecture, f"{model.megabytes:.1f} MB", accuracy, str(model.layer), f"{model.beta:g}" if model.beta is not None else "?", str(model.path)))
     own = [f"{model.name}: {method} at {_settings_text(settings)}" for model in models for method, settings in model.method_settings.items()]
-    return _aligned(rows) + ("\n\nmethods with their own recommended settings:\n" + "\n".join(own) if own else "")
+    kept = [model.name for model in models if model.keep_special_tokens]
+    return (
+        _aligned(rows)
+        + ("\n\nmethods with their own recommended settings:\n" + "\n".join(own) if own else "")
+        + ("\n\n[CLS]/[SEP] kept out of the bottleneck by default (keep_special_tokens): " + ", ".join(kept) if kept else "")
+    )
 
 
 def _settings_text(settings: dict) -> str:
@@ -313,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--text-column", default="text", metavar="NAME", help="column of the texts in a table or dataset corpus (default: text)")
     explain.add_argument(
         "--keep-special-tokens",
-        action="store_true",
-        help="let [CLS], [SEP] and the like pass the bottleneck unchanged (they get 0 bits); IBA and its signed variants",
+        action=argparse.BooleanOptionalAction,
+        help="let [CLS], [SEP] and the like pass the bottleneck unchanged (they get 0 bits), or not; IBA and its signed variants (default: the model's recommendation, else not)",
     )
     explain.add_argument(
         "--ignore-statistics-origin",

@@ -114,7 +114,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, data: Path | None = Non
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timing", action="store_true", help="also time the shared-pass sweep against layers one by one")
-    parser.add_argument("--keep-special-tokens", action="store_true", help="let [CLS]/[SEP] pass every bottleneck unchanged (0 bits), so the text's own tokens carry the bits")
+    parser.add_argument(
+        "--keep-special-tokens",
+        action=argparse.BooleanOptionalAction,
+        help="let [CLS]/[SEP] pass every bottleneck unchanged (0 bits), so the text's own tokens carry the bits, or not (default: the model's recommendation, else not)",
+    )
     prior = parser.add_mutually_exclusive_group()
     prior.add_argument("--reference-n", type=int, default=0, help="estimate IBA's prior on N IMDB train reviews (default: the model's own statistics)")
     prior.add_argument("--reference", metavar="FILE_OR_DATASET", help="texts for IBA's prior of a model without statistics: a file or a dataset id (the first 2,000 texts)")
@@ -128,7 +132,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation.text import sample_items
     from ib_nlp.io import write_text_atomic
-    from ib_nlp.text.methods.iba import bottleneck_method
+    from ib_nlp.text.methods.iba import bottleneck_method, recommended_settings
     from ib_nlp.text.sweep import sweep_layers_and_betas, time_shared_sweep
 
     warnings.simplefilter("ignore", TruncationWarning)
@@ -142,8 +146,8 @@ def run_sweep(args: argparse.Namespace) -> None:
         iba_options = {"reference_corpus": reference_texts(args.reference, args.text_column)}
     elif args.statistics is not None:
         iba_options = {"statistics": args.statistics}
-    if args.keep_special_tokens:
-        iba_options["keep_special_tokens"] = True
+    if args.keep_special_tokens is not None:
+        iba_options["keep_special_tokens"] = args.keep_special_tokens
     texts, labels = [item["text"] for item in items], [item["label"] for item in items]
     classifier = Classifier.load(args.model, device="cpu")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +161,10 @@ def run_sweep(args: argparse.Namespace) -> None:
         classifier, texts, args.betas, args.layers, labels=labels, batch_size=args.batch_size, progress=True, on_sweep=saved,
         method=args.method, metric=args.metric, **iba_options,
     )
-    report = grid.report(args.model + (", [CLS]/[SEP] kept out of the bottleneck" if args.keep_special_tokens else ""), args.seed)
+    kept = args.keep_special_tokens
+    if kept is None:
+        kept = recommended_settings(classifier.model, args.method).get("keep_special_tokens", False)
+    report = grid.report(args.model + (", [CLS]/[SEP] kept out of the bottleneck" if kept else ""), args.seed)
     best_beta = grid.best[1] if grid.best is not None else args.betas[0]
     grid.sweeps[args.betas.index(best_beta)].to_html(0, args.out / "layers-review0.html")
     if args.timing:
@@ -194,11 +201,12 @@ def run_train_readout(args: argparse.Namespace) -> None:
     from ib_nlp.core.optimise import IBAConfig
     from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation.text import sample_items
+    from ib_nlp.text.methods.iba import recommended_settings
     from ib_nlp.text.methods.readout import Readout, train_readout
 
     warnings.simplefilter("ignore", TruncationWarning)
     classifier = Classifier.load(args.model, device=args.device)
-    recommended = getattr(classifier.model.config, "ib_nlp_defaults", None) or {}
+    recommended = recommended_settings(classifier.model, "iba")
     layer = args.layer if args.layer is not None else recommended.get("layer", 0)
     beta = args.beta if args.beta is not None else recommended.get("beta", IBAConfig().beta)
     train = load_imdb("train", args.data)
@@ -260,9 +268,14 @@ def add_ship_statistics_arguments(parser: argparse.ArgumentParser, data: Path | 
     parser.add_argument("--data", type=Path, default=data, help=DATA_HELP)
     parser.add_argument("--layer", type=parse_layer, help="recommended IBA layer stored in the config (a block index or 'embeddings')")
     parser.add_argument("--beta", type=float, help="recommended IBA beta stored in the config")
-    parser.add_argument("--method", default="iba", help="store --layer/--beta for this bottleneck method only (e.g. gradient_signed_iba, whose best layer ib-nlp sweep --method finds); default: iba, which every method without its own entry follows")
+    parser.add_argument("--method", default="iba", help="store the settings for this bottleneck method only (e.g. gradient_signed_iba, whose best layer ib-nlp sweep --method finds); default: iba, which every method without its own entry follows")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--defaults-only", action="store_true", help="only store --layer/--beta, keep the statistics")
+    parser.add_argument(
+        "--keep-special-tokens",
+        action=argparse.BooleanOptionalAction,
+        help="recommend letting [CLS]/[SEP] pass the bottleneck unchanged (0 bits), or not (--no-keep-special-tokens)",
+    )
+    parser.add_argument("--defaults-only", action="store_true", help="only store --layer/--beta/--keep-special-tokens, keep the statistics")
 
 
 def run_ship_statistics(args: argparse.Namespace) -> None:
@@ -272,8 +285,9 @@ def run_ship_statistics(args: argparse.Namespace) -> None:
     bottleneck_method(args.method)
     if not args.defaults_only:
         print(estimate_held_out_statistics(args.model_dir, args.data, args.batch_size))
-    if args.layer is not None or args.beta is not None:
-        print(f"recommended settings in {args.model_dir / 'config.json'}: {write_recommended_settings(args.model_dir, args.layer, args.beta, args.method)}")
+    if args.layer is not None or args.beta is not None or args.keep_special_tokens is not None:
+        stored = write_recommended_settings(args.model_dir, args.layer, args.beta, args.method, keep_special_tokens=args.keep_special_tokens)
+        print(f"recommended settings in {args.model_dir / 'config.json'}: {stored}")
 
 
 def add_evaluate_images_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:

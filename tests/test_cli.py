@@ -112,6 +112,21 @@ def test_kept_special_tokens_get_no_bits_on_the_command_line(model_dir: Path, re
     assert Explanation.load(kept).parameters["keep_special_tokens"] is True
 
 
+def test_no_keep_special_tokens_overrides_the_models_recommendation(reference: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    model, tokenizer = random_classifier("bert")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_recommended_settings(folder, keep_special_tokens=True)
+    recommended, overridden = tmp_path / "recommended.json", tmp_path / "overridden.json"
+    assert main(_explain(folder, reference, TEXT, "--json", str(recommended), "--quiet")) == 0
+    assert main(_explain(folder, reference, TEXT, "--no-keep-special-tokens", "--json", str(overridden), "--quiet")) == 0
+    kept, plain = Explanation.load(recommended), Explanation.load(overridden)
+    special = [index for index, token in enumerate(kept.tokens) if token in ("[CLS]", "[SEP]")]
+    assert special and all(kept.token_scores[index] == 0 for index in special) and kept.parameters["keep_special_tokens"] is True
+    assert all(plain.token_scores[index] > 0 for index in special) and "keep_special_tokens" not in plain.parameters
+
+
 def test_estimate_then_explain_with_statistics(model_dir: Path, reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     statistics_file = tmp_path / "stats.safetensors"
     code = main(["estimate", "--model", str(model_dir), "--reference", str(reference), "--output", str(statistics_file), "--batch-size", "4", "--max-texts", "5"])
@@ -276,12 +291,14 @@ def test_a_built_recipe_model_joins_the_table(tmp_path: Path, monkeypatch: pytes
     (folder / "training.json").write_text(json.dumps({"test_accuracy": 0.9, "eval_reviews": 25000}))
     write_recommended_settings(folder, 1, 3.0)
     write_recommended_settings(folder, "embeddings", 10.0, method="gradient_signed_iba")
+    write_recommended_settings(folder, keep_special_tokens=True)
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("minilm-imdb"))
     assert "Bert, 2 layers x 32" in row and "90.00% of 25,000" in row and row.endswith(str(folder)) and "not built" not in out
     assert row.split()[-3:-1] == ["1", "3"] and "methods with their own recommended settings:\n" in out
-    assert out.rstrip().endswith("\nminilm-imdb: gradient_signed_iba at layer embeddings, beta 10")
+    assert "\nminilm-imdb: gradient_signed_iba at layer embeddings, beta 10\n" in out
+    assert out.rstrip().endswith("\n[CLS]/[SEP] kept out of the bottleneck by default (keep_special_tokens): minilm-imdb")
     assert main(["models", "--names"]) == 0
     assert capsys.readouterr().out.split() == [*shipped_model_names(), "minilm-imdb"]
 

@@ -59,6 +59,26 @@ def test_sweep_keeps_special_tokens_out_of_every_bottleneck_when_asked(tiny, tmp
     assert "[CLS]/[SEP] kept out of the bottleneck" in (tmp_path / "kept" / "summary.md").read_text()
 
 
+def test_sweep_follows_a_models_recommendation_to_keep_special_tokens_out(tiny, tmp_path):
+    import shutil
+
+    from ib_nlp.cli import main
+    from ib_nlp.text.sweep import Sweep
+    from ib_nlp.text.training import write_recommended_settings
+
+    model, data = tiny
+    recommending = tmp_path / "model"
+    shutil.copytree(model, recommending)
+    write_recommended_settings(recommending, keep_special_tokens=True)
+    arguments = ["sweep", "--model", str(recommending), "--data", str(data), "--n", "1", "--betas", "1", "--reference-n", "4", "--layers", "0"]
+    assert main([*arguments, "--out", str(tmp_path / "recommended")]) == 0
+    assert main([*arguments, "--no-keep-special-tokens", "--out", str(tmp_path / "overridden")]) == 0
+    recommended, overridden = (Sweep.load(tmp_path / name / "sweep-beta1.json").explanations[0][0] for name in ("recommended", "overridden"))
+    assert recommended.parameters["keep_special_tokens"] is True and "keep_special_tokens" not in overridden.parameters
+    assert "[CLS]/[SEP] kept out of the bottleneck" in (tmp_path / "recommended" / "summary.md").read_text()
+    assert "[CLS]/[SEP] kept out of the bottleneck" not in (tmp_path / "overridden" / "summary.md").read_text()
+
+
 def test_sweep_scores_the_chosen_method_with_the_chosen_metric(tiny, tmp_path, capsys):
     from ib_nlp.cli import main
     from ib_nlp.text.sweep import Sweep

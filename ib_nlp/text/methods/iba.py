@@ -66,6 +66,12 @@ ENGINES = ("prefix", "full")
 CLOSED_BITS = 1e-6
 
 
+def _check_keep_special_tokens(value: Any, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{source} must be true or false, got {value!r}")
+    return value
+
+
 class _NoiseSource:
     """Standard normal noise per text from its own seeded generator, so a text gets the same
     noise whether it is explained alone or in a batch."""
@@ -151,7 +157,9 @@ class PerSampleIBA(AttributionMethod):
     text/CSV/JSON-lines/parquet file or a dataset id, at most 2,000 texts; or a data loader;
     estimated once, cached on disk), from ``ib_statistics.safetensors`` in the model's folder,
     or, with a warning, from the general-English corpus shipped with the package. Each
-    explanation records which in ``parameters["prior"]``.
+    explanation records which in ``parameters["prior"]``. ``keep_special_tokens=True`` lets
+    [CLS], [SEP] and the like pass unchanged (0 bits); left at None it follows the model's
+    recommendation (its config's ``ib_nlp_defaults``), else False.
     """
 
     name = "iba"
@@ -172,7 +180,7 @@ class PerSampleIBA(AttributionMethod):
         statistics_store: StatisticsStore | None = None,
         config: IBAConfig | None = None,
         engine: str = "prefix",
-        keep_special_tokens: bool = False,
+        keep_special_tokens: bool | None = None,
         ignore_statistics_origin: bool = False,
         device: str | torch.device | None = None,
         progress: bool = False,
@@ -180,10 +188,14 @@ class PerSampleIBA(AttributionMethod):
         **overrides: Any,
     ):
         check_method_options(type(self), overrides)
-        if not isinstance(keep_special_tokens, bool):
-            raise InvalidInputError(f"keep_special_tokens must be true or false, got {keep_special_tokens!r}")
-        self.keep_special_tokens = keep_special_tokens
+        if keep_special_tokens is not None:
+            _check_keep_special_tokens(keep_special_tokens, "keep_special_tokens")
         super().__init__(model, tokenizer=tokenizer, device=device, progress=progress, threads=threads)
+        if keep_special_tokens is None:
+            keep_special_tokens = _check_keep_special_tokens(
+                self.recommended_settings().get("keep_special_tokens", False), "the model config's recommended keep_special_tokens"
+            )
+        self.keep_special_tokens = keep_special_tokens
         base = config or IBAConfig(**self.classifier_defaults())
         self.config = IBAConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
         if engine not in ENGINES:
@@ -238,12 +250,8 @@ class PerSampleIBA(AttributionMethod):
         return changed
 
     def recommended_settings(self) -> dict[str, Any]:
-        """The settings the model's config recommends for this method: ``ib_nlp_defaults`` (layer,
-        beta, ...), with this method's own entry under its ``methods`` on top (a signed variant's
-        best layer need not be IBA's)."""
-        recommended = dict(getattr(self.classifier.model.config, "ib_nlp_defaults", None) or {})
-        own = (recommended.pop("methods", None) or {}).get(self.name, {})
-        return {**recommended, **own}
+        """The settings the model's config recommends for this method (see :func:`recommended_settings`)."""
+        return recommended_settings(self.classifier.model, self.name)
 
     def classifier_defaults(self) -> dict[str, Any]:
         """IBA hyper-parameters recommended for this model and method (stored in its config), else the defaults."""
@@ -393,6 +401,15 @@ class PerSampleIBA(AttributionMethod):
                 f"(lr={self.config.lr:g}, beta={self.config.beta:g}), so the map ranks nothing. Use a smaller lr "
                 "(the default is 1) or beta."
             )
+
+
+def recommended_settings(model: Any, method: str) -> dict[str, Any]:
+    """The settings a model's config recommends for the bottleneck method ``method``:
+    ``ib_nlp_defaults`` (layer, beta, keep_special_tokens), with the method's own entry under its
+    ``methods`` on top (a signed variant's best layer need not be IBA's)."""
+    recommended = dict(getattr(model.config, "ib_nlp_defaults", None) or {})
+    own = (recommended.pop("methods", None) or {}).get(method, {})
+    return {**recommended, **own}
 
 
 def bottleneck_method(name: str) -> type[PerSampleIBA]:
