@@ -129,6 +129,31 @@ def test_gradient_times_input_equals_the_contributions_of_an_additive_model(addi
     assert explanation.token_scores == pytest.approx(contributions(additive, TEXT, 0), abs=1e-6)
 
 
+def test_gradient_times_input_on_a_bert_is_minus_the_gradient_times_the_position_and_type_embeddings(bert):
+    """The embeddings' LayerNorm is scale-invariant, so its input s = word + position + type has
+    grad . s = 0 and gradient x input at the word embeddings is -grad . (position + type): what
+    docs/evaluation.md reports of gradient x input on a BERT rests on this identity."""
+    batch = bert.encode([TEXT])
+    normalized_input: list[torch.Tensor] = []
+
+    def keep(module: torch.nn.Module, arguments: tuple[torch.Tensor, ...]) -> None:
+        arguments[0].retain_grad()
+        normalized_input.append(arguments[0])
+
+    embeddings = bert.model.base_model.embeddings
+    handle = embeddings.LayerNorm.register_forward_pre_hook(keep)
+    words = embeddings.word_embeddings(batch.input_ids).detach()
+    logits = bert.model(inputs_embeds=words, attention_mask=batch.attention_mask).logits
+    handle.remove()
+    target = int(logits.argmax())
+    logits[0, target].backward()
+    (summed,) = normalized_input
+    position_and_type = (summed - words).detach()
+    explanation = load_method("gradient_x_input", bert).explain(TEXT, target)
+    assert (summed.grad * summed).sum(-1).abs().max() < 1e-5 * (summed.grad * words).sum(-1).abs().max()
+    assert explanation.token_scores == pytest.approx((-(summed.grad * position_and_type).sum(-1))[0].tolist(), rel=1e-3, abs=1e-6)
+
+
 def test_saliency_is_the_norm_of_the_embedding_gradient(bert):
     batch = bert.encode([TEXT])
     embeddings = bert.model.get_input_embeddings()(batch.input_ids).detach().requires_grad_(True)
