@@ -132,7 +132,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     from ib_nlp.text.data import load_imdb
     from ib_nlp.evaluation.text import sample_items
     from ib_nlp.io import write_text_atomic
-    from ib_nlp.text.methods.iba import bottleneck_method, recommended_settings
+    from ib_nlp.text.methods.iba import bottleneck_method
     from ib_nlp.text.sweep import sweep_layers_and_betas, time_shared_sweep
 
     warnings.simplefilter("ignore", TruncationWarning)
@@ -161,9 +161,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         classifier, texts, args.betas, args.layers, labels=labels, batch_size=args.batch_size, progress=True, on_sweep=saved,
         method=args.method, metric=args.metric, **iba_options,
     )
-    kept = args.keep_special_tokens
-    if kept is None:
-        kept = recommended_settings(classifier.model, args.method).get("keep_special_tokens", False)
+    kept = grid.sweeps[0].explanations[0][0].parameters.get("keep_special_tokens", False)  # as the methods resolved it
     report = grid.report(args.model + (", [CLS]/[SEP] kept out of the bottleneck" if kept else ""), args.seed)
     best_beta = grid.best[1] if grid.best is not None else args.betas[0]
     grid.sweeps[args.betas.index(best_beta)].to_html(0, args.out / "layers-review0.html")
