@@ -76,11 +76,26 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser, data: Path | None = None) -> None:
-    parser.add_argument("runs", nargs="+", metavar="NAME=FOLDER", help="evaluation runs of the same method on the same reviews (the first is the reference); or one FOLDER with --methods")
-    parser.add_argument("--method", default="iba", help="the method compared across runs (default: iba)")
+    parser.add_argument(
+        "runs", nargs="+", metavar="NAME=FOLDER[@METHOD]",
+        help="evaluation runs on the same reviews (the first is the reference), each of --method or of its own @METHOD "
+        "(e.g. ig=runs/a@integrated_gradients signed=runs/b@gradient_signed_iba); or one FOLDER with --methods",
+    )
+    parser.add_argument("--method", default="iba", help="the method compared across runs when an entry names none (default: iba)")
     parser.add_argument("--methods", nargs="+", metavar="METHOD", help="instead: these methods of one run, each against the first")
     parser.add_argument("--metric", default="degradation", help="default: degradation")
     parser.add_argument("--value", default="lerf_minus_morf", help="the metric's value (default: lerf_minus_morf)")
+
+
+def compared_run(entry: str, method: str) -> tuple[str, str]:
+    """``FOLDER@METHOD`` as (folder, method); a plain ``FOLDER`` (or an existing folder whose name
+    holds an @) compares ``method``."""
+    folder, separator, own_method = entry.rpartition("@")
+    if not separator or Path(entry).is_dir():
+        return entry, method
+    if not folder or not own_method:
+        raise InvalidInputError(f"expected FOLDER@METHOD, got {entry!r}")
+    return folder, own_method
 
 
 def run_compare(args: argparse.Namespace) -> None:
@@ -97,9 +112,10 @@ def run_compare(args: argparse.Namespace) -> None:
         for item in args.runs:
             name, separator, folder = item.partition("=")
             if not separator or not name or not folder:
-                raise InvalidInputError(f"expected NAME=FOLDER, got {item!r}")
-            runs[name] = folder
-        title = f"{args.method}: {args.metric} {args.value}"
+                raise InvalidInputError(f"expected NAME=FOLDER or NAME=FOLDER@METHOD, got {item!r}")
+            runs[name] = compared_run(folder, args.method)
+        methods = {method for _, method in runs.values()}
+        title = f"{methods.pop() + ': ' if len(methods) == 1 else ''}{args.metric} {args.value}"
     shared, rows = paired_comparison(runs, args.method, args.metric, args.value)
     print(f"{shared} reviews finished by every run; mean ± standard error\n")
     print(markdown_table(["method" if args.methods else "run", title, f"paired difference from {next(iter(runs))}"], rows))
@@ -405,6 +421,7 @@ COMMANDS: dict[str, Command] = {
     "compare": (
         "compare evaluation runs of one method, or the methods of one run, review by review (paired differences)",
         "For evaluation runs of the same method on the same reviews (e.g. with and without an option, or with two priors), "
+        "methods of different runs on the same reviews (NAME=FOLDER@METHOD), "
         "or for several methods of one run (--methods), print each one's mean and standard error of one metric value over "
         "the reviews all of them finished, and its paired difference from the first (the mean and standard error of the "
         "per-review differences).",

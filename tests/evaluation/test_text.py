@@ -398,3 +398,22 @@ def test_paired_comparison_of_the_methods_of_one_run_matches_numpy_and_runs_on_t
     assert "4 reviews finished by every run" in printed and f"| random | {rows[1][1]} | {rows[1][2]} |" in printed and "paired difference from gradient_x_input" in printed
     assert main(["compare", f"a={tmp_path}", f"b={tmp_path}", "--methods", *methods]) == 2
     assert "--methods compares the methods of one run; got 2 runs" in capsys.readouterr().err
+
+
+def test_compare_takes_a_method_per_run_on_the_command_line(settings, classifier, tmp_path, capsys):
+    from ib_nlp.cli import main
+
+    runs = {"gxi": (tmp_path / "a", "gradient_x_input"), "random": (tmp_path / "b@2", "random")}  # an @ in a folder's own name
+    for folder, method in runs.values():
+        run_evaluation(dataclasses.replace(settings, methods=[method], metrics=["degradation"], options={"degradation": {"steps": 4}}), items(3), folder, classifier=classifier, progress=False)
+    values = {name: np.array([r["methods"][method]["metrics"]["degradation"]["lerf_minus_morf"] for r in JsonLines(folder, "results.*.jsonl", 0).read()]) for name, (folder, method) in runs.items()}
+    folders = {name: folder for name, (folder, _) in runs.items()}
+    difference = values["random"] - values["gxi"]
+    assert main(["compare", f"gxi={folders['gxi']}@gradient_x_input", f"random={folders['random']}", "--method", "random"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 reviews finished by every run" in printed and "| run | degradation lerf_minus_morf |" in printed
+    assert f"| random | {values['random'].mean():.3f} ± {values['random'].std(ddof=1) / np.sqrt(3):.3f} | {difference.mean():.3f} ± {difference.std(ddof=1) / np.sqrt(3):.3f} |" in printed
+    assert main(["compare", f"gxi={folders['gxi']}@random", f"random={folders['random']}@random"]) == 2
+    assert "has no method 'random'; it has gradient_x_input" in capsys.readouterr().err
+    assert main(["compare", f"gxi={folders['gxi']}@", f"random={folders['random']}@random"]) == 2
+    assert "expected FOLDER@METHOD" in capsys.readouterr().err
