@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ib_nlp import Explanation, load_statistics
-from ib_nlp.cli import format_summary, main
-from ib_nlp.text.shipped import DEFAULT_MODEL, shipped_model_names, shipped_model_path
+from ib_nlp.cli import build_parser, format_summary, main
+from ib_nlp.text.shipped import DEFAULT_MODEL, RECIPE_MODELS, recipe_command, shipped_model_names, shipped_model_path
 from ib_nlp.testing import random_classifier
 from ib_nlp.text.training import write_recommended_settings
 
@@ -275,11 +276,24 @@ def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]
         assert f"{100 * accuracy:.2f}%" in row
         assert f"  {defaults['layer']}  " in row and f"  {defaults['beta']:g}  " in row
         for method, settings in defaults.get("methods", {}).items():
-            assert f"\n{name}: {method} at layer {settings['layer']}" in own
+            line = next(line for line in own.splitlines() if line.startswith(f"{name}: {method} at "))
+            for key, value in settings.items():
+                assert f"{key} {value:g}" in line if isinstance(value, float) else f"{key} {value}" in line
     assert own.startswith("methods with their own recommended settings:")
     assert "(default)" in rows[shipped_model_names().index(DEFAULT_MODEL)]
     assert main(["models", "--names"]) == 0
     assert capsys.readouterr().out.split() == shipped_model_names()
+
+
+def test_every_ib_nlp_step_of_a_recipe_is_a_valid_command() -> None:
+    """A recipe is a shell string the package prints; a misspelt option would only fail on a
+    user's machine after an hour of training, so each ``ib-nlp`` step must parse here."""
+    for name in RECIPE_MODELS:
+        steps = [shlex.split(step) for step in recipe_command(name).split("&&")]
+        ib_nlp_steps = [step[1:] for step in steps if step[0] == "ib-nlp"]
+        assert ib_nlp_steps, name
+        for arguments in ib_nlp_steps:
+            build_parser().parse_args(arguments)  # argparse exits on an unknown option or a bad value
 
 
 def test_a_built_recipe_model_joins_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
