@@ -115,8 +115,8 @@ def run_compare(args: argparse.Namespace) -> None:
                 raise InvalidInputError(f"expected NAME=FOLDER or NAME=FOLDER@METHOD, got {item!r}")
             runs[name] = compared_run(folder, args.method)
         methods = {method for _, method in runs.values()}
-        title = f"{methods.pop() + ': ' if len(methods) == 1 else ''}{args.metric} {args.value}"
-    shared, rows = paired_comparison(runs, args.method, args.metric, args.value)
+        title = f"{args.metric} {args.value}" if len(methods) > 1 else f"{next(iter(methods))}: {args.metric} {args.value}"
+    shared, rows = paired_comparison(runs, metric=args.metric, value=args.value)  # every entry names its method
     print(f"{shared} reviews finished by every run; mean ± standard error\n")
     print(markdown_table(["method" if args.methods else "run", title, f"paired difference from {next(iter(runs))}"], rows))
 

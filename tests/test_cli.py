@@ -278,7 +278,8 @@ def test_models_table_shows_each_models_facts(capsys: pytest.CaptureFixture[str]
         for method, settings in defaults.get("methods", {}).items():
             line = next(line for line in own.splitlines() if line.startswith(f"{name}: {method} at "))
             for key, value in settings.items():
-                assert f"{key} {value:g}" in line if isinstance(value, float) else f"{key} {value}" in line
+                shown = f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+                assert shown in line
     assert own.startswith("methods with their own recommended settings:")
     assert "(default)" in rows[shipped_model_names().index(DEFAULT_MODEL)]
     assert main(["models", "--names"]) == 0
