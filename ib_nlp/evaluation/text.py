@@ -63,6 +63,24 @@ class EvaluationSettings:
         """The settings that must not change when a run is resumed (``n`` may grow)."""
         return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
 
+    def pinned_methods(self, stored: EvaluationSettings) -> set[str] | None:
+        """The methods whose ``layer`` or ``beta`` options are all that differ from ``stored``'s
+        settings (e.g. a resumed run pins the setting it started with after the model's
+        recommendation changed); None when anything else differs."""
+        if _without_setting_options(self.comparable()) != _without_setting_options(stored.comparable()):
+            return None
+        return {name for name in {*self.options, *stored.options} if self.options.get(name, {}) != stored.options.get(name, {})}
+
+
+SETTING_OPTIONS = ("layer", "beta")
+
+
+def _without_setting_options(comparable: Mapping[str, Any]) -> dict[str, Any]:
+    """``comparable`` settings without the methods' ``layer`` and ``beta`` options, which every
+    text records as the setting its methods resolved (``method_setting``)."""
+    options = {name: {key: value for key, value in values.items() if key not in SETTING_OPTIONS} for name, values in comparable["options"].items()}
+    return {**comparable, "options": {name: values for name, values in options.items() if values}}
+
 
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
     """The first ``n`` texts of a seeded permutation (a larger ``n`` extends a smaller run)."""
@@ -100,16 +118,17 @@ def method_setting(method: AttributionMethod) -> dict[str, Any]:
 
 def refuse_changed_settings(folder: Path, records: Sequence[Mapping[str, Any]], methods: Mapping[str, AttributionMethod]) -> None:
     """Refuse to resume when a method now resolves another layer or beta than the texts already
-    done (e.g. the model's recommended settings changed since); records written before settings
-    were recorded are not checked."""
+    done (e.g. the model's recommended settings changed since), naming the options that pin the
+    texts' setting; records written before settings were recorded are not checked."""
     for name, method in methods.items():
         now = method_setting(method)
-        stored = {json.dumps(setting, sort_keys=True) for record in records if (setting := record["methods"].get(name, {}).get("setting")) is not None}
-        changed = sorted(stored - {json.dumps(now, sort_keys=True)})
+        stored = [setting for record in records if (setting := record["methods"].get(name, {}).get("setting")) is not None]
+        changed = [setting for setting in stored if setting != now]
         if changed:
+            pins = " ".join(f"--option {name}.{key}={value}" for key, value in sorted(changed[0].items()))
             raise InvalidInputError(
-                f"{folder} holds texts explained by {name} with {changed[0]}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
-                "(the model's recommended settings changed?); evaluate in a new output folder"
+                f"{folder} holds texts explained by {name} with {json.dumps(changed[0], sort_keys=True)}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
+                f"(the model's recommended settings changed?); resume with {pins} to keep the run's setting, or evaluate in a new output folder"
             )
 
 
@@ -157,10 +176,23 @@ def _holds_records(folder: Path) -> bool:
 
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
     """Refuse to resume a run with other settings. A run that never finished a text (it failed
-    before, e.g. on a wrong option) does not lock its folder: its settings are replaced."""
+    before, e.g. on a wrong option) does not lock its folder: its settings are replaced. Options
+    that only pin a method's layer or beta are let through when every text done records the
+    setting that method resolved: ``refuse_changed_settings`` then checks the texts against the pins."""
     if must_exist or (folder / SETTINGS_FILE).is_file():
         if must_exist or _holds_records(folder):
-            refuse_other_settings(folder, load_settings(folder).comparable(), settings.comparable())
+            stored = load_settings(folder)
+            pinned = settings.pinned_methods(stored)
+            if pinned is None or not _records_hold_settings(folder, pinned):
+                refuse_other_settings(folder, stored.comparable(), settings.comparable())
+
+
+def _records_hold_settings(folder: Path, names: set[str]) -> bool:
+    """Whether every text done records the setting each of ``names`` resolved, and no sanity
+    check (which records none) has run."""
+    if any(path.stat().st_size > 0 for path in folder.glob(SANITY_PATTERN)):
+        return False
+    return all("setting" in record["methods"].get(name, {}) for record in JsonLines(folder, RESULTS_PATTERN, 0).read() for name in names)
 
 
 def run_evaluation(
@@ -202,7 +234,6 @@ def run_evaluation(
     if is_main or state is None:
         folder.mkdir(parents=True, exist_ok=True)
         _settings_guard(folder, settings)
-        write_text_atomic(folder / SETTINGS_FILE, json.dumps(asdict(settings), indent=2) + "\n")
     if state is not None:
         state.wait_for_everyone()
     classifier = classifier or Classifier.load(settings.model, device=device)
@@ -216,6 +247,8 @@ def run_evaluation(
     log.drop_torn_lines()
     existing = log.read()
     refuse_changed_settings(folder, existing, methods)
+    if is_main or state is None:
+        write_text_atomic(folder / SETTINGS_FILE, json.dumps(asdict(settings), indent=2) + "\n")
     done = {record["index"] for record in existing}
     todo = [item for item in items[position::processes] if item["index"] not in done] if metrics else []
     bar = tqdm(todo, desc=f"evaluating {classifier.name}", unit="text", disable=not (progress and is_main))

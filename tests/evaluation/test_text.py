@@ -104,9 +104,30 @@ def test_a_resumed_run_refuses_when_a_method_resolves_another_layer(settings, cl
     monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", {"layer": 1}, raising=False)
     before = (tmp_path / "results.0.jsonl").read_text()
     settings.n = 3
-    with pytest.raises(InvalidInputError, match=r'explained by iba with \{"beta": .*, "layer": 0\}, but iba now resolves \{"beta": .*, "layer": 1\}'):
+    with pytest.raises(InvalidInputError, match=r'explained by iba with \{"beta": .*, "layer": 0\}, but iba now resolves \{"beta": .*, "layer": 1\}.*resume with --option iba.beta=.* --option iba.layer=0 to keep'):
         run_evaluation(settings, items(3), tmp_path, classifier=classifier, progress=False)
     assert (tmp_path / "results.0.jsonl").read_text() == before
+
+
+def test_a_resumed_run_can_pin_the_setting_its_texts_were_explained_with(settings, classifier, tmp_path, monkeypatch):
+    """After the recommendation changed, the options the refusal names continue the run; a pin
+    the texts contradict, or any other changed option, is refused and changes nothing."""
+    from ib_nlp.core.optimise import IBAConfig
+
+    run_evaluation(settings, items(2), tmp_path, classifier=classifier, progress=False)
+    monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", {"layer": 1}, raising=False)
+    settings_file = tmp_path / SETTINGS_FILE
+    for wrong in ({"layer": 1}, {"layer": 0, "steps": 4}):
+        stored = (settings_file.read_text(), (tmp_path / "results.0.jsonl").read_text())
+        attempt = dataclasses.replace(settings, n=3, options={**settings.options, "iba": {**settings.options["iba"], **wrong}})
+        with pytest.raises(InvalidInputError, match="now resolves" if "steps" not in wrong else "options differ"):
+            run_evaluation(attempt, items(3), tmp_path, classifier=classifier, progress=False)
+        assert (settings_file.read_text(), (tmp_path / "results.0.jsonl").read_text()) == stored
+
+    pinned = dataclasses.replace(settings, n=3, options={**settings.options, "iba": {**settings.options["iba"], "layer": 0, "beta": IBAConfig().beta}})
+    records = run_evaluation(pinned, items(3), tmp_path, classifier=classifier, progress=False)
+    assert [record["methods"]["iba"]["setting"] for record in records] == [{"layer": 0, "beta": IBAConfig().beta}] * 3
+    assert json.loads(settings_file.read_text())["options"]["iba"]["layer"] == 0
 
 
 def test_finished_records_are_the_longest_finished_prefix_of_the_sample(settings, classifier, tmp_path):
@@ -282,6 +303,26 @@ def test_a_run_that_finished_nothing_does_not_lock_its_folder(tmp_path):
     JsonLines(tmp_path, "results.*.jsonl", 0).append({"index": 0})
     with pytest.raises(InvalidInputError, match="holds a run with other settings"):
         _settings_guard(tmp_path, corrected)
+
+
+def test_pins_are_refused_where_the_texts_cannot_confirm_them(tmp_path):
+    """Texts written before settings were recorded, or a sanity check (which records none),
+    cannot confirm a pinned layer or beta: any change of options is refused there."""
+    from ib_nlp.evaluation.text import _settings_guard
+
+    first = EvaluationSettings(model="m", data=None, methods=["iba"], options={"iba": {"steps": 3}})
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(first)))
+    pinned = dataclasses.replace(first, options={"iba": {"steps": 3, "beta": 10}})
+    results = JsonLines(tmp_path, "results.*.jsonl", 0)
+    results.append({"index": 0, "methods": {"iba": {"setting": {"layer": 0, "beta": 10}}}})
+    _settings_guard(tmp_path, pinned)
+    JsonLines(tmp_path, "sanity.*.jsonl", 0).append({"index": 0, "methods": {}})
+    with pytest.raises(InvalidInputError, match="options differ"):
+        _settings_guard(tmp_path, pinned)
+    (tmp_path / "sanity.0.jsonl").unlink()
+    results.append({"index": 1, "methods": {"iba": {}}})
+    with pytest.raises(InvalidInputError, match="options differ"):
+        _settings_guard(tmp_path, pinned)
 
 
 @pytest.mark.slow
