@@ -63,21 +63,26 @@ class EvaluationSettings:
         """The settings that must not change when a run is resumed (``n`` may grow)."""
         return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
 
-    def pinned_methods(self, stored: EvaluationSettings) -> set[str] | None:
-        """The methods whose ``layer`` or ``beta`` options are all that differ from ``stored``'s
-        settings (e.g. a resumed run pins the setting it started with after the model's
-        recommendation changed); None when anything else differs."""
+    def pinned_options(self, stored: EvaluationSettings) -> dict[str, set[str]] | None:
+        """Per method, the ``layer``, ``beta`` or ``keep_special_tokens`` options that differ from
+        ``stored``'s settings (e.g. a resumed run pins the setting it started with after the
+        model's recommendation changed); None when anything else differs."""
         if _without_setting_options(self.comparable()) != _without_setting_options(stored.comparable()):
             return None
-        return {name for name in {*self.options, *stored.options} if self.options.get(name, {}) != stored.options.get(name, {})}
+        pinned = {}
+        for name in {*self.options, *stored.options}:
+            mine, theirs = self.options.get(name, {}), stored.options.get(name, {})
+            if keys := {key for key in {*mine, *theirs} if mine.get(key) != theirs.get(key)}:
+                pinned[name] = keys
+        return pinned
 
 
-SETTING_OPTIONS = ("layer", "beta")
+SETTING_OPTIONS = ("layer", "beta", "keep_special_tokens")
 
 
 def _without_setting_options(comparable: Mapping[str, Any]) -> dict[str, Any]:
-    """``comparable`` settings without the methods' ``layer`` and ``beta`` options, which every
-    text records as the setting its methods resolved (``method_setting``)."""
+    """``comparable`` settings without the methods' ``SETTING_OPTIONS``, which every text
+    records as the setting its methods resolved (``method_setting``)."""
     options = {name: {key: value for key, value in values.items() if key not in SETTING_OPTIONS} for name, values in comparable["options"].items()}
     return {**comparable, "options": {name: values for name, values in options.items() if values}}
 
@@ -107,25 +112,27 @@ def applicable_methods(classifier: Classifier, names: Sequence[str], options: Ma
 
 
 def method_setting(method: AttributionMethod) -> dict[str, Any]:
-    """The layer and beta a method resolved (from its options or the model's recommended
-    settings), recorded with every text so that a resumed run cannot mix two settings; empty for
-    methods without a layer."""
+    """The layer, beta and keep_special_tokens a method resolved (from its options or the
+    model's recommended settings), recorded with every text so that a resumed run cannot mix
+    two settings; empty for methods without a layer."""
     if method.layer is None:
         return {}
     beta = getattr(getattr(method, "config", None), "beta", None)
-    return {"layer": method.layer, **({"beta": beta} if beta is not None else {})}
+    kept = getattr(method, "keep_special_tokens", None)
+    return {"layer": method.layer, **({"beta": beta} if beta is not None else {}), **({"keep_special_tokens": kept} if kept is not None else {})}
 
 
 def refuse_changed_settings(folder: Path, records: Sequence[Mapping[str, Any]], methods: Mapping[str, AttributionMethod]) -> None:
-    """Refuse to resume when a method now resolves another layer or beta than the texts already
+    """Refuse to resume when a method now resolves another setting than the texts already
     done (e.g. the model's recommended settings changed since), naming the options that pin the
-    texts' setting; records written before settings were recorded are not checked."""
+    texts' setting. What a record does not hold is not checked (records written before settings,
+    or keep_special_tokens, were recorded)."""
     for name, method in methods.items():
         now = method_setting(method)
         stored = [setting for record in records if (setting := record["methods"].get(name, {}).get("setting")) is not None]
-        changed = [setting for setting in stored if setting != now]
+        changed = [setting for setting in stored if any(now.get(key) != value for key, value in setting.items())]
         if changed:
-            pins = " ".join(f"--option {name}.{key}={value}" for key, value in sorted(changed[0].items()))
+            pins = " ".join(f"--option {name}.{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in sorted(changed[0].items()))
             raise InvalidInputError(
                 f"{folder} holds texts explained by {name} with {json.dumps(changed[0], sort_keys=True)}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
                 f"(the model's recommended settings changed?); resume with {pins} to keep the run's setting, or evaluate in a new output folder"
@@ -177,22 +184,23 @@ def _holds_records(folder: Path) -> bool:
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
     """Refuse to resume a run with other settings. A run that never finished a text (it failed
     before, e.g. on a wrong option) does not lock its folder: its settings are replaced. Options
-    that only pin a method's layer or beta are let through when every text done records the
+    that only pin a method's layer, beta or keep_special_tokens are let through when every text done records the
     setting that method resolved: ``refuse_changed_settings`` then checks the texts against the pins."""
     if must_exist or (folder / SETTINGS_FILE).is_file():
         if must_exist or _holds_records(folder):
             stored = load_settings(folder)
-            pinned = settings.pinned_methods(stored)
+            pinned = settings.pinned_options(stored)
             if pinned is None or not _records_hold_settings(folder, pinned):
                 refuse_other_settings(folder, stored.comparable(), settings.comparable())
 
 
-def _records_hold_settings(folder: Path, names: set[str]) -> bool:
-    """Whether every text done records the setting each of ``names`` resolved, and no sanity
-    check (which records none) has run."""
+def _records_hold_settings(folder: Path, pinned: Mapping[str, set[str]]) -> bool:
+    """Whether every text done records the resolved value of each ``pinned`` option of each
+    method, and no sanity check (which records none) has run."""
     if any(path.stat().st_size > 0 for path in folder.glob(SANITY_PATTERN)):
         return False
-    return all("setting" in record["methods"].get(name, {}) for record in JsonLines(folder, RESULTS_PATTERN, 0).read() for name in names)
+    records = JsonLines(folder, RESULTS_PATTERN, 0).read()
+    return all(keys <= set(record["methods"].get(name, {}).get("setting") or {}) for record in records for name, keys in pinned.items())
 
 
 def run_evaluation(

@@ -95,18 +95,41 @@ def test_a_run_with_other_settings_is_refused(settings, classifier, tmp_path):
         run_evaluation(settings, items(1), tmp_path, classifier=classifier, progress=False)
 
 
-def test_a_resumed_run_refuses_when_a_method_resolves_another_layer(settings, classifier, tmp_path, monkeypatch):
-    """The model's recommended settings changed between two parts of a run: the records say so."""
+@pytest.mark.parametrize(
+    ("recommendation", "message"),
+    [
+        ({"layer": 1}, r'with \{"beta": 10.0, "keep_special_tokens": false, "layer": 0\}, but iba now resolves \{"beta": 10.0, "keep_special_tokens": false, "layer": 1\}'),
+        ({"keep_special_tokens": True}, r'with \{.*"keep_special_tokens": false.*\}, but iba now resolves \{.*"keep_special_tokens": true.*\}'),
+    ],
+)
+def test_a_resumed_run_refuses_when_a_method_resolves_another_setting(settings, classifier, tmp_path, monkeypatch, recommendation, message):
+    """The model's recommended settings changed between two parts of a run: the records say so,
+    and the refusal names the options that pin the records' setting."""
     from ib_nlp.core.optimise import IBAConfig
 
     first = run_evaluation(settings, items(2), tmp_path, classifier=classifier, progress=False)
-    assert first[0]["methods"]["iba"]["setting"] == {"layer": 0, "beta": IBAConfig().beta} and "setting" not in first[0]["methods"]["random"]
-    monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", {"layer": 1}, raising=False)
+    assert first[0]["methods"]["iba"]["setting"] == {"layer": 0, "beta": IBAConfig().beta, "keep_special_tokens": False}
+    assert "setting" not in first[0]["methods"]["random"]
+    monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", recommendation, raising=False)
     before = (tmp_path / "results.0.jsonl").read_text()
     settings.n = 3
-    with pytest.raises(InvalidInputError, match=r'explained by iba with \{"beta": .*, "layer": 0\}, but iba now resolves \{"beta": .*, "layer": 1\}.*resume with --option iba.beta=.* --option iba.layer=0 to keep'):
+    pins = "--option iba.beta=10.0 --option iba.keep_special_tokens=false --option iba.layer=0"
+    with pytest.raises(InvalidInputError, match=message + ".*resume with " + pins + " to keep"):
         run_evaluation(settings, items(3), tmp_path, classifier=classifier, progress=False)
     assert (tmp_path / "results.0.jsonl").read_text() == before
+
+
+def test_keys_a_record_does_not_hold_are_not_checked(settings, classifier, tmp_path, monkeypatch):
+    """Records written before keep_special_tokens was recorded resume under either value."""
+    run_evaluation(settings, items(2), tmp_path, classifier=classifier, progress=False)
+    results = tmp_path / "results.0.jsonl"
+    older = [json.loads(line) for line in results.read_text().splitlines()]
+    for record in older:
+        del record["methods"]["iba"]["setting"]["keep_special_tokens"]
+    results.write_text("".join(json.dumps(record) + "\n" for record in older))
+    monkeypatch.setattr(classifier.model.config, "ib_nlp_defaults", {"keep_special_tokens": True}, raising=False)
+    settings.n = 3
+    assert len(run_evaluation(settings, items(3), tmp_path, classifier=classifier, progress=False)) == 3
 
 
 def test_a_resumed_run_can_pin_the_setting_its_texts_were_explained_with(settings, classifier, tmp_path, monkeypatch):
@@ -126,7 +149,7 @@ def test_a_resumed_run_can_pin_the_setting_its_texts_were_explained_with(setting
 
     pinned = dataclasses.replace(settings, n=3, options={**settings.options, "iba": {**settings.options["iba"], "layer": 0, "beta": IBAConfig().beta}})
     records = run_evaluation(pinned, items(3), tmp_path, classifier=classifier, progress=False)
-    assert [record["methods"]["iba"]["setting"] for record in records] == [{"layer": 0, "beta": IBAConfig().beta}] * 3
+    assert [record["methods"]["iba"]["setting"] for record in records] == [{"layer": 0, "beta": IBAConfig().beta, "keep_special_tokens": False}] * 3
     assert json.loads(settings_file.read_text())["options"]["iba"]["layer"] == 0
 
 
@@ -320,6 +343,8 @@ def test_pins_are_refused_where_the_texts_cannot_confirm_them(tmp_path):
     with pytest.raises(InvalidInputError, match="options differ"):
         _settings_guard(tmp_path, pinned)
     (tmp_path / "sanity.0.jsonl").unlink()
+    with pytest.raises(InvalidInputError, match="options differ"):  # the records do not hold it
+        _settings_guard(tmp_path, dataclasses.replace(pinned, options={"iba": {"steps": 3, "beta": 10, "keep_special_tokens": True}}))
     results.append({"index": 1, "methods": {"iba": {}}})
     with pytest.raises(InvalidInputError, match="options differ"):
         _settings_guard(tmp_path, pinned)
