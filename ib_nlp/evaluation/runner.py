@@ -48,6 +48,11 @@ def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
+def option_argument(name: str, key: str, value: Any) -> str:
+    """The ``--option NAME.KEY=VALUE`` that ``parse_options`` reads back as ``value``."""
+    return f"--option {name}.{key}={value if isinstance(value, str) else json.dumps(value)}"
+
+
 class JsonLines:
     """Append-only JSON lines, one file per process, read back across all processes' files."""
 

@@ -36,6 +36,7 @@ from ib_nlp.evaluation.runner import (
     JsonLines,
     finished_prefix,
     finite,
+    option_argument,
     refuse_other_settings,
     share_cpu_threads,
     write_csv,
@@ -117,9 +118,8 @@ def method_setting(method: AttributionMethod) -> dict[str, Any]:
     two settings; empty for methods without a layer."""
     if method.layer is None:
         return {}
-    beta = getattr(getattr(method, "config", None), "beta", None)
-    kept = getattr(method, "keep_special_tokens", None)
-    return {"layer": method.layer, **({"beta": beta} if beta is not None else {}), **({"keep_special_tokens": kept} if kept is not None else {})}
+    resolved = {"layer": method.layer, "beta": getattr(getattr(method, "config", None), "beta", None), "keep_special_tokens": getattr(method, "keep_special_tokens", None)}
+    return {key: value for key, value in resolved.items() if value is not None}
 
 
 def refuse_changed_settings(folder: Path, records: Sequence[Mapping[str, Any]], methods: Mapping[str, AttributionMethod]) -> None:
@@ -129,12 +129,12 @@ def refuse_changed_settings(folder: Path, records: Sequence[Mapping[str, Any]], 
     or keep_special_tokens, were recorded)."""
     for name, method in methods.items():
         now = method_setting(method)
-        stored = [setting for record in records if (setting := record["methods"].get(name, {}).get("setting")) is not None]
-        changed = [setting for setting in stored if any(now.get(key) != value for key, value in setting.items())]
+        settings = (record["methods"].get(name, {}).get("setting") or {} for record in records)
+        changed = next((setting for setting in settings if any(now.get(key) != value for key, value in setting.items())), None)
         if changed:
-            pins = " ".join(f"--option {name}.{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in sorted(changed[0].items()))
+            pins = " ".join(option_argument(name, key, value) for key, value in sorted(changed.items()))
             raise InvalidInputError(
-                f"{folder} holds texts explained by {name} with {json.dumps(changed[0], sort_keys=True)}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
+                f"{folder} holds texts explained by {name} with {json.dumps(changed, sort_keys=True)}, but {name} now resolves {json.dumps(now, sort_keys=True)} "
                 f"(the model's recommended settings changed?); resume with {pins} to keep the run's setting, or evaluate in a new output folder"
             )
 
@@ -176,9 +176,9 @@ def load_settings(folder: str | os.PathLike[str]) -> EvaluationSettings:
     return EvaluationSettings(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def _holds_records(folder: Path) -> bool:
-    """Whether any process of the run in ``folder`` has finished a text (results or sanity)."""
-    return any(path.stat().st_size > 0 for pattern in (RESULTS_PATTERN, SANITY_PATTERN) for path in folder.glob(pattern))
+def _holds_records(folder: Path, patterns: Sequence[str] = (RESULTS_PATTERN, SANITY_PATTERN)) -> bool:
+    """Whether any process of the run in ``folder`` has finished a text (by default results or sanity)."""
+    return any(path.stat().st_size > 0 for pattern in patterns for path in folder.glob(pattern))
 
 
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
@@ -197,7 +197,7 @@ def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: b
 def _records_hold_settings(folder: Path, pinned: Mapping[str, set[str]]) -> bool:
     """Whether every text done records the resolved value of each ``pinned`` option of each
     method, and no sanity check (which records none) has run."""
-    if any(path.stat().st_size > 0 for path in folder.glob(SANITY_PATTERN)):
+    if _holds_records(folder, (SANITY_PATTERN,)):
         return False
     records = JsonLines(folder, RESULTS_PATTERN, 0).read()
     return all(keys <= set(record["methods"].get(name, {}).get("setting") or {}) for record in records for name, keys in pinned.items())
