@@ -262,7 +262,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, data: Path | None = Non
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--notes", default="", help="free text added to the model card and training.json")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: forward and backward passes under bfloat16 autocast (float32 weights), about 1.4x faster per step on CPUs with AVX512-BF16 (scripts/bench_training.py)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: forward and backward passes under bfloat16 autocast (float32 weights), about 1.4x faster per step on CPUs with AVX512-BF16 or AMX, emulated and about 10x slower on CPUs without (a warning says so; scripts/bench_training.py)")
     parser.add_argument("--attention-dropout", type=float, help="dropout on the attention probabilities of the BERT models (default: the config's, 0.1); 0 saves a third of a CPU step")
     parser.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS", help="save a checkpoint every STEPS steps (and after each epoch); the same command resumes from it")
 

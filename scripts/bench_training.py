@@ -7,7 +7,8 @@ under bfloat16 autocast, with and without attention dropout (``ib-nlp train --pr
 
 Random token ids of one batch (default 16 x 256 tokens, as in the ``minilm-imdb`` recipe), the
 model in training mode, one warm-up step, then the mean of ``--repeats`` steps. bfloat16 is
-fast only on CPUs with AVX512-BF16 or AMX (elsewhere it may be slower than float32).
+fast only on CPUs with AVX512-BF16 or AMX; elsewhere it is emulated, 10 to 20 times slower than
+float32 on a 2-core AVX2 CPU (docs/shipped-models.md).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import json
 import math
 import platform
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,8 @@ class TrainingSettings:
     checkpoint_every: int = 200
     precision: str = "fp32"
     """``"bf16"``: run forward and backward passes under bfloat16 autocast (weights, optimiser
-    state and the saved model stay float32); about 1.4 times faster per step on CPUs with AVX512-BF16."""
+    state and the saved model stay float32); about 1.4 times faster per step on CPUs with AVX512-BF16
+    or AMX, emulated and about 10 times slower on CPUs without (:func:`precision_warning`)."""
     attention_dropout: float | None = None
     """Dropout on the attention probabilities of the BERT models (None: the config's own, 0.1);
     0 spares the CPU a dropout mask over every head's attention matrix, a third of a step."""
@@ -314,6 +316,27 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], labels: list[in
     return [{**{k: encoded[k][i] for k in keys}, "label": labels[i]} for i in range(len(texts))]
 
 
+def cpu_lacks_native_bfloat16() -> bool:
+    """True on an x86 CPU with neither AVX512-BF16 nor AMX, where bfloat16 matrix products are
+    emulated (elsewhere the answer is not known, and False)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    return not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """Why ``precision`` will be slow on ``device``, or None: bfloat16 autocast on a CPU that
+    emulates it (10 to 20 times slower than float32 per step on a 2-thread AVX2 CPU,
+    ``scripts/bench_training.py``)."""
+    if precision != "bf16" or device.type != "cpu" or not cpu_lacks_native_bfloat16():
+        return None
+    return (
+        "--precision bf16 on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated there and a training "
+        "step can take many times longer than in float32 (measure with scripts/bench_training.py); "
+        "use --precision fp32 on this machine"
+    )
+
+
 def passes(precision: str, device: torch.device) -> torch.autocast:
     """The context of forward passes: bfloat16 autocast for ``precision == "bf16"``, else none.
     (Not Accelerator's mixed_precision, which is process-wide state fixed by the first run.)"""
@@ -517,6 +540,9 @@ def train_imdb(args: TrainingSettings, command: str) -> dict:
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
     accelerator = Accelerator()
+    slow = precision_warning(args.precision, accelerator.device)
+    if slow:
+        warnings.warn(slow, stacklevel=2)
 
     train_split = load_imdb("train", args.data)
     test_split = load_imdb("test", args.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import datasets
@@ -116,6 +117,43 @@ def test_bf16_passes_without_attention_dropout_keep_float32_weights_and_say_so(i
     assert (facts["precision"], facts["attention_dropout"]) == ("bf16", 0.0)
     card = (folder / "README.md").read_text()
     assert "bfloat16 autocast (float32 weights) passes, attention dropout 0.0" in card and "batch size 4, 1 epoch, gradient" in card
+
+
+def _cpuinfo_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (an independent reading of what torch detects)."""
+    path = Path("/proc/cpuinfo")
+    if not path.is_file():
+        pytest.skip("no /proc/cpuinfo on this machine")
+    lines = [line for line in path.read_text().splitlines() if line.startswith("flags")]
+    return set(lines[0].split(":", 1)[1].split()) if lines else set()
+
+
+def test_bfloat16_is_called_emulated_exactly_on_x86_cpus_without_avx512_bf16_or_amx(monkeypatch):
+    flags = _cpuinfo_flags()
+    if "avx2" not in flags and "avx512f" not in flags:
+        pytest.skip("not an x86 CPU with AVX2 or AVX-512")
+    assert training.cpu_lacks_native_bfloat16() == (not flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(training.platform, "machine", lambda: "aarch64")
+    assert not training.cpu_lacks_native_bfloat16(), "outside x86 the answer is unknown, so no warning"
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_bf16_training_on_a_cpu_that_emulates_it_warns_before_it_starts(imdb, encoder, tmp_path, monkeypatch, emulated):
+    monkeypatch.setattr(training, "cpu_lacks_native_bfloat16", lambda: emulated)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training.precision_warning("fp32", cpu) is None and training.precision_warning("bf16", cuda) is None
+    message = training.precision_warning("bf16", cpu)
+    assert (message is not None and "--precision fp32" in message) == emulated
+
+    def stop_after_the_checks(*args):
+        raise RuntimeError("stop after the checks")
+
+    monkeypatch.setattr(training, "build_model", stop_after_the_checks)
+    arguments = [*_arguments(imdb, encoder, tmp_path / "model"), "--precision", "bf16"]
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(RuntimeError, match="stop after the checks"):
+        warnings.simplefilter("always")
+        _train(arguments)
+    assert any("bfloat16 is emulated" in str(warning.message) for warning in caught) == emulated
 
 
 def test_a_timed_training_step_trains_the_encoder_as_ib_nlp_train_would(encoder, monkeypatch, autocast_dtypes):
