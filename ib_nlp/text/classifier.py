@@ -430,20 +430,24 @@ class Classifier:
         """Class index for a target given as index, label name or None (the predicted class)."""
         if target is None:
             return int(logits.argmax())
-        if isinstance(target, bool):
-            raise InvalidInputError(f"target must be a class index or label name, not {target!r}")
-        if isinstance(target, int):
-            if not 0 <= target < len(self.label_names):
-                raise InvalidInputError(f"target {target} does not exist; classes are {self._label_list()}")
-            return target
-        if isinstance(target, str):
+        return self.class_index(target)
+
+    def class_index(self, label: int | str, role: str = "target") -> int:
+        """Index of the class given as index or label name; ``role`` names the option in errors."""
+        if isinstance(label, bool):
+            raise InvalidInputError(f"{role} must be a class index or label name, not {label!r}")
+        if isinstance(label, int):
+            if not 0 <= label < len(self.label_names):
+                raise InvalidInputError(f"{role} {label} does not exist; classes are {self._label_list()}")
+            return label
+        if isinstance(label, str):
             lowered = [name.lower() for name in self.label_names]
-            if target.lower() in lowered:
-                return lowered.index(target.lower())
-            if target.isdigit() and int(target) < len(self.label_names):
-                return int(target)
-            raise InvalidInputError(f"target {target!r} does not exist; classes are {self._label_list()}")
-        raise InvalidInputError(f"target must be a class index or label name, not {type(target).__name__}")
+            if label.lower() in lowered:
+                return lowered.index(label.lower())
+            if label.isdigit() and int(label) < len(self.label_names):
+                return int(label)
+            raise InvalidInputError(f"{role} {label!r} does not exist; classes are {self._label_list()}")
+        raise InvalidInputError(f"{role} must be a class index or label name, not {type(label).__name__}")
 
     def _label_list(self) -> str:
         return ", ".join(f"{i} = {name!r}" for i, name in enumerate(self.label_names))

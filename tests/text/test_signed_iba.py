@@ -161,8 +161,12 @@ def test_the_contrast_is_the_runner_up_or_the_named_class():
     assert named.metadata["contrast"] == "class 2" and named.parameters["contrast"] == "class 2"
     with pytest.raises(InvalidInputError, match="same class"):
         ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast="class 1").explain(text)
-    with pytest.raises(InvalidInputError, match="'neutral' does not exist; classes are 0 = 'class 0'"):
+    with pytest.raises(InvalidInputError, match="contrast 'neutral' does not exist; classes are 0 = 'class 0'"):
         ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast="neutral")
+    with pytest.raises(InvalidInputError, match="contrast 3 does not exist"):
+        ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast=3)
+    with pytest.raises(InvalidInputError, match="contrast must be a class index or label name, not True"):
+        ContrastiveIBA(classifier, layer=0, reference_corpus=SENTIMENT_REFERENCE, contrast=True)
     with pytest.raises(InvalidInputError, match=r"no option 'contrasts' \(did you mean 'contrast'\?\)"):
         load_method("contrastive_iba", classifier, contrasts=1)
 

@@ -46,7 +46,7 @@ class ContrastiveIBA(PerSampleIBA):
         super().__init__(model, layer, **options)
         if len(self.classifier.label_names) < 2:
             raise InvalidInputError("contrastive IBA needs a classifier with at least two classes")
-        self.contrast = None if contrast is None else self.classifier.resolve_target(contrast, torch.zeros(len(self.classifier.label_names)))
+        self.contrast = None if contrast is None else self.classifier.class_index(contrast, role="contrast")
 
     def parameters(self) -> dict[str, Any]:
         return {**super().parameters(), "contrast": "runner-up" if self.contrast is None else self.classifier.label_names[self.contrast]}
