@@ -133,7 +133,8 @@ def _build_explainer(args: argparse.Namespace, classifier: Classifier, reference
 
 
 def format_summary(explanation: Explanation, top: int) -> str:
-    """A short human-readable report: prediction, settings and the top words with their bits."""
+    """A short human-readable report: prediction, settings and the top words with their bits;
+    for a signed method, the ``top`` words for the target and the ``top`` words against it."""
     probability = explanation.probabilities[explanation.predicted]
     header = [
         ("model", printable(explanation.model_name)),
@@ -146,17 +147,29 @@ def format_summary(explanation: Explanation, top: int) -> str:
     ]
     width = max(len(name) for name, _ in header)
     lines = [f"{name:<{width}}  {value}" for name, value in header]
-    words = [(printable(word), score) for word, score in explanation.top_words(top)]
-    if words:
-        scores = [f"{score:.3f}" for _, score in words]
-        rank_width = max(len("rank"), len(str(len(words))))
-        word_width = max(len("word"), *(len(word) for word, _ in words))
-        bits_width = max(len(explanation.unit), *(len(score) for score in scores))
-        lines.append("")
-        lines.append(f"{'rank':>{rank_width}}  {'word':<{word_width}}  {explanation.unit:>{bits_width}}")
-        for rank, ((word, _), score) in enumerate(zip(words, scores, strict=True), start=1):
-            lines.append(f"{rank:>{rank_width}}  {word:<{word_width}}  {score:>{bits_width}}")
+    opposing = explanation.opposing_words(top)
+    if not opposing:
+        tables = [([], explanation.top_words(top))]
+    else:
+        supporting = [(word, score) for word, score in explanation.top_words(top) if score >= 0]
+        tables = [(["for the target:"], supporting), (["against the target:"], opposing)]
+    for heading, words in tables:
+        if words:
+            lines.extend(["", *heading, *_word_table(words, explanation.unit)])
     return "\n".join(lines)
+
+
+def _word_table(words: list[tuple[str, float]], unit: str) -> list[str]:
+    """Ranked words with their scores, the score column right-aligned under ``unit``."""
+    names = [printable(word) for word, _ in words]
+    scores = [f"{score:.3f}" for _, score in words]
+    rank_width = max(len("rank"), len(str(len(words))))
+    word_width = max(len("word"), *(len(name) for name in names))
+    score_width = max(len(unit), *(len(score) for score in scores))
+    rows = [f"{'rank':>{rank_width}}  {'word':<{word_width}}  {unit:>{score_width}}"]
+    for rank, (name, score) in enumerate(zip(names, scores, strict=True), start=1):
+        rows.append(f"{rank:>{rank_width}}  {name:<{word_width}}  {score:>{score_width}}")
+    return rows
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -334,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", metavar="OUT.json", help="also save the explanation as JSON (written atomically)")
     explain.add_argument("--html", metavar="OUT.html", help="also save a self-contained HTML report (written atomically)")
-    explain.add_argument("--top", type=_non_negative_int, default=10, metavar="K", help="number of top words to print (default: 10)")
+    explain.add_argument("--top", type=_non_negative_int, default=10, metavar="K", help="number of top words to print, and of words against the target for a signed method (default: 10)")
     explain.add_argument("--quiet", action="store_true", help="print no progress bars and no summary, only errors and warnings")
     explain.set_defaults(handler=run_explain)
 

@@ -248,6 +248,21 @@ def test_summary_without_words(model_dir: Path, reference: Path, tmp_path: Path)
     assert "rank" not in summary and summary.splitlines()[-1].startswith("seconds")
 
 
+def test_summary_of_a_signed_method_lists_the_words_for_and_against_the_target(model_dir: Path, reference: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    assert main(_explain(model_dir, reference, TEXT, "--method", "gradient_signed_iba", "--json", str(output), "--quiet")) == 0
+    explanation = Explanation.load(output)
+    explanation.word_scores = [(-1.0) ** index * (index + 1) for index in range(len(explanation.words))]
+    lines = format_summary(explanation, 2).splitlines()
+    supporting, opposing = lines.index("for the target:"), lines.index("against the target:")
+    words = [word.text for word in explanation.words]
+    supporting_words = sorted(range(0, len(words), 2), reverse=True)[:2]
+    opposing_words = sorted(range(1, len(words), 2), reverse=True)[:2]
+    assert [row.split()[1:] for row in lines[supporting + 2 : supporting + 4]] == [[words[i], f"{i + 1.0:.3f}"] for i in supporting_words]
+    assert [row.split()[1:] for row in lines[opposing + 2 :]] == [[words[i], f"{-(i + 1.0):.3f}"] for i in opposing_words]
+    assert lines[opposing + 1].split() == ["rank", "word", "signed", "bits"]
+
+
 def test_models_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     capsys.readouterr()

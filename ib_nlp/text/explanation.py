@@ -197,10 +197,26 @@ class Explanation:
         return math.fsum(self.word_scores)
 
     def top_words(self, k: int) -> list[tuple[str, float]]:
-        """The ``k`` highest-scoring words as ``(text, score)``; ties keep text order."""
+        """The ``k`` highest-scoring words as ``(text, score)``; ties keep text order.
+
+        For a signed method these are the words that support the target most.
+        """
         if k < 0:
             raise ValueError(f"k must be non-negative, got {k}")
         order = sorted(range(len(self.words)), key=lambda i: -self.word_scores[i])
+        return [(self.words[i].text, self.word_scores[i]) for i in order[:k]]
+
+    def opposing_words(self, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most negative words as ``(text, score)``, most negative first; ties keep
+        text order.
+
+        For a signed method (signed bits, Integrated Gradients, occlusion, ...) these are the
+        words that argue against the target most. Only words scoring below 0 count, so an
+        unsigned method (bits) gives an empty list.
+        """
+        if k < 0:
+            raise ValueError(f"k must be non-negative, got {k}")
+        order = sorted((i for i in range(len(self.words)) if self.word_scores[i] < 0), key=lambda i: self.word_scores[i])
         return [(self.words[i].text, self.word_scores[i]) for i in order[:k]]
 
     def to_dict(self) -> dict[str, Any]:

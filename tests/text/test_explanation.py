@@ -170,6 +170,17 @@ def test_top_words_highest_first_and_stable() -> None:
         explanation.top_words(-1)
 
 
+def test_opposing_words_most_negative_first_and_only_below_zero() -> None:
+    explanation = _make(text="a b c d e")
+    explanation.word_scores = [-1.0, 2.0, -3.0, 0.0, -1.0]
+    assert explanation.opposing_words(2) == [("c", -3.0), ("a", -1.0)]
+    assert explanation.opposing_words(10) == [("c", -3.0), ("a", -1.0), ("e", -1.0)]
+    explanation.word_scores = [1.0, 2.0, 0.0, 0.5, 3.0]
+    assert explanation.opposing_words(3) == []
+    with pytest.raises(ValueError, match="k must be non-negative"):
+        explanation.opposing_words(-1)
+
+
 def test_html_escapes_all_user_strings() -> None:
     text = 'Great <script>alert(1)</script> "><img src=x onerror=alert(1)>  end'
     explanation = _make(

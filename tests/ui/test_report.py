@@ -343,6 +343,17 @@ def test_dataset_summary_table() -> None:
         report.render_dataset(items, top_k=-1)
 
 
+def test_dataset_summary_lists_the_words_against_the_target_of_a_signed_method() -> None:
+    signed = make_explanation("A dull and boring story, wonderful acting.", signed=True)
+    row = report.render_dataset([signed], top_k=2).split("<tbody>")[1].split("</tbody>")[0]
+    supporting, opposing = row.split("<small>against:</small>")
+    assert [word for word, _ in signed.opposing_words(2)] == ["dull", "boring"]
+    assert "boring" in opposing and "dull" in opposing and "wonderful" not in opposing
+    assert "wonderful" in supporting and "dull" not in supporting
+    unsigned = report.render_dataset([make_explanation("A dull and boring story, wonderful acting.")], top_k=2)
+    assert "against:" not in unsigned
+
+
 def test_layer_sweep_renders_the_given_matrix() -> None:
     words = ["a", "wonderful", "film"]
     layers = ["embeddings", 0, 1]
