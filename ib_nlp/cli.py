@@ -147,13 +147,8 @@ def format_summary(explanation: Explanation, top: int) -> str:
     ]
     width = max(len(name) for name, _ in header)
     lines = [f"{name:<{width}}  {value}" for name, value in header]
-    opposing = explanation.opposing_words(top)
-    if not opposing:
-        tables = [([], explanation.top_words(top))]
-    else:
-        supporting = [(word, score) for word, score in explanation.top_words(top) if score >= 0]
-        tables = [(["for the target:"], supporting), (["against the target:"], opposing)]
-    for heading, words in tables:
+    supporting, opposing = explanation.words_for_and_against(top)
+    for heading, words in ((["for the target:"] if opposing else [], supporting), (["against the target:"], opposing)):
         if words:
             lines.extend(["", *heading, *_word_table(words, explanation.unit)])
     return "\n".join(lines)

@@ -219,6 +219,15 @@ class Explanation:
         order = sorted((i for i in range(len(self.words)) if self.word_scores[i] < 0), key=lambda i: self.word_scores[i])
         return [(self.words[i].text, self.word_scores[i]) for i in order[:k]]
 
+    def words_for_and_against(self, k: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """The ``k`` words that support the target most and the ``k`` that oppose it most (what
+        summaries list). When no word scores below 0 (an unsigned method) the first list is
+        :meth:`top_words` and the second is empty; otherwise the first keeps the scores of 0 or more.
+        """
+        opposing = self.opposing_words(k)
+        top = self.top_words(k)
+        return ([(word, score) for word, score in top if score >= 0] if opposing else top), opposing
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict; :meth:`from_dict` is its exact inverse."""
         data: dict[str, Any] = {"format_version": FORMAT_VERSION}

@@ -557,11 +557,8 @@ def render_comparison(
 def _top_words_cell(explanation: Explanation, top_k: int) -> str:
     """The top words with their scores, escaped, for the summary table; when some words score
     below 0 (a signed method), the top words for the target and, below them, against it."""
-    opposing = explanation.opposing_words(top_k)
-    if not opposing:
-        return _word_list(explanation.top_words(top_k))
-    supporting = [(word, score) for word, score in explanation.top_words(top_k) if score >= 0]
-    return f"{_word_list(supporting)}<br><small>against:</small> {_word_list(opposing)}"
+    supporting, opposing = explanation.words_for_and_against(top_k)
+    return _word_list(supporting) + (f"<br><small>against:</small> {_word_list(opposing)}" if opposing else "")
 
 
 def _word_list(words: list[tuple[str, float]]) -> str:

@@ -181,6 +181,14 @@ def test_opposing_words_most_negative_first_and_only_below_zero() -> None:
         explanation.opposing_words(-1)
 
 
+def test_words_for_and_against_split_a_signed_ranking_and_keep_an_unsigned_one() -> None:
+    explanation = _make(text="a b c d e")
+    explanation.word_scores = [-1.0, 2.0, -3.0, 0.0, -2.0]
+    assert explanation.words_for_and_against(3) == ([("b", 2.0), ("d", 0.0)], [("c", -3.0), ("e", -2.0), ("a", -1.0)])
+    explanation.word_scores = [1.0, 2.0, 0.0, 0.5, 3.0]
+    assert explanation.words_for_and_against(2) == (explanation.top_words(2), [])
+
+
 def test_html_escapes_all_user_strings() -> None:
     text = 'Great <script>alert(1)</script> "><img src=x onerror=alert(1)>  end'
     explanation = _make(
