@@ -24,7 +24,7 @@ import numpy as np
 
 from ib_nlp.text.methods import AttributionMethod, load_method, method_names
 from ib_nlp.text.classifier import Classifier
-from ib_nlp.text.data import held_out_reviews, load_imdb
+from ib_nlp.text.data import HUB_ID as IMDB_HUB_ID, IMDB_ENV_VAR, held_out_reviews, load_imdb
 from ib_nlp.errors import InvalidInputError, TruncationWarning
 from ib_nlp.text.methods.iba import is_bottleneck_method
 from ib_nlp.io import write_text_atomic
@@ -410,6 +410,29 @@ def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, coun
     return [item["text"] for item in sample_items(train, min(count, len(train)), seed)]
 
 
+def _option_text(value: Any, limit: int = 60) -> str:
+    """An option's value as given on the command line, a list (a reference corpus) as its length."""
+    if isinstance(value, list) and len(json.dumps(value)) > limit:
+        return f"[{len(value)} items]"
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def settings_facts(settings: EvaluationSettings) -> list[tuple[str, str]]:
+    """The run's settings as the report shows them: labelled values a reader can repeat the run from."""
+    options = [f"{method}.{name}={_option_text(value)}" for method, given in settings.options.items() for name, value in given.items()]
+    return [
+        ("Model", settings.model),
+        ("Data", settings.data or f"${IMDB_ENV_VAR}, else the hub's {IMDB_HUB_ID}"),
+        ("Split", settings.split),
+        ("Reviews", f"{settings.n} (seed {settings.seed})"),
+        ("Methods", ", ".join(settings.methods)),
+        ("Metrics", ", ".join(settings.metrics) or "none"),
+        ("Options", ", ".join(options) or "none (each method at the model's recommended settings)"),
+        ("Sanity check", f"{settings.sanity_n} reviews" if settings.sanity_n else "not run"),
+    ]
+
+
 def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> str:
     """Summary tables (Markdown, CSV), figures and the HTML report; returns the Markdown."""
     from ib_nlp.ui.plots import curves_png
@@ -453,8 +476,7 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
         png = curves_png([("Cascading randomisation, top layer first", "randomised up to", "Spearman correlation with the original", curves)])
         (folder / "sanity.png").write_bytes(png)
         figures.append(("Sanity check", png))
-    notes = [f"Settings: {json.dumps(settings.__dict__)}"]
-    save_html(render_evaluation(title, tables, figures, notes), folder / "report.html")
+    save_html(render_evaluation(title, tables, figures, settings_facts(settings)), folder / "report.html")
     return markdown
 
 

@@ -684,11 +684,12 @@ def render_evaluation(
     title: str,
     tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
     figures: Sequence[tuple[str, bytes]] = (),
-    notes: Sequence[str] = (),
+    settings: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """An evaluation report: notes, result tables ``(caption, header, rows)`` and PNG figures
-    ``(caption, bytes)`` embedded in the page (no outside files)."""
-    parts = [f'<section class="card"><p class="note">{_escape(note)}</p></section>' for note in notes]
+    """An evaluation report: the run's settings as labelled values ``(label, text)``, result
+    tables ``(caption, header, rows)`` and PNG figures ``(caption, bytes)`` embedded in the page
+    (no outside files)."""
+    parts = [f'<section class="card"><h2>Settings</h2>{_meta([(key, _escape(value)) for key, value in settings])}</section>'] if settings else []
     for caption, header, rows in tables:
         head = "".join(f"<th>{_escape(cell)}</th>" for cell in header)
         body = "".join("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)

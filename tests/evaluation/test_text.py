@@ -207,6 +207,16 @@ def test_summary_is_the_mean_and_standard_error_over_texts(settings, classifier,
     assert rows[("iba", "insertion_deletion", "deletion_auc")]["direction"] == "lower is better"
 
 
+def test_the_report_lists_the_settings_a_reader_can_repeat_the_run_from(settings):
+    facts = dict(text_evaluation.settings_facts(dataclasses.replace(settings, sanity_n=2)))
+    assert facts["Methods"] == "iba, saliency, random" and facts["Reviews"] == "4 (seed 0)" and facts["Sanity check"] == "2 reviews"
+    assert "IB_NLP_IMDB" in facts["Data"] and "stanfordnlp/imdb" in facts["Data"]
+    corpus = len(settings.options["iba"]["reference_corpus"])
+    assert facts["Options"] == f"iba.reference_corpus=[{corpus} items], iba.steps=3, iba.samples=2, sensitivity_n.subsets=5, degradation.steps=4"
+    plain = dict(text_evaluation.settings_facts(dataclasses.replace(settings, options={"lime": {"kernel": "x" * 80}}, data="reviews.parquet")))
+    assert plain["Options"] == "lime.kernel=" + "x" * 59 + "…" and plain["Data"] == "reviews.parquet" and plain["Sanity check"] == "not run"
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tiny")
@@ -256,6 +266,7 @@ def test_script_writes_tables_figures_and_a_report(saved_model, tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    assert "<h2>Settings</h2>" in page and "iba, gradient_x_input, random" in page and "iba.steps=3" in page
     assert json.loads((out / "settings.json").read_text())["methods"] == ["iba", "gradient_x_input", "random"]
     assert len(JsonLines(out, "sanity.*.jsonl", 0).read()) == 2
 

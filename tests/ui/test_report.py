@@ -461,9 +461,9 @@ def test_evaluation_report_escapes_every_string_and_embeds_figures():
     from ib_nlp.ui.report import render_evaluation
 
     evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
-    page = render_evaluation(evil, [(evil, ["method", evil], [[evil, "0.5 ± 0.1"]])], [(evil, b"\x89PNG fake")], notes=[evil])
+    page = render_evaluation(evil, [(evil, ["method", evil], [[evil, "0.5 ± 0.1"]])], [(evil, b"\x89PNG fake")], settings=[("Model", evil)])
     assert "<script>alert" not in page and "<img src=x" not in page
-    assert page.count("&lt;script&gt;") == 8  # title, heading, caption, header, cell, figure heading and alt, note
+    assert page.count("&lt;script&gt;") == 8  # title, heading, caption, header, cell, figure heading and alt, setting
     assert page.count('src="data:image/png;base64,') == 1 and "img-src data:" in page
 
 
