@@ -178,8 +178,7 @@ def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
 
 def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
     """imdb-bert-small recommends the embeddings for gradient_signed_iba and block 0 for IBA, and
-    imdb-lstm beta 100 for it and the other variants that sign IBA's bits and 10 for IBA and the
-    contrastive fit: switching the method moves the layer and beta controls; a baseline leaves
+    imdb-lstm beta 100 for it and the other signed variants and 10 for IBA: switching the method moves the layer and beta controls; a baseline leaves
     them where they were."""
     widget = make()
     widget.model_dropdown.value = "imdb-bert-small"
@@ -197,7 +196,7 @@ def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
     assert widget.last_explanation.parameters["beta"] == pytest.approx(100.0)
     widget.method_dropdown.value = "iba"
     assert widget.beta_slider.value == pytest.approx(10.0) and widget.last_explanation.parameters["beta"] == pytest.approx(10.0)
-    for method, beta in [("open_signed_iba", 100.0), ("closing_signed_iba", 100.0), ("contrastive_iba", 10.0)]:
+    for method, beta in [("open_signed_iba", 100.0), ("closing_signed_iba", 100.0), ("contrastive_iba", 100.0)]:
         widget.method_dropdown.value = method
         assert widget.last_error is None, widget.last_error
         assert widget.beta_slider.value == pytest.approx(beta) and widget.last_explanation.parameters["beta"] == pytest.approx(beta), method
