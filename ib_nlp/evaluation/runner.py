@@ -48,9 +48,14 @@ def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
+def option_setting(name: str, key: str, value: Any) -> str:
+    """``NAME.KEY=VALUE`` as ``--option`` takes it: ``parse_options`` reads it back as ``value``."""
+    return f"{name}.{key}={value if isinstance(value, str) else json.dumps(value)}"
+
+
 def option_argument(name: str, key: str, value: Any) -> str:
     """The ``--option NAME.KEY=VALUE`` that ``parse_options`` reads back as ``value``."""
-    return f"--option {name}.{key}={value if isinstance(value, str) else json.dumps(value)}"
+    return f"--option {option_setting(name, key, value)}"
 
 
 class JsonLines:

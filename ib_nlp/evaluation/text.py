@@ -37,6 +37,7 @@ from ib_nlp.evaluation.runner import (
     finished_prefix,
     finite,
     option_argument,
+    option_setting,
     refuse_other_settings,
     share_cpu_threads,
     write_csv,
@@ -410,17 +411,19 @@ def sanity_reference_texts(model: str, data: str | os.PathLike[str] | None, coun
     return [item["text"] for item in sample_items(train, min(count, len(train)), seed)]
 
 
-def _option_text(value: Any, limit: int = 60) -> str:
-    """An option's value as given on the command line, a list (a reference corpus) as its length."""
+def _option_text(method: str, name: str, value: Any, limit: int = 60) -> str:
+    """An option as ``--option`` takes it, shortened for the report: a long list (a reference
+    corpus) as its length, any other long value cut at ``limit`` characters."""
     if isinstance(value, list) and len(json.dumps(value)) > limit:
-        return f"[{len(value)} items]"
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return f"{method}.{name}=[{len(value)} items]"
+    text = option_setting(method, name, value)
+    prefix = len(method) + len(name) + 2
+    return text if len(text) - prefix <= limit else text[: prefix + limit - 1] + "…"
 
 
 def settings_facts(settings: EvaluationSettings) -> list[tuple[str, str]]:
     """The run's settings as the report shows them: labelled values a reader can repeat the run from."""
-    options = [f"{method}.{name}={_option_text(value)}" for method, given in settings.options.items() for name, value in given.items()]
+    options = [_option_text(method, name, value) for method, given in settings.options.items() for name, value in given.items()]
     return [
         ("Model", settings.model),
         ("Data", settings.data or f"${IMDB_ENV_VAR}, else the hub's {IMDB_HUB_ID}"),

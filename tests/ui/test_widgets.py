@@ -178,8 +178,8 @@ def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
 
 def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
     """imdb-bert-small recommends the embeddings for gradient_signed_iba and block 0 for IBA, and
-    imdb-lstm beta 100 for it and the other signed variants and 10 for IBA: switching the method moves the layer and beta controls; a baseline leaves
-    them where they were."""
+    imdb-lstm beta 100 for it and the other signed variants and 10 for IBA: switching the method
+    moves the layer and beta controls; a baseline leaves them where they were."""
     widget = make()
     widget.model_dropdown.value = "imdb-bert-small"
     assert widget.layer_readout.value == "0" and widget.beta_slider.value == pytest.approx(1.0)
