@@ -177,9 +177,10 @@ def test_method_change_shows_the_baseline_and_keeps_it_loaded(make, loads):
 
 
 def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
-    """imdb-bert-small recommends the embeddings for gradient_signed_iba and block 0 for IBA, and
-    imdb-lstm beta 100 for it and the other signed variants and 10 for IBA: switching the method
-    moves the layer and beta controls; a baseline leaves them where they were."""
+    """imdb-bert-small recommends the embeddings for gradient_signed_iba, beta 100 for
+    contrastive_iba and block 0 at beta 1 for IBA, and imdb-lstm beta 100 for every signed variant
+    and 10 for IBA: switching the method moves the layer and beta controls; a baseline leaves them
+    where they were."""
     widget = make()
     widget.model_dropdown.value = "imdb-bert-small"
     assert widget.layer_readout.value == "0" and widget.beta_slider.value == pytest.approx(1.0)
@@ -190,6 +191,10 @@ def test_a_bottleneck_method_brings_its_own_recommended_layer(make):
     assert widget.layer_readout.value == "embeddings" and widget.last_explanation.method == "integrated_gradients"
     widget.method_dropdown.value = "iba"
     assert widget.layer_readout.value == "0" and widget.last_explanation.layer == 0
+    widget.method_dropdown.value = "contrastive_iba"
+    assert widget.last_error is None, widget.last_error
+    assert widget.layer_readout.value == "0" and widget.beta_slider.value == pytest.approx(100.0)
+    assert widget.last_explanation.parameters["beta"] == pytest.approx(100.0)
     widget.method_dropdown.value = "gradient_signed_iba"
     widget.model_dropdown.value = "imdb-lstm"
     assert widget.last_explanation.layer == 0 and widget.beta_slider.value == pytest.approx(100.0)
