@@ -415,10 +415,10 @@ def _option_text(method: str, name: str, value: Any, limit: int = 60) -> str:
     """An option as ``--option`` takes it, shortened for the report: a long list (a reference
     corpus) as its length, any other long value cut at ``limit`` characters."""
     if isinstance(value, list) and len(json.dumps(value)) > limit:
-        return f"{method}.{name}=[{len(value)} items]"
-    text = option_setting(method, name, value)
-    prefix = len(method) + len(name) + 2
-    return text if len(text) - prefix <= limit else text[: prefix + limit - 1] + "…"
+        value = f"[{len(value)} items]"
+    setting = option_setting(method, name, value)
+    key, shown = setting.split("=", 1)
+    return setting if len(shown) <= limit else f"{key}={shown[: limit - 1]}…"
 
 
 def settings_facts(settings: EvaluationSettings) -> list[tuple[str, str]]:
