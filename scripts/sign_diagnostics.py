@@ -4,7 +4,8 @@ For a seeded sample of IMDB test reviews, compares each method's token scores wi
 (the target's drop when one token alone is replaced), on the tokens other than [CLS]/[SEP]:
 the share of the tokens with a clear effect (the larger half of |effect|) whose score has the
 effect's sign, the Pearson correlation of the scores with the effects, and that of their
-magnitudes. Sensitivity-N rewards both.
+magnitudes (Sensitivity-N rewards both); and where the method's deletion order puts the clear
+effects against the target (0 first, 1 last: the deletion curve rewards a late place).
 
     python scripts/sign_diagnostics.py --model imdb-bert-small --n 20
 

@@ -148,7 +148,7 @@ def diagnose_input_iba(
     return rows
 
 
-SIGN_HEADER = ["attribution", "sign agrees with the leave-one-out effect (↑)", "Pearson with the effect (↑)", "Pearson of the magnitudes (↑)"]
+SIGN_HEADER = ["attribution", "sign agrees with the leave-one-out effect (↑)", "Pearson with the effect (↑)", "Pearson of the magnitudes (↑)", "deletion rank of the opposing tokens (↑)"]
 
 
 def diagnose_signs(classifier: Classifier, texts: Sequence[str], methods: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None) -> list[list[str]]:
@@ -157,27 +157,36 @@ def diagnose_signs(classifier: Classifier, texts: Sequence[str], methods: Sequen
     replaced). Per text, over the ordinary tokens (not [CLS]/[SEP]): the Pearson correlation of
     the scores with the effects; over the tokens with the larger half of |effect| (those with a
     clear direction): the share whose score has the effect's sign, and the Pearson correlation of
-    |score| with |effect|. Rows under :data:`SIGN_HEADER`, each cell mean ± standard error over
-    the texts (a correlation left out where one side is constant)."""
+    |score| with |effect|; over the clear effects against the target: where the method's order
+    puts them for deletion (0: deleted first, 1: last; ties share their mean rank), which the
+    deletion curve rewards when it is high. Rows under :data:`SIGN_HEADER`, each cell mean ±
+    standard error over the texts (a correlation left out where one side is constant)."""
+    from scipy.stats import rankdata
+
     from ib_nlp.text.metrics.sensitivity import pearson
 
     options = options or {}
     occlusion = load_method("occlusion", classifier, **options.get("occlusion", {}))
     explainers = {name: load_method(name, classifier, **options.get(name, {})) for name in methods}
-    values: dict[str, dict[str, list[float]]] = {name: {"signs": [], "pearson": [], "magnitudes": []} for name in methods}
+    keys = ("signs", "pearson", "magnitudes", "opposing_rank")
+    values: dict[str, dict[str, list[float]]] = {name: {key: [] for key in keys} for name in methods}
     for text in texts:
         leave_one_out = occlusion.explain(text)
         ordinary = np.array([not special for special in leave_one_out.special_tokens])
         effect = np.asarray(leave_one_out.token_scores)[ordinary]
         clear = np.abs(effect) > np.median(np.abs(effect))
+        opposing = clear & (effect < 0)
         for name, explainer in explainers.items():
             scores = np.asarray(explainer.explain(text, leave_one_out.target).token_scores)[ordinary]
             if clear.any():
                 values[name]["signs"].append(float(np.mean(np.sign(scores[clear]) == np.sign(effect[clear]))))
+            if opposing.any() and len(scores) > 1:
+                deletion_rank = (rankdata(-scores) - 1) / (len(scores) - 1)
+                values[name]["opposing_rank"].append(float(np.mean(deletion_rank[opposing])))
             for key, correlation in (("pearson", pearson(scores, effect)), ("magnitudes", pearson(np.abs(scores[clear]), np.abs(effect[clear])) if clear.sum() > 1 else float("nan"))):
                 if not np.isnan(correlation):
                     values[name][key].append(correlation)
-    return [[name, *(mean_and_error(values[name][key]) for key in ("signs", "pearson", "magnitudes"))] for name in methods]
+    return [[name, *(mean_and_error(values[name][key]) for key in keys)] for name in methods]
 
 
 # The paths of the expected bottleneck output along which path_evidence integrates: "closed"

@@ -21,10 +21,15 @@ TEXTS = ["the movie was good and the acting was great", "a terrible boring film 
 def test_occlusion_agrees_with_itself_and_a_method_matches_a_plain_recomputation(tiny_bert):
     classifier = Classifier.load(tiny_bert)
     rows = diagnose_signs(classifier, TEXTS, ["occlusion", "gradient_x_input"])
-    assert rows[0] == ["occlusion", "1.000 ± 0.000", "1.000 ± 0.000", "1.000 ± 0.000"]
+    assert rows[0][:4] == ["occlusion", "1.000 ± 0.000", "1.000 ± 0.000", "1.000 ± 0.000"]
+
+    def deletion_rank(scores, i):
+        """Token i's place in the deletion order by counting: 0 first, 1 last, ties in the middle."""
+        above, tied = np.sum(scores > scores[i]), np.sum(scores == scores[i]) - 1
+        return (above + tied / 2) / (len(scores) - 1)
 
     occlusion, gradient = load_method("occlusion", classifier), load_method("gradient_x_input", classifier)
-    signs, pearsons, magnitudes = [], [], []
+    signs, pearsons, magnitudes, opposing_ranks, occlusion_ranks = [], [], [], [], []
     for text in TEXTS:
         reference = occlusion.explain(text)
         keep = [i for i, special in enumerate(reference.special_tokens) if not special]
@@ -34,8 +39,17 @@ def test_occlusion_agrees_with_itself_and_a_method_matches_a_plain_recomputation
         signs.append(np.mean(np.sign(scores[clear]) == np.sign(effect[clear])))
         pearsons.append(np.corrcoef(scores, effect)[0, 1])
         magnitudes.append(np.corrcoef(np.abs(scores[clear]), np.abs(effect[clear]))[0, 1])
-    expected = [f"{np.mean(v):.3f} ± {np.std(v, ddof=1) / np.sqrt(len(v)):.3f}" for v in (signs, pearsons, magnitudes)]
-    assert rows[1] == ["gradient_x_input", *expected]
+        opposing = [i for i in range(len(effect)) if clear[i] and effect[i] < 0]
+        if opposing:
+            opposing_ranks.append(np.mean([deletion_rank(scores, i) for i in opposing]))
+            occlusion_ranks.append(np.mean([deletion_rank(effect, i) for i in opposing]))
+    assert len(opposing_ranks) >= 2, "the texts should hold tokens against the prediction"
+
+    def cell(values):
+        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.3f}"
+
+    assert rows[0][4] == cell(occlusion_ranks)
+    assert rows[1] == ["gradient_x_input", *(cell(v) for v in (signs, pearsons, magnitudes, opposing_ranks))]
 
 
 def test_a_misspelt_method_is_refused_before_any_text_is_explained(tiny_bert):
