@@ -50,7 +50,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser, data: Path | None = 
     parser.add_argument("--shard", type=argument_type(parse_shard), metavar="INDEX/COUNT", help="this process's share of the texts, for processes started by hand (e.g. 0/8 ... 7/8 on one GPU); writes no summary")
     parser.add_argument("--device", help="torch device for the model (default: this process's GPU when there is one)")
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the reviews of the run in --out finished so far (with its stored settings)")
+    parser.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the reviews of the run in --out finished so far (with its stored settings; --data only where the run's data is not on this machine)")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -58,7 +58,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from ib_nlp.evaluation.text import EvaluationSettings, evaluate_imdb, summarize_finished_run, with_prior
 
     if args.summary_only:
-        markdown, done = summarize_finished_run(args.out)
+        markdown, done = summarize_finished_run(args.out, args.data)
         sys.stdout.write(markdown)
         print(f"\nwrote {args.out}/summary.md, summary.csv, report.html: finished so far {done}")
         return

@@ -16,7 +16,9 @@ metric, and writes to --out:
 A small model leaves a GPU mostly idle; to run several processes on one GPU, start them by hand
 with --shard 0/4 ... 3/4 (same --out), then once more without --shard to write the summary.
 While a long run is going, `--summary-only --out FOLDER` writes the summary of the reviews
-finished so far (the longest finished prefix of the sample) without computing anything.
+finished so far (the longest finished prefix of the sample) without computing anything. A run
+is tied to its reviews' content, not their path: shards on machines that hold the data at other
+paths write to the same run.
 
 Options of methods and metrics: --option lime.samples=200 --option sensitivity_n.subsets=50
 (values are JSON, else strings).

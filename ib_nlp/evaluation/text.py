@@ -10,6 +10,7 @@ error per method and metric value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -60,10 +61,20 @@ class EvaluationSettings:
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     sanity_n: int = 0
+    data_fingerprint: str | None = None
 
     def comparable(self) -> dict[str, Any]:
-        """The settings that must not change when a run is resumed (``n`` may grow)."""
-        return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n")}
+        """The settings that must not change when a run is resumed (``n`` may grow; the data is
+        compared by ``same_data``)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("n", "sanity_n", "data", "data_fingerprint")}
+
+    def same_data(self, stored: EvaluationSettings) -> bool:
+        """Whether these settings read the reviews ``stored`` read: the same content when both
+        know it (``data_fingerprint``), so a run resumes from another copy of its data (another
+        checkout, another machine); the same ``data`` source for runs that do not."""
+        if self.data_fingerprint and stored.data_fingerprint:
+            return self.data_fingerprint == stored.data_fingerprint
+        return self.data == stored.data
 
     def pinned_options(self, stored: EvaluationSettings) -> dict[str, set[str]] | None:
         """Per method, the ``layer``, ``beta`` or ``keep_special_tokens`` options that differ from
@@ -87,6 +98,15 @@ def _without_setting_options(comparable: Mapping[str, Any]) -> dict[str, Any]:
     records as the setting its methods resolved (``method_setting``)."""
     options = {name: {key: value for key, value in values.items() if key not in SETTING_OPTIONS} for name, values in comparable["options"].items()}
     return {**comparable, "options": {name: values for name, values in options.items() if values}}
+
+
+def data_fingerprint(dataset: Any) -> str:
+    """SHA-256 of a split's labels and texts in order: what identifies the reviews of a run
+    (its sample is a prefix of a seeded permutation of this order), wherever they are read from."""
+    digest = hashlib.sha256()
+    for text, label in zip(dataset["text"], dataset["label"]):
+        digest.update(f"{label}\0{text}\0".encode())
+    return digest.hexdigest()
 
 
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
@@ -183,13 +203,19 @@ def _holds_records(folder: Path, patterns: Sequence[str] = (RESULTS_PATTERN, SAN
 
 
 def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: bool = False) -> None:
-    """Refuse to resume a run with other settings. A run that never finished a text (it failed
-    before, e.g. on a wrong option) does not lock its folder: its settings are replaced. Options
-    that only pin a method's layer, beta or keep_special_tokens are let through when every text done records the
-    setting that method resolved: ``refuse_changed_settings`` then checks the texts against the pins."""
+    """Refuse to resume a run with other settings or other reviews. A run that never finished a
+    text (it failed before, e.g. on a wrong option) does not lock its folder: its settings are
+    replaced. Options that only pin a method's layer, beta or keep_special_tokens are let through
+    when every text done records the setting that method resolved: ``refuse_changed_settings``
+    then checks the texts against the pins."""
     if must_exist or (folder / SETTINGS_FILE).is_file():
         if must_exist or _holds_records(folder):
             stored = load_settings(folder)
+            if not settings.same_data(stored):
+                raise InvalidInputError(
+                    f"{folder} holds a run on other reviews than {settings.data or 'the default data'} "
+                    f"(it read {stored.data or 'the default data'}); resume with the same data, or choose another output folder"
+                )
             pinned = settings.pinned_options(stored)
             if pinned is None or not _records_hold_settings(folder, pinned):
                 refuse_other_settings(folder, stored.comparable(), settings.comparable())
@@ -516,7 +542,9 @@ def evaluate_imdb(
     unknown = sorted(set(settings.methods) - set(method_names()))
     if unknown:
         raise InvalidInputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}")
-    items = sample_items(load_imdb(settings.split, settings.data), settings.n, settings.seed)
+    dataset = load_imdb(settings.split, settings.data)
+    settings = replace(settings, data_fingerprint=data_fingerprint(dataset))
+    items = sample_items(dataset, settings.n, settings.seed)
     references = None
     bottlenecks = [name for name in settings.methods if is_bottleneck_method(name)]
     if settings.sanity_n and bottlenecks:
@@ -531,12 +559,20 @@ def evaluate_imdb(
     return write_outputs(folder, settings, records, sanity)
 
 
-def summarize_finished_run(folder: str | os.PathLike[str]) -> tuple[str, str]:
+def summarize_finished_run(folder: str | os.PathLike[str], data: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     """Write the outputs of the longest finished prefix of the run in ``folder``, computing
-    nothing; returns the summary and what it covers ("12 of 100 reviews ...")."""
+    nothing; returns the summary and what it covers ("12 of 100 reviews ...").
+
+    The reviews are read where the run read them when that source is here, else from ``data``
+    (another copy, e.g. the run's folder was brought from another machine), which must hold
+    the same reviews."""
     folder = Path(folder)
     settings = load_settings(folder)
-    items = sample_items(load_imdb(settings.split, settings.data), settings.n, settings.seed)
+    stored_here = settings.data is None or Path(settings.data).expanduser().exists()
+    source = settings.data if stored_here or data is None else str(data)
+    dataset = load_imdb(settings.split, source)
+    settings = replace(settings, data=source, data_fingerprint=settings.data_fingerprint and data_fingerprint(dataset))
+    items = sample_items(dataset, settings.n, settings.seed)
     records, sanity = finished_records(settings, items, folder)
     if not records and not sanity:
         raise InvalidInputError(f"no review of the run in {folder} is finished yet (the first review of the sample is not done)")

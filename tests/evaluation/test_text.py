@@ -361,6 +361,47 @@ def test_pins_are_refused_where_the_texts_cannot_confirm_them(tmp_path):
         _settings_guard(tmp_path, pinned)
 
 
+def test_a_run_resumes_from_another_copy_of_its_data_and_refuses_other_reviews(saved_model, tmp_path, monkeypatch):
+    """Runs are tied to their reviews' content, not to the path they were read from: shards on
+    another machine, or another checkout, continue the same run."""
+    from ib_nlp.evaluation.text import evaluate_imdb, summarize_finished_run
+
+    model, data = saved_model
+    copy, edited, out = tmp_path / "copy.parquet", tmp_path / "edited.parquet", tmp_path / "run"
+    copy.write_bytes(data.read_bytes())
+    datasets.Dataset.from_dict({"text": [TEXTS[0] + "!", *TEXTS[1:]], "label": LABELS}).to_parquet(edited)
+    run = EvaluationSettings(model=str(model), data=str(data), n=2, methods=["random"], metrics=["degradation"], options={"degradation": {"steps": 3}})
+    evaluate_imdb(run, out, progress=False)
+    assert json.loads((out / SETTINGS_FILE).read_text())["data_fingerprint"] == text_evaluation.data_fingerprint(datasets.Dataset.from_parquet(str(copy)))
+
+    computed = []
+    original = text_evaluation.evaluate_item
+    monkeypatch.setattr(text_evaluation, "evaluate_item", lambda *args: computed.append(args[3]["index"]) or original(*args))
+    evaluate_imdb(dataclasses.replace(run, data=str(copy), n=3), out, progress=False)
+    assert computed == [items(3)[-1]["index"]]
+    with pytest.raises(InvalidInputError, match=f"other reviews than {edited}.*it read {copy}"):
+        evaluate_imdb(dataclasses.replace(run, data=str(edited), n=3), out, progress=False)
+
+    data_here = json.loads((out / SETTINGS_FILE).read_text())["data"]
+    assert summarize_finished_run(out, edited)[1] == "3 of 3 reviews"  # the run's own data is here: --data is not needed
+    copy.rename(tmp_path / "moved.parquet")  # as if the run's folder came from another machine
+    assert summarize_finished_run(out, data)[1] == "3 of 3 reviews"
+    with pytest.raises(InvalidInputError, match="other reviews"):
+        summarize_finished_run(out, edited)
+    assert data_here == str(copy)
+
+
+def test_a_run_from_before_data_fingerprints_resumes_from_its_own_data_source_only(tmp_path):
+    from ib_nlp.evaluation.text import _settings_guard
+
+    old = EvaluationSettings(model="m", data="imdb/", methods=["random"])
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({key: value for key, value in dataclasses.asdict(old).items() if key != "data_fingerprint"}))
+    JsonLines(tmp_path, "results.*.jsonl", 0).append({"index": 0})
+    _settings_guard(tmp_path, dataclasses.replace(old, data_fingerprint="ab12"))
+    with pytest.raises(InvalidInputError, match="other reviews than copy/ \\(it read imdb/\\)"):
+        _settings_guard(tmp_path, dataclasses.replace(old, data="copy/", data_fingerprint="ab12"))
+
+
 @pytest.mark.slow
 def test_the_script_reports_library_errors_in_one_line(saved_model, tmp_path):
     model, data = saved_model
