@@ -212,9 +212,12 @@ def _settings_guard(folder: Path, settings: EvaluationSettings, *, must_exist: b
         if must_exist or _holds_records(folder):
             stored = load_settings(folder)
             if not settings.same_data(stored):
+                source = settings.data or "the default data"
+                if settings.data == stored.data:
+                    raise InvalidInputError(f"the reviews in {source} changed since the run in {folder} started; restore them, or choose another output folder")
                 raise InvalidInputError(
-                    f"{folder} holds a run on other reviews than {settings.data or 'the default data'} "
-                    f"(it read {stored.data or 'the default data'}); resume with the same data, or choose another output folder"
+                    f"{folder} holds a run on other reviews than {source} (it read {stored.data or 'the default data'}); "
+                    "resume with the same data, or choose another output folder"
                 )
             pinned = settings.pinned_options(stored)
             if pinned is None or not _records_hold_settings(folder, pinned):

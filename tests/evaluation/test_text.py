@@ -381,6 +381,11 @@ def test_a_run_resumes_from_another_copy_of_its_data_and_refuses_other_reviews(s
     assert computed == [items(3)[-1]["index"]]
     with pytest.raises(InvalidInputError, match=f"other reviews than {edited}.*it read {copy}"):
         evaluate_imdb(dataclasses.replace(run, data=str(edited), n=3), out, progress=False)
+    original_bytes = copy.read_bytes()
+    copy.write_bytes(edited.read_bytes())
+    with pytest.raises(InvalidInputError, match=f"the reviews in {copy} changed since the run"):
+        evaluate_imdb(dataclasses.replace(run, data=str(copy), n=3), out, progress=False)
+    copy.write_bytes(original_bytes)
 
     data_here = json.loads((out / SETTINGS_FILE).read_text())["data"]
     assert summarize_finished_run(out, edited)[1] == "3 of 3 reviews"  # the run's own data is here: --data is not needed
