@@ -10,7 +10,6 @@ error per method and metric value.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ib_nlp.core.statistics import fingerprint_texts
 from ib_nlp.text.methods import AttributionMethod, load_method, method_names
 from ib_nlp.text.classifier import Classifier
 from ib_nlp.text.data import HUB_ID as IMDB_HUB_ID, IMDB_ENV_VAR, held_out_reviews, load_imdb
@@ -101,12 +101,9 @@ def _without_setting_options(comparable: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def data_fingerprint(dataset: Any) -> str:
-    """SHA-256 of a split's labels and texts in order: what identifies the reviews of a run
+    """Content hash of a split's labels and texts in order: what identifies the reviews of a run
     (its sample is a prefix of a seeded permutation of this order), wherever they are read from."""
-    digest = hashlib.sha256()
-    for text, label in zip(dataset["text"], dataset["label"]):
-        digest.update(f"{label}\0{text}\0".encode())
-    return digest.hexdigest()
+    return fingerprint_texts([f"{label}\0{text}" for text, label in zip(dataset["text"], dataset["label"])])
 
 
 def sample_items(dataset: Any, n: int, seed: int) -> list[dict[str, Any]]:
