@@ -205,6 +205,6 @@ class VisionIBA(ImageMethod):
             logits, _ = self.run(images, lambda values: hold_inactive(apply_mask(values.float(), lam, mean, std, noise), mean, active).to(values.dtype))
             return logits, mask_capacity(lam, normalized) * active
 
-        alpha, last_pass = optimise_alpha(config, features, step, torch.tensor([target], device=features.device), item="image")
+        optimised = optimise_alpha(config, features, step, torch.tensor([target], device=features.device), item="image")
         with torch.no_grad():
-            return smooth(torch.sigmoid(alpha), sigma), last_pass
+            return smooth(torch.sigmoid(optimised.alpha), sigma), optimised.capacity

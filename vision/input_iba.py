@@ -153,5 +153,4 @@ class VisionInputIBA(ImageMethod):
             noise = torch.randn(config.samples, *image.shape, generator=generator, device=image.device)
             return self.model(apply_bottleneck(image, alpha, mean, std, noise)), prior_capacity(alpha, normalized, prior_alpha)
 
-        alpha, _ = optimise_alpha(schedule, image, step, torch.tensor([target], device=image.device), item="image")
-        return alpha
+        return optimise_alpha(schedule, image, step, torch.tensor([target], device=image.device), item="image").alpha

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,18 @@ its first dimension, or, for a single item, may have that item's own shape (an i
 channels x height x width)."""
 
 
+class Optimised(NamedTuple):
+    """What the bottleneck optimisation returns, detached: the final ``alpha``, the ``capacity``
+    per element of the last optimisation pass (one update earlier), and per item the target's
+    probability through the final bottleneck, averaged over one more draw of noise samples
+    (``kept_probability``: how much of the prediction the bottleneck held; far below the
+    model's own probability, the price beta bought a bottleneck that lost the prediction)."""
+
+    alpha: torch.Tensor
+    capacity: torch.Tensor
+    kept_probability: torch.Tensor
+
+
 def optimise_alpha(
     config: IBAConfig,
     like: torch.Tensor,
@@ -59,13 +72,13 @@ def optimise_alpha(
     padding: torch.Tensor | None = None,
     item: str = "item",
     progress: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> Optimised:
     """The one bottleneck optimisation of the toolkit (IBA on text and images, InputIBA's input
     stage): Adam on alpha from ``config.init_alpha`` for ``config.steps`` steps, minimising per
     item CE(target) averaged over the noise samples + beta * capacity averaged over the item's
     ``elements`` (default: all of them), summed over items, so that each item gets the updates
-    it would get alone. Returns the final alpha and the capacity of the last forward pass (one
-    update earlier), both detached. Refuses a non-finite loss and an alpha that never moved.
+    it would get alone (what it returns: :class:`Optimised`). Refuses a non-finite loss and an
+    alpha that never moved.
     Alpha (float32) takes the shape, device and memory layout of ``like`` (the activations or the
     image it masks), so the kernels and their rounding are those of the tensor it meets."""
     from tqdm.auto import tqdm
@@ -89,7 +102,10 @@ def optimise_alpha(
         optimizer.step()
     rows = alpha.detach() if alpha.shape[0] == items else alpha.detach()[None]
     check_alpha_moved(rows, optimizer, config, padding=padding, item=item)
-    return alpha.detach(), capacity.detach()
+    with torch.no_grad():
+        logits, _ = step(alpha)
+    kept = F.softmax(logits.float(), dim=-1).gather(1, target_rows[:, None]).view(items, config.samples).mean(dim=1)
+    return Optimised(alpha.detach(), capacity.detach(), kept)
 
 
 def check_alpha_moved(alpha: torch.Tensor, optimizer: torch.optim.Adam, config: IBAConfig, padding: torch.Tensor | None = None, item: str | None = None) -> None:

@@ -176,7 +176,15 @@ def evaluate_item(classifier: Classifier, methods: Mapping[str, AttributionMetho
         "probability": first.probabilities[first.target],
         "tokens": len(first.tokens),
         "truncated": first.truncated,
-        "methods": {name: {"seconds": seconds[name], "metrics": {}, **({"setting": setting} if (setting := method_setting(method)) else {})} for name, method in methods.items()},
+        "methods": {
+            name: {
+                "seconds": seconds[name],
+                "metrics": {},
+                **({"setting": setting} if (setting := method_setting(method)) else {}),
+                **({"kept_probability": kept} if (kept := explanation.kept_probability) is not None else {}),
+            }
+            for (name, method), explanation in zip(methods.items(), explanations)
+        },
     }
     for metric_name, metric in metrics.items():
         started = time.perf_counter()

@@ -192,6 +192,15 @@ class Explanation:
         return self.label_names[self.target]
 
     @property
+    def kept_probability(self) -> float | None:
+        """For a bottleneck method, the target's probability through the optimised bottleneck
+        (mean over noise samples): how much of the prediction the kept information holds. Far
+        below ``probabilities[target]``, beta priced the information above the prediction and
+        the bits describe a bottleneck that lost it. None for other methods."""
+        value = self.metadata.get("kept_probability")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
     def total_score(self) -> float:
         """Sum of the word scores (total bits for IBA)."""
         return math.fsum(self.word_scores)

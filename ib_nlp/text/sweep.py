@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,10 +163,10 @@ def _explain_settings(
         for explainer in explainers:
             begun = time.perf_counter()
             with attribution_mode(classifier.model):
-                bits = explainer.attribute(batch, logits, resolved, store[explainer.site.key])
+                result = explainer.attribute(batch, logits, resolved, store[explainer.site.key])
             seconds = (time.perf_counter() - begun + shared) / len(chunk)
-            for row in range(len(chunk)):
-                rows[row].append(explainer.build_explanation(batch, row, bits[row], probabilities[row], resolved[row], seconds))
+            for row, explanation in enumerate(explainer.explanations(batch, result, probabilities, resolved, seconds)):
+                rows[row].append(explanation)
             bar.update(1)
         results.extend(rows)
     bar.close()
@@ -299,16 +299,20 @@ class LayerBetaGrid:
         texts = len(first.explanations)
         unit = first.explanations[0][0].unit if texts else "bits"
         header = ["layer"] + [f"beta {beta:g}" for beta in self.betas] + [f"{unit}/review (beta {beta:g})" for beta in self.betas]
+        header += [f"kept p (beta {beta:g})" for beta in self.betas]
         body = []
         for position, layer in enumerate(self.layers):
             cells = [str(layer)]
             cells += [_mean_and_error(s.faithfulness[position], s.faithfulness_sem[position]) for s in self.sweeps]
             cells += [f"{sum(row[position].total_score for row in s.explanations) / texts:.1f}" for s in self.sweeps]
+            cells += [_probability_cell(_mean_kept(row[position] for row in s.explanations)) for s in self.sweeps]
             body.append(cells)
         direction = "higher" if first.higher_is_better else "lower"
+        model_probability = np.mean([row[0].probabilities[row[0].target] for row in first.explanations]) if texts else float("nan")
         table = (
             f"{model}: {display_name(first.method)} scored by {first.metric} ({first.metric_value}, {direction} is better), "
-            f"{texts} IMDB test reviews (seed {seed}), mean ± standard error\n\n"
+            f"{texts} IMDB test reviews (seed {seed}), mean ± standard error; kept p: the target's probability through "
+            f"the optimised bottleneck, mean over the reviews (the model's own: {model_probability:.3f})\n\n"
             + markdown_table(header, body)
         )
         combined = self.combined()
@@ -317,7 +321,51 @@ class LayerBetaGrid:
         best_layer, best_beta = combined.best
         best_value = combined.faithfulness[combined.settings.index((best_layer, best_beta))]
         tied = f"; tied within a standard error: {', '.join(f'layer {layer} beta {beta:g}' for layer, beta in combined.tied)}" if len(combined.tied) > 1 else ""
-        return table + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n"
+        return table + f"\nrecommended: layer {best_layer}, beta {best_beta:g} ({best_value:.3f}{tied})\n" + self._keeping_note(combined, model_probability)
+
+    def kept(self, setting: tuple[Any, float]) -> float | None:
+        """The mean kept probability of the (layer, beta) ``setting`` over the texts (None when not recorded)."""
+        layer, beta = setting
+        sweep = self.sweeps[self.betas.index(beta)]
+        return _mean_kept(row[self.layers.index(layer)] for row in sweep.explanations)
+
+    def _keeping_note(self, combined: Sweep, model_probability: float) -> str:
+        """A line for a recommendation whose bottleneck keeps less than KEEPING_SHARE of the model's
+        probability, naming the best setting that keeps it (the recommendation itself is by
+        faithfulness alone)."""
+        kept = self.kept(combined.best)
+        if kept is None or kept >= KEEPING_SHARE * model_probability:
+            return ""
+        sign = 1.0 if combined.higher_is_better else -1.0
+        keeping = [
+            (sign * value, setting)
+            for setting, value in zip(combined.settings, combined.faithfulness)
+            if value is not None and (share := self.kept(setting)) is not None and share >= KEEPING_SHARE * model_probability
+        ]
+        note = (
+            f"the recommended setting keeps p = {kept:.3f} of the model's {model_probability:.3f} through the bottleneck: "
+            "beta priced information above the prediction and its bits sit near a common floor; "
+        )
+        if not keeping:
+            return note + f"no setting keeps {KEEPING_SHARE:.0%} of it\n"
+        value, (layer, beta) = max(keeping, key=lambda item: item[0])
+        return note + f"the best setting that keeps {KEEPING_SHARE:.0%} of it: layer {layer}, beta {beta:g} ({sign * value:.3f})\n"
+
+
+KEEPING_SHARE = 0.9
+"""The share of the model's probability a sweep's report expects the bottleneck to keep before it
+calls a setting's bits more than a common floor (a reading aid, not part of the recommendation)."""
+
+
+def _mean_kept(explanations: Iterable[Explanation]) -> float | None:
+    """The mean kept probability of the explanations (None where none records it)."""
+    kept = [value for explanation in explanations if (value := explanation.kept_probability) is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def _probability_cell(value: float | None) -> str:
+    """A table cell: a probability, "-" without one."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _mean_and_error(mean: float | None, error: float | None) -> str:

@@ -32,7 +32,7 @@ def test_the_loop_is_adam_on_mean_cross_entropy_plus_beta_times_mean_capacity():
     config = IBAConfig(beta=0.5, steps=6, lr=0.3, samples=3, seed=0)
     targets = torch.tensor([0, 1])
     _, step = bottleneck_problem(2, config.samples, seed=4)
-    alpha, last = optimise_alpha(config, torch.zeros(2, 4), step, targets)
+    alpha, last, kept = optimise_alpha(config, torch.zeros(2, 4), step, targets)
 
     features, by_hand_step = bottleneck_problem(2, config.samples, seed=4)
     expected = torch.full((2, 4), config.init_alpha, requires_grad=True)
@@ -47,6 +47,9 @@ def test_the_loop_is_adam_on_mean_cross_entropy_plus_beta_times_mean_capacity():
         loss.backward()
         optimizer.step()
         last_pass = capacity.detach()
+    with torch.no_grad():
+        probabilities = F.softmax(by_hand_step(expected)[0], dim=-1)  # one more draw at the final alpha
+    torch.testing.assert_close(kept, torch.stack([probabilities[i * 3 : (i + 1) * 3, targets[i]].mean() for i in range(2)]))
     torch.testing.assert_close(alpha, expected.detach())
     torch.testing.assert_close(last, last_pass)  # the capacity of the last forward pass, one update before the final alpha
     assert not torch.allclose(last, gaussian_capacity(alpha, features))
@@ -57,10 +60,23 @@ def test_elements_restrict_the_mean_capacity_to_what_counts():
     config = IBAConfig(beta=2.0, steps=3, samples=2)
     targets = torch.tensor([0])
     _, step = bottleneck_problem(1, 2, seed=1)
-    counted, _ = optimise_alpha(config, torch.zeros(1, 4), step, targets, elements=torch.tensor([2.0]))
+    counted = optimise_alpha(config, torch.zeros(1, 4), step, targets, elements=torch.tensor([2.0])).alpha
     _, step = bottleneck_problem(1, 2, seed=1)
-    every, _ = optimise_alpha(config, torch.zeros(1, 4), step, targets)
+    every = optimise_alpha(config, torch.zeros(1, 4), step, targets).alpha
     assert not torch.allclose(counted, every)  # the capacity weighs twice as much over 2 of 4 elements
+
+
+def test_the_kept_probability_falls_to_the_closed_bottlenecks_when_every_bit_is_too_dear():
+    targets = torch.tensor([1])  # the class the open head predicts (p = 0.995)
+    features, step = bottleneck_problem(1, 400, seed=2)
+    free = optimise_alpha(IBAConfig(beta=0.0, steps=3, samples=400), torch.zeros(1, 4), step, targets)
+    open_probability = F.softmax(features @ WEIGHTS.T, dim=-1)[0, 1]
+    assert abs(float(free.kept_probability[0]) - float(open_probability)) < 0.02  # nearly open: the model's own probability
+    _, step = bottleneck_problem(1, 400, seed=2)
+    dear = optimise_alpha(IBAConfig(beta=1e4, steps=10, samples=400), torch.zeros(1, 4), step, targets)
+    noise = torch.randn(100_000, 4, generator=torch.Generator().manual_seed(3))
+    closed_probability = F.softmax(noise @ WEIGHTS.T, dim=-1)[:, 1].mean()  # Monte Carlo: pure noise from the prior
+    assert abs(float(dear.kept_probability[0]) - float(closed_probability)) < 0.05
 
 
 def test_a_non_finite_loss_and_an_unmoved_alpha_are_refused():

@@ -71,6 +71,7 @@ def test_records_are_written_per_text_and_a_rerun_resumes(settings, classifier, 
     assert [r["index"] for r in records] == sorted(i["index"] for i in items(4))
     assert set(records[0]["methods"]) == {"iba", "saliency", "random"}
     assert set(records[0]["methods"]["iba"]["metrics"]) == {"degradation", "sensitivity_n", "insertion_deletion"}
+    assert 0 < records[0]["methods"]["iba"]["kept_probability"] <= 1 and "kept_probability" not in records[0]["methods"]["saliency"]
 
     computed = []
     original = text_evaluation.evaluate_item

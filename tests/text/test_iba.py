@@ -42,7 +42,7 @@ def test_prefix_engine_skips_the_blocks_before_the_bottleneck(tiny_bert, referen
         for hook in hooks:
             hook.remove()
     assert calls[0] == 1 and calls[1] == 1, "the prefix is computed once (the capture pass)"
-    assert calls[2] == 1 + 1 + FAST["steps"], "the suffix runs for the capture, the influence check and every step"
+    assert calls[2] == 1 + 1 + FAST["steps"] + 1, "the suffix runs for the capture, the influence check, every step and the kept probability"
 
 
 def test_dotted_module_name_uses_the_full_engine(tiny_bert, reference_texts):
@@ -215,7 +215,7 @@ def test_kept_special_tokens_pass_the_bottleneck_unchanged_and_get_no_bits(tiny_
     ordinary = [index for index in range(len(kept.tokens)) if index not in special]
     assert special == [0, len(kept.tokens) - 1] and kept.parameters["keep_special_tokens"] is True
     assert all(kept.token_scores[index] == 0 for index in special) and min(kept.token_scores[index] for index in ordinary) > 0
-    assert len(passes) == 1 + FAST["steps"]  # the influence check, then every step
+    assert len(passes) == 1 + FAST["steps"] + 1  # the influence check, every step, the kept probability
     for values, bottlenecked in passes[1:]:
         torch.testing.assert_close(bottlenecked[:, special], values[:, special], rtol=0, atol=0)
         assert not torch.allclose(bottlenecked[:, ordinary], values[:, ordinary])

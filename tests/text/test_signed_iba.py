@@ -177,3 +177,35 @@ def test_signed_methods_take_the_bottleneck_options_everywhere(name, tiny_bert, 
     explanation = explain_text(tiny_bert, "a good movie", method=name, layer=1, beta=3, steps=2, reference_corpus=reference_texts)
     assert explanation.method == name and explanation.layer == 1 and explanation.parameters["beta"] == 3
     assert explanation.unit == "signed bits"
+
+
+def test_the_kept_probability_is_the_targets_probability_through_the_optimised_bottleneck(additive):
+    """On the additive model the logits are the sum of Z = lam R + (1 - lam)(mu + sigma eps) over
+    the tokens: a Monte Carlo estimate in numpy from the fit's alpha (1e5 draws) against the
+    method's (2,000 noise samples)."""
+    method = PerSampleIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, samples=2000)
+    batch = additive.encode([TEXTS[0]])
+    with attribution_mode(additive.model):
+        logits, captured = method.first_pass(batch)
+        target = int(logits[0].argmax())
+        fit = method.fit(batch, logits, [target], captured)
+    mean = method.statistics.mean.double().numpy()
+    std = method.statistics.clamped_std(method.config.min_std).double().numpy()
+    values = fit.activations[0].double().numpy()
+    lam = torch.sigmoid(fit.alpha[0].double()).numpy()
+    noise = np.random.default_rng(0).standard_normal((100_000, *values.shape))
+    logit = (lam * values + (1 - lam) * (mean + std * noise)).sum(axis=1)
+    expected = (1 / (1 + np.exp(logit[:, 1 - target] - logit[:, target]))).mean()
+    assert abs(float(fit.kept_probability[0]) - expected) < 0.01
+    assert float(torch.softmax(logits[0].float(), dim=-1)[target]) - expected > 0.05  # it is not the model's own probability
+
+
+@pytest.mark.parametrize("name", ["iba", *SIGNED])
+def test_every_bottleneck_explanation_records_its_kept_probability(additive, name):
+    options = dict(layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
+    explanation = load_method(name, additive, **options).explain(TEXTS[1])
+    with attribution_mode(additive.model):
+        batch = additive.encode([TEXTS[1]])
+        logits, captured = PerSampleIBA(additive, **options).first_pass(batch)
+        fit = PerSampleIBA(additive, **options).fit(batch, logits, [explanation.target], captured)
+    assert explanation.metadata["kept_probability"] == pytest.approx(float(fit.kept_probability[0]), rel=1e-5)  # the target's fit

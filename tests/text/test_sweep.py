@@ -6,7 +6,7 @@ import pytest
 
 from ib_nlp import Classifier, InvalidInputError, PerSampleIBA
 from ib_nlp.text.methods.signed_iba import GradientSignedIBA
-from ib_nlp.text.sweep import Sweep, sweep_betas, sweep_layers
+from ib_nlp.text.sweep import Sweep, sweep_betas, sweep_layers, sweep_layers_and_betas
 from ib_nlp.testing import random_classifier
 
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved it"]
@@ -63,6 +63,17 @@ def test_beta_sweep_keeps_fewer_bits_as_beta_grows(bert, reference_texts):
         assert [e.parameters["beta"] for e in sweep.explanations[text]] == [0.01, 1.0, 100.0]
     alone = PerSampleIBA(bert, 1, reference_corpus=reference_texts, beta=100.0, steps=10, samples=2).explain(TEXTS[0])
     assert sweep.explanations[0][2].token_scores == pytest.approx(alone.token_scores, rel=1e-4, abs=1e-5)
+    assert sweep.explanations[0][2].kept_probability == pytest.approx(alone.kept_probability, rel=1e-5)
+
+
+def test_the_grid_report_shows_what_each_setting_kept_of_the_prediction(bert, reference_texts):
+    grid = sweep_layers_and_betas(bert, TEXTS, [0.01, 100.0], [1], reference_corpus=reference_texts, metric_options={"steps": 4}, steps=10, samples=2)
+    report = grid.report("tiny", 0)
+    kept = [[explanation.kept_probability for explanation in row] for row in grid.sweeps[0].explanations], [[e.kept_probability for e in row] for row in grid.sweeps[1].explanations]
+    row = next(line for line in report.splitlines() if line.startswith("| 1 |")).strip("| ").split(" | ")
+    assert row[-2:] == [f"{sum(r[0] for r in kept[0]) / 3:.3f}", f"{sum(r[0] for r in kept[1]) / 3:.3f}"]
+    own = sum(row[0].probabilities[row[0].target] for row in grid.sweeps[0].explanations) / 3
+    assert f"(the model's own: {own:.3f})" in report
 
 
 def test_a_signed_variant_is_swept_as_it_explains_alone(bert, reference_texts, tmp_path):
@@ -113,3 +124,25 @@ def test_a_lead_within_its_standard_error_is_a_tie_and_the_simpler_setting_is_ke
     lower_is_better = _scored([0.1, 1.0, 10.0], [[0.5, 0.6, 0.7], [0.25, 0.15, 0.31], [0.2, 0.3, 0.2]], higher_is_better=False)
     assert lower_is_better.best == 1.0 and lower_is_better.tied == [1.0, 10.0]
     assert Sweep.from_dict({**clear_lead.to_dict(), "faithfulness_values": []}).best == 2, "old files: by means"
+
+
+def test_a_recommendation_that_loses_the_prediction_names_the_best_setting_that_keeps_it(bert, reference_texts):
+    grid = sweep_layers_and_betas(bert, TEXTS, [0.01, 100.0], [0, 1], reference_corpus=reference_texts, metric_options={"steps": 4}, steps=3, samples=2)
+    own = [row[0].probabilities[row[0].target] for row in grid.sweeps[0].explanations]
+    for sweep, share in zip(grid.sweeps, (1.0, 0.5)):
+        for row, probability in zip(sweep.explanations, own):
+            for explanation in row:
+                explanation.metadata["kept_probability"] = share * probability
+    scores = {(0, 0): 0.2, (1, 0): 0.3, (0, 1): 0.6, (1, 1): 0.5}  # (layer position, beta position): the cheap price keeps less faithful maps
+    for (position, beta), value in scores.items():
+        grid.sweeps[beta].faithfulness[position] = value
+        grid.sweeps[beta].faithfulness_values[position] = [value] * len(TEXTS)
+    lines = grid.report("tiny", 0).splitlines()
+    assert lines[-2] == "recommended: layer 0, beta 100 (0.600)"
+    assert lines[-1].startswith(f"the recommended setting keeps p = {sum(own) / 6:.3f} of the model's {sum(own) / 3:.3f}")
+    assert lines[-1].endswith("the best setting that keeps 90% of it: layer 1, beta 0.01 (0.300)")
+    for sweep in grid.sweeps:
+        for row, probability in zip(sweep.explanations, own):
+            for explanation in row:
+                explanation.metadata["kept_probability"] = probability
+    assert grid.report("tiny", 0).splitlines()[-1] == "recommended: layer 0, beta 100 (0.600)"

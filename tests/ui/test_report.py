@@ -203,6 +203,14 @@ def test_legend_and_header(explanation: Explanation) -> None:
     assert "<b>beta</b>" not in report.render_inline(baseline)
 
 
+def test_the_header_shows_what_the_bottleneck_kept_of_the_prediction() -> None:
+    kept = " ".join(Elements(report.render_explanation(make_explanation(metadata={"kept_probability": 0.4321}))).text)
+    assert "Kept" in kept and "p = 0.432" in kept and "through the bottleneck" in kept
+    assert "Kept" not in " ".join(Elements(report.render_explanation(make_explanation())).text), "an explanation without it shows none"
+    forged = make_explanation(metadata={"kept_probability": SCRIPT})
+    assert forged.kept_probability is None and "Kept" not in " ".join(Elements(report.render_explanation(forged)).text)
+
+
 def test_special_tokens_hidden_by_default(explanation: Explanation) -> None:
     page = report.render_explanation(explanation)
     parsed = Elements(page)

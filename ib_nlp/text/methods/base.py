@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
@@ -38,6 +38,15 @@ def check_texts(texts: Sequence[str] | str, targets: Sequence[Any] | None) -> li
     if targets is not None and len(targets) != len(texts):
         raise InvalidInputError(f"got {len(targets)} targets for {len(texts)} texts")
     return texts
+
+
+class Attribution(NamedTuple):
+    """What :meth:`AttributionMethod.attribute` may return instead of bare scores: the scores
+    (texts x tokens) and, per text, facts of the computation that its explanation records in
+    ``metadata`` (a bottleneck's ``kept_probability``)."""
+
+    scores: torch.Tensor
+    facts: list[dict[str, Any]]
 
 
 class AttributionMethod:
@@ -92,10 +101,18 @@ class AttributionMethod:
         with attribution_mode(classifier.model), cpu_threads(self.threads):
             logits, recorded = self.first_pass(batch)
             resolved = [classifier.resolve_target(None if targets is None else targets[i], logits[i]) for i in range(len(texts))]
-            scores = self.attribute(batch, logits, resolved, recorded)
+            result = self.attribute(batch, logits, resolved, recorded)
         probabilities = torch.softmax(logits.float(), dim=-1).cpu()
-        seconds = (time.perf_counter() - started) / len(texts)
-        return [self.build_explanation(batch, row, scores[row], probabilities[row], resolved[row], seconds) for row in range(len(texts))]
+        return self.explanations(batch, result, probabilities, resolved, (time.perf_counter() - started) / len(texts))
+
+    def explanations(self, batch: EncodedBatch, result: torch.Tensor | Attribution, probabilities: torch.Tensor, targets: list[int], seconds: float) -> list[Explanation]:
+        """One explanation per text of ``batch`` from what :meth:`attribute` returned, its facts
+        (if any) added to each explanation's metadata."""
+        scores, facts = result if isinstance(result, Attribution) else (result, [{} for _ in batch.texts])
+        built = [self.build_explanation(batch, row, scores[row], probabilities[row], targets[row], seconds) for row in range(len(batch.texts))]
+        for explanation, fact in zip(built, facts):
+            explanation.metadata.update(fact)
+        return built
 
     def forward_function(self, batch: EncodedBatch, probabilities: bool = False) -> tuple[Any, tuple[torch.Tensor, ...]]:
         """For captum: a function of (input_ids, attention_mask, *extra inputs) giving the logits
@@ -113,9 +130,9 @@ class AttributionMethod:
         """Logits of the unperturbed model, and whatever the method records during that pass."""
         return self.classifier.predict(batch), None
 
-    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
-        """Scores of shape (texts, padded tokens) for the encoded batch; padding positions are ignored.
-        ``recorded`` is what :meth:`first_pass` recorded."""
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor | Attribution:
+        """Scores of shape (texts, padded tokens) for the encoded batch, or an :class:`Attribution`
+        with facts per text; padding positions are ignored. ``recorded`` is what :meth:`first_pass` recorded."""
         raise NotImplementedError
 
     def build_explanation(

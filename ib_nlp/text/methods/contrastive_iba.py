@@ -24,6 +24,7 @@ import torch
 from ib_nlp.text.classifier import EncodedBatch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.text.explanation import Explanation
+from ib_nlp.text.methods.base import Attribution
 from ib_nlp.text.methods.iba import PerSampleIBA
 from ib_nlp.text.sites import first_tensor, replace_first
 
@@ -62,17 +63,18 @@ class ContrastiveIBA(PerSampleIBA):
             raise InvalidInputError(f"the target and the contrast are the same class ({name!r}); explain another target or choose another contrast")
         return self.contrast
 
-    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
-        """Signed bits (texts x tokens): both fits of a text run as consecutive rows of one batch."""
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Attribution:
+        """Signed bits (texts x tokens): both fits of a text run as consecutive rows of one batch.
+        The recorded kept probability is the target fit's."""
         captured = recorded if recorded is not None else self.first_pass(batch)[1]
         contrasts = [self.contrast_class(logits[row], target) for row, target in enumerate(targets)]
         pairs = batch.repeated(2)
         paired = replace_first(captured, first_tensor(captured).repeat_interleave(2, dim=0))
         objectives = [cls for pair in zip(targets, contrasts) for cls in pair]
-        bits = self.fit(pairs, logits.repeat_interleave(2, dim=0), objectives, paired).bits
-        supporting, opposing = bits[0::2], bits[1::2]
+        fit = self.fit(pairs, logits.repeat_interleave(2, dim=0), objectives, paired)
+        supporting, opposing = fit.bits[0::2], fit.bits[1::2]
         self._check_not_closed(supporting, batch)
-        return supporting - opposing
+        return Attribution(supporting - opposing, fit.facts(slice(0, None, 2)))
 
     def build_explanation(self, batch: EncodedBatch, row: int, scores: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float) -> Explanation:
         explanation = super().build_explanation(batch, row, scores, probabilities, target, seconds)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ib_nlp.text.methods import check_method_options, get_method, method_names
-from ib_nlp.text.methods.base import AttributionMethod
+from ib_nlp.text.methods.base import Attribution, AttributionMethod
 from ib_nlp.core.bottleneck import (
     NATS_PER_BIT,
     apply_bottleneck,
@@ -37,7 +37,7 @@ from ib_nlp.core.bottleneck import (
     prior_capacity,
 )
 from ib_nlp.text.classifier import Classifier, EncodedBatch
-from ib_nlp.core.optimise import IBAConfig, check_influence, optimise_alpha
+from ib_nlp.core.optimise import IBAConfig, Optimised, check_influence, optimise_alpha
 from ib_nlp.errors import (
     InvalidInputError,
     LayerError,
@@ -139,12 +139,23 @@ class _FullEngine:
 
 class Fit(NamedTuple):
     """An optimised bottleneck: the engine that runs the model with it, the activations at its
-    site, the final alpha and the bits per token (texts x tokens)."""
+    site, the final alpha, the bits per token (texts x tokens) and per text the target's
+    probability through the bottleneck (see :class:`~ib_nlp.core.optimise.Optimised`)."""
 
     engine: _PrefixEngine | _FullEngine
     activations: torch.Tensor
     alpha: torch.Tensor
     bits: torch.Tensor
+    kept_probability: torch.Tensor
+
+    def facts(self, rows: slice = slice(None)) -> list[dict[str, float]]:
+        """What each text's explanation records of the fit (``rows``: the texts among the fit's rows)."""
+        return kept_facts(self.kept_probability[rows])
+
+
+def kept_facts(kept_probability: torch.Tensor) -> list[dict[str, float]]:
+    """Per text, the metadata that records the target's probability through the optimised bottleneck."""
+    return [{"kept_probability": float(value)} for value in kept_probability]
 
 
 class PerSampleIBA(AttributionMethod):
@@ -284,15 +295,16 @@ class PerSampleIBA(AttributionMethod):
         logits, store = self.classifier.capture(batch, [self.site])
         return logits, store[self.site.key]
 
-    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
-        """Bits per token (texts x tokens) from the activations ``recorded`` at the site. Each text
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Attribution:
+        """Bits per token (texts x tokens) from the activations ``recorded`` at the site, with the
+        target's probability through the optimised bottleneck per text. Each text
         gets the updates it would get alone (the loss is a sum over texts, Adam acts per element,
         and each text draws its noise from its own seeded generator); the model's padded, batched
         matrix products round differently, so bits agree with single texts to float32 rounding
         (about 1e-5 relative; tested at 1e-4), not bit for bit."""
         fit = self.fit(batch, logits, targets, recorded)
         self._check_not_closed(fit.bits, batch)
-        return fit.bits
+        return Attribution(fit.bits, fit.facts())
 
     def fit(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Fit:
         """Optimise the bottleneck for ``targets`` from the activations ``recorded`` at the site
@@ -303,8 +315,8 @@ class PerSampleIBA(AttributionMethod):
         self._check_features(activations)
         engine = self.engine_for(batch, captured)
         self._check_influence(engine, activations, logits, batch)
-        alpha = self.optimise_alpha(engine, activations, batch, targets)
-        return Fit(engine, activations, alpha, self.bits_per_token(alpha, activations, batch))
+        optimised = self.optimise_alpha(engine, activations, batch, targets)
+        return Fit(engine, activations, optimised.alpha, self.bits_per_token(optimised.alpha, activations, batch), optimised.kept_probability.cpu())
 
     def engine_for(self, batch: EncodedBatch, captured: Any) -> _PrefixEngine | _FullEngine:
         """The engine that runs the model with a bottleneck at this site for ``batch``."""
@@ -361,7 +373,7 @@ class PerSampleIBA(AttributionMethod):
             noisy = engine.logits(lambda values: hold_inactive(mean + std * noise, mean, active).to(values.dtype), 1)
         check_influence(noisy, logits, self.site.key, f"Choose another layer ({self.classifier.layers.valid_layers()}).")
 
-    def optimise_alpha(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int], prior_alpha: torch.Tensor | None = None) -> torch.Tensor:
+    def optimise_alpha(self, engine: Any, activations: torch.Tensor, batch: EncodedBatch, targets: list[int], prior_alpha: torch.Tensor | None = None) -> Optimised:
         """Optimise alpha (texts x tokens x features) for loss = CE + beta * mean KL over the
         text's tokens, where the KL is IBA's or, with ``prior_alpha``, InputIBA's (Proposition 3)."""
         config = self.config
@@ -383,11 +395,10 @@ class PerSampleIBA(AttributionMethod):
 
             return engine.logits(bottleneck, config.samples), self.capacity(alpha, activations, prior_alpha) * mask.unsqueeze(-1)
 
-        alpha, _ = optimise_alpha(
+        return optimise_alpha(
             config, activations, step, torch.tensor(targets, device=activations.device),
             elements=mask.sum(dim=1) * features, padding=~mask.bool().unsqueeze(-1), item="text", progress=self.progress,
         )
-        return alpha
 
     def _check_not_closed(self, bits: torch.Tensor, batch: EncodedBatch) -> None:
         """Refuse a map in which every token got (numerically) zero bits: with a too large lr the

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from ib_nlp.text.methods import check_method_options
-from ib_nlp.text.methods.base import AttributionMethod
+from ib_nlp.text.methods.base import Attribution, AttributionMethod
 from ib_nlp.text.classifier import EncodedBatch
 from ib_nlp.core.input_prior import DeepLayerReached, InputIBAConfig, bottleneck_samples, fit_prior_mask
 from ib_nlp.errors import InvalidInputError
-from ib_nlp.text.methods.iba import PerSampleIBA
+from ib_nlp.text.methods.iba import PerSampleIBA, kept_facts
 from ib_nlp.text.sites import SiteKind, first_tensor, transform_input
 from ib_nlp.core.statistics import FeatureStatistics, StatisticsStore
 
@@ -107,7 +107,7 @@ class InputIBA(AttributionMethod):
         logits, store = self.classifier.capture(batch, [self.input.site, self.feature.site])
         return logits, store
 
-    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Attribution:
         from tqdm.auto import tqdm
 
         store = recorded if recorded is not None else self.first_pass(batch)[1]
@@ -120,7 +120,7 @@ class InputIBA(AttributionMethod):
             started = time.perf_counter()
             feature_engine = self.feature.engine_for(batch, deep_captured)
             self.feature._check_influence(feature_engine, deep, logits, batch)
-            feature_alpha = self.feature.optimise_alpha(feature_engine, deep, batch, targets)
+            feature_alpha = self.feature.optimise_alpha(feature_engine, deep, batch, targets).alpha
             seconds["feature"] = time.perf_counter() - started
             bar.update()
             started = time.perf_counter()
@@ -132,13 +132,13 @@ class InputIBA(AttributionMethod):
             started = time.perf_counter()
             input_engine = self.input.engine_for(batch, embeddings)
             self.input._check_influence(input_engine, embeddings, logits, batch)
-            alpha = self.input.optimise_alpha(input_engine, embeddings, batch, targets, prior_alpha=prior_alpha)
-            bits = self.input.bits_per_token(alpha, embeddings, batch, prior_alpha=prior_alpha)
+            optimised = self.input.optimise_alpha(input_engine, embeddings, batch, targets, prior_alpha=prior_alpha)
+            bits = self.input.bits_per_token(optimised.alpha, embeddings, batch, prior_alpha=prior_alpha)
             seconds["input"] = time.perf_counter() - started
             bar.update()
         self.stage_seconds = {stage: value / len(batch.texts) for stage, value in seconds.items()}
         self.last_prior_masks = [torch.sigmoid(prior_alpha[row, :length]).cpu() for row, length in enumerate(batch.lengths)]
-        return bits
+        return Attribution(bits, kept_facts(optimised.kept_probability))
 
     def deep_activations(self, batch: EncodedBatch, row: int, embeddings: torch.Tensor) -> torch.Tensor:
         """The deep layer's output (samples x tokens x features) when the embeddings of text

@@ -29,6 +29,7 @@ import torch
 
 from ib_nlp.core.bottleneck import apply_bottleneck, hold_inactive
 from ib_nlp.text.classifier import EncodedBatch
+from ib_nlp.text.methods.base import Attribution
 from ib_nlp.text.methods.iba import Fit, PerSampleIBA, _NoiseSource
 from ib_nlp.options import whole_number
 
@@ -40,10 +41,10 @@ class _EffectSignedIBA(PerSampleIBA):
     unit = "signed bits"
     signed = True
 
-    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> torch.Tensor:
+    def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Attribution:
         fit = self.fit(batch, logits, targets, recorded)
         self._check_not_closed(fit.bits, batch)
-        return self.signed_bits(fit, batch, targets)
+        return Attribution(self.signed_bits(fit, batch, targets), fit.facts())
 
     def signed_bits(self, fit: Fit, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
         """The fit's bits times the sign of each token's effect (texts x tokens, on the CPU)."""
