@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -21,8 +21,10 @@ class ImageExplanation:
     """Scores of one image at the input resolution (height x width), from one method.
 
     ``feature_scores`` is the map at the resolution the method works at (IBA: bits per feature
-    cell, Grad-CAM: the layer's grid), when it differs from the input's. Checked on creation:
-    2-D maps, a target among the probabilities, probabilities that sum to 1.
+    cell, Grad-CAM: the layer's grid), when it differs from the input's. ``kept_probability``
+    (bottleneck methods): the target's probability through the optimised bottleneck, as for
+    text. Checked on creation: 2-D maps, a target among the probabilities, probabilities that
+    sum to 1, a kept probability in [0, 1].
     """
 
     method: str
@@ -34,6 +36,7 @@ class ImageExplanation:
     feature_scores: torch.Tensor | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    kept_probability: float | None = None
 
     def __post_init__(self) -> None:
         if not self.method or not self.unit:
@@ -45,6 +48,8 @@ class ImageExplanation:
             raise InvalidInputError(f"target {self.target} is not a class of the probabilities (0..{len(self.probabilities) - 1})")
         if not math.isclose(sum(self.probabilities), 1.0, abs_tol=1e-3):
             raise InvalidInputError(f"the probabilities must sum to 1, they sum to {sum(self.probabilities):.4f}")
+        if self.kept_probability is not None and not 0.0 <= self.kept_probability <= 1.0:
+            raise InvalidInputError(f"kept_probability must lie in [0, 1], got {self.kept_probability}")
 
     @property
     def total(self) -> float:
@@ -65,6 +70,15 @@ def feature_map(output: Any, layer: str) -> torch.Tensor:
     if not torch.is_tensor(output) or output.dim() != 4:
         raise InvalidInputError(f"module {layer!r} must output a feature map (batch x channels x height x width), got {getattr(output, 'shape', type(output).__name__)}")
     return output
+
+
+class ImageAttribution(NamedTuple):
+    """What :meth:`ImageMethod.attribute` may return instead of a (scores, feature_scores) pair:
+    those and the bottleneck's kept probability."""
+
+    scores: torch.Tensor
+    feature_scores: torch.Tensor | None
+    kept_probability: float | None
 
 
 class ImageMethod:
@@ -113,14 +127,15 @@ class ImageMethod:
         if not 0 <= target < logits.shape[-1]:
             raise InvalidInputError(f"target {target} is not a class of this model (0..{logits.shape[-1] - 1})")
         try:
-            scores, feature_scores = self.attribute(batch.detach().clone().requires_grad_(True), logits, target, recorded)
+            result = self.attribute(batch.detach().clone().requires_grad_(True), logits, target, recorded)
         except RuntimeError as error:
             if "not have been used in the graph" not in str(error):
                 raise
             raise InvalidInputError(f"layer {self.layer!r} does not influence the target: the classifier does not read it") from error
+        scores, feature_scores, kept = result if isinstance(result, ImageAttribution) else (*result, None)
         return ImageExplanation(
             self.name, self.unit, scores.detach().float().cpu(), target, torch.softmax(logits[0].float(), -1).tolist(),
-            self.layer, None if feature_scores is None else feature_scores.detach().float().cpu(), self.parameters(), time.perf_counter() - started,
+            self.layer, None if feature_scores is None else feature_scores.detach().float().cpu(), self.parameters(), time.perf_counter() - started, kept,
         )
 
     def first_pass(self, batch: torch.Tensor) -> tuple[torch.Tensor, Any]:
@@ -128,7 +143,8 @@ class ImageMethod:
         forward pass every explanation starts with (run without gradients)."""
         return self.model(batch), None
 
-    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor | None] | ImageAttribution:
         """Scores (height x width) of the one image in ``batch`` and, where the method works on
-        a coarser grid, that grid; ``logits`` and ``recorded`` come from :meth:`first_pass`."""
+        a coarser grid, that grid (or an :class:`ImageAttribution` with the kept probability too);
+        ``logits`` and ``recorded`` come from :meth:`first_pass`."""
         raise NotImplementedError

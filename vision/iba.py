@@ -32,7 +32,7 @@ from ib_nlp.errors import InvalidInputError, NonFiniteError, StatisticsError
 from ib_nlp.options import real_number
 from ib_nlp.core.statistics import DEFAULT_MIN_STD, FeatureStatistics, RunningMoments
 
-from .base import ImageMethod, feature_map, module_named
+from .base import ImageAttribution, ImageMethod, feature_map, module_named
 
 # The layers of the papers, by torchvision module name: VGG-16 conv4_1 and ResNet-50 after
 # layer3 (and layer2, the paper's other setting).
@@ -166,19 +166,20 @@ class VisionIBA(ImageMethod):
         """The logits and a copy of the layer's feature map."""
         return self.run(batch)
 
-    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bits per pixel and bits per feature cell, from the feature map ``recorded`` by the first pass."""
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> ImageAttribution:
+        """Bits per pixel and bits per feature cell, from the feature map ``recorded`` by the first
+        pass, with the target's probability through the optimised bottleneck."""
         batch, features = batch.detach(), recorded
         with attribution_mode(self.model):
             mean, std, active = self.prior(features)
             self.check_influence(batch, logits, mean, std)
-            lam, last_pass = self.optimise(batch, features.float(), target, mean, std, active)
+            lam, last_pass, kept = self.optimise(batch, features.float(), target, mean, std, active)
             final = mask_capacity(lam, normalize(features.float(), mean, std)) * active
             capacity = last_pass if self.options["bits_from"] == "last_pass" else final
             cell_bits = (capacity.sum(dim=1)[0] / NATS_PER_BIT).detach()
         if not torch.isfinite(cell_bits).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics (min_std) and lr")
-        return cells_to_pixels(cell_bits, batch.shape[-2:]), cell_bits
+        return ImageAttribution(cells_to_pixels(cell_bits, batch.shape[-2:]), cell_bits, float(kept[0]))
 
     def check_influence(self, images: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Replacing the layer's output by noise from the prior must change the logits (as for text)."""
@@ -191,9 +192,10 @@ class VisionIBA(ImageMethod):
             noisy, _ = self.run(images, noise)
         check_influence(noisy, logits, repr(self.layer))
 
-    def optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The smoothed mask lam after the optimisation, and the capacity per element in nats
-        computed in its last forward pass (each 1 x channels x height x width)."""
+    def optimise(self, image: torch.Tensor, features: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The smoothed mask lam after the optimisation, the capacity per element in nats
+        computed in its last forward pass (each 1 x channels x height x width), and the target's
+        probability through the final bottleneck (one value)."""
         config, sigma = self.config, self.options["smooth_sigma"]
         generator = torch.Generator(device=features.device).manual_seed(config.seed)
         normalized = normalize(features, mean, std)
@@ -207,4 +209,4 @@ class VisionIBA(ImageMethod):
 
         optimised = optimise_alpha(config, features, step, torch.tensor([target], device=features.device), item="image")
         with torch.no_grad():
-            return smooth(torch.sigmoid(optimised.alpha), sigma), optimised.capacity
+            return smooth(torch.sigmoid(optimised.alpha), sigma), optimised.capacity, optimised.kept_probability

@@ -23,7 +23,7 @@ from torch import nn
 
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.core.bottleneck import NATS_PER_BIT, apply_bottleneck, normalize, prior_capacity
-from ib_nlp.core.optimise import IBAConfig, optimise_alpha
+from ib_nlp.core.optimise import IBAConfig, Optimised, optimise_alpha
 from ib_nlp.core.registry import check_options
 from ib_nlp.errors import InvalidInputError, NonFiniteError
 from ib_nlp.core.input_prior import (
@@ -34,7 +34,7 @@ from ib_nlp.core.input_prior import (
 )
 from ib_nlp.core.statistics import RunningMoments
 
-from .base import ImageMethod, feature_map
+from .base import ImageAttribution, ImageMethod, feature_map
 from .iba import VisionIBA
 
 # The paper's ImageNet settings (section 4): feature beta 10, input beta 20, 60 steps.
@@ -110,9 +110,9 @@ class VisionInputIBA(ImageMethod):
         """The logits and the deep layer's feature map."""
         return self.feature.run(batch)
 
-    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> tuple[torch.Tensor, None]:
-        """Bits per pixel of the input bottleneck, after the deep stage and the prior's WGAN;
-        ``recorded`` is the deep layer's feature map."""
+    def attribute(self, batch: torch.Tensor, logits: torch.Tensor, target: int, recorded: Any = None) -> ImageAttribution:
+        """Bits per pixel of the input bottleneck, after the deep stage and the prior's WGAN, with
+        the target's probability through it; ``recorded`` is the deep layer's feature map."""
         config = self.config
         started = time.perf_counter()
         image = batch.detach()[0].float()
@@ -132,18 +132,18 @@ class VisionInputIBA(ImageMethod):
             real = bottleneck_samples(deep[0].float(), lam_star, deep_mean, deep_std, config.gan_samples, generator)
             prior_alpha = fit_prior_mask(config, critic, real, image, input_mean, input_std, lambda z: (self.deep_features(z).float() - deep_mean) / deep_std, generator)
             gan_done = time.perf_counter()
-            alpha = self.optimise_input(image, target, input_mean, input_std, prior_alpha, generator)
+            optimised = self.optimise_input(image, target, input_mean, input_std, prior_alpha, generator)
             with torch.no_grad():
-                kl = prior_capacity(alpha, normalize(image, input_mean, input_std), prior_alpha)
+                kl = prior_capacity(optimised.alpha, normalize(image, input_mean, input_std), prior_alpha)
                 pixels = kl.sum(dim=0) / NATS_PER_BIT
         if not torch.isfinite(pixels).all():
             raise NonFiniteError("the attribution contains non-finite values; check the statistics and lr")
         self.stage_seconds = {"feature": feature_done - started, "gan": gan_done - feature_done, "input": time.perf_counter() - gan_done}
         self.last_prior_mask = torch.sigmoid(prior_alpha).cpu()
-        return pixels, None
+        return ImageAttribution(pixels, None, float(optimised.kept_probability[0]))
 
-    def optimise_input(self, image: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, prior_alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The input bottleneck's alpha (channels x height x width) by the core loop, with the KL
+    def optimise_input(self, image: torch.Tensor, target: int, mean: torch.Tensor, std: torch.Tensor, prior_alpha: torch.Tensor, generator: torch.Generator) -> Optimised:
+        """The input bottleneck (alpha: channels x height x width) by the core loop, with the KL
         against the learnt prior (Proposition 3)."""
         config = self.config
         schedule = IBAConfig(beta=config.beta, steps=config.steps, lr=config.lr, samples=config.samples, init_alpha=self.feature.config.init_alpha, seed=config.seed)
@@ -153,4 +153,4 @@ class VisionInputIBA(ImageMethod):
             noise = torch.randn(config.samples, *image.shape, generator=generator, device=image.device)
             return self.model(apply_bottleneck(image, alpha, mean, std, noise)), prior_capacity(alpha, normalized, prior_alpha)
 
-        return optimise_alpha(schedule, image, step, torch.tensor([target], device=image.device), item="image").alpha
+        return optimise_alpha(schedule, image, step, torch.tensor([target], device=image.device), item="image")

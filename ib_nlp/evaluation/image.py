@@ -112,6 +112,8 @@ def score_image(model: Any, methods: Mapping[str, Sequence[ImageMethod]], item: 
         computed = {metric_name: metric.compute(model, item.image, explanation.scores, explanation.target, item.boxes) for metric_name, metric in metrics.items()}
         result: dict[str, Any] = {"seconds": seconds, "target": explanation.target}
         result |= {key: computed[metric][value] for key, _, metric, value in COLUMNS if metric is not None}
+        if explanation.kept_probability is not None:
+            result["kept_probability"] = explanation.kept_probability
         record["methods"][name] = result
         record["predicted"] = explanation.target
     return record

@@ -45,6 +45,7 @@ def test_a_users_image_model_is_added_in_one_place_and_the_evaluation_and_heatma
         assert all(f"| {name} |" in markdown for name in settings.methods)
         records = [json.loads(line) for line in (tmp_path / "run" / "results.0.jsonl").read_text().splitlines()]
         assert len(records) == 2 and all(0 <= record["methods"]["iba"]["deletion_auc"] <= 1 for record in records)
+        assert all(0 <= record["methods"]["iba"]["kept_probability"] <= 1 and "kept_probability" not in record["methods"]["grad_cam"] for record in records)
         assert heatmap_figure(settings, data)[:8] == b"\x89PNG\r\n\x1a\n"
         with pytest.raises(InvalidInputError, match="built-in"):
             register_image_model("resnet50", ImageModel(tiny_image_classifier, "1", "3"))

@@ -14,6 +14,7 @@ from torch import nn
 from ib_nlp.errors import InvalidInputError, LayerNotReadError, OptimisationError, StatisticsError
 from ib_nlp.core.statistics import FeatureStatistics
 from ib_nlp.vision import VisionIBA, estimate_feature_statistics, gaussian_kernel, smooth
+from ib_nlp.vision.base import ImageExplanation
 from ib_nlp.vision.models import image_model
 from ib_nlp.vision.methods import IMAGE_METHODS, image_method_names, load_image_method
 from ib_nlp.vision.metrics import (
@@ -94,6 +95,17 @@ def test_bits_concentrate_where_the_head_reads_and_the_map_keeps_the_total(model
     again = explainer.explain(image)
     torch.testing.assert_close(again.feature_scores, cells)
     assert explanation.target == int(torch.tensor(explanation.probabilities).argmax()) and explanation.layer == "features.2"
+
+
+def test_the_explanation_records_what_the_bottleneck_kept_of_the_prediction(model):
+    image = images(1, seed=5)[0]
+    image[0] = 2.0 + 0.1 * image[0]
+    free = VisionIBA(model, "features.2", reference_images=[images(16)], beta=0, steps=3, samples=200).explain(image)
+    assert free.kept_probability == pytest.approx(free.probabilities[free.target], abs=0.02)  # a nearly open bottleneck keeps the model's own
+    dear = VisionIBA(model, "features.2", reference_images=[images(16)], beta=1e4, steps=10, samples=200).explain(image)
+    assert dear.kept_probability < free.kept_probability - 0.2
+    with pytest.raises(InvalidInputError, match="kept_probability"):
+        ImageExplanation("m", "bits", torch.zeros(4, 4), 1, [0.2, 0.8], kept_probability=1.5)
 
 
 def test_a_layer_the_classifier_does_not_read_is_an_error(model):
