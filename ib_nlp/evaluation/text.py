@@ -332,13 +332,19 @@ def sanity_record(
 
 def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str]) -> list[dict[str, Any]]:
     """Mean and standard error of every declared value, per method; plus the median seconds per
-    explanation (the median, because a busy machine makes a few explanations very slow)."""
+    explanation (the median, because a busy machine makes a few explanations very slow) and, for
+    a bottleneck method, its kept probability over the records that hold it (its "direction"
+    names the model's own mean probability, the ceiling it is read against)."""
     if not records:
         return []
     rows = []
+    own = f"model's own {np.mean([record['probability'] for record in records]):.3f}"
     for method in records[0]["methods"]:
         seconds = [record["methods"][method]["seconds"] for record in records]
         rows.append({"method": method, "metric": "time", "value": "median_seconds_per_text", "direction": "lower is better", "mean": float(np.median(seconds)), "sem": None, "n": len(seconds)})
+        kept = [record["methods"][method]["kept_probability"] for record in records if "kept_probability" in record["methods"][method]]
+        if kept:
+            rows.append(_row(method, "bottleneck", "kept_probability", own, kept))
         for metric_name in metric_names:
             for value in METRICS.get(metric_name).info.values:
                 samples = [record["methods"][method]["metrics"][metric_name][value.name] for record in records]
@@ -430,6 +436,7 @@ MAIN_VALUES = [
     ("eraser", "sufficiency"),
     ("eraser", "normalized_comprehensiveness"),
     ("eraser", "normalized_sufficiency"),
+    ("bottleneck", "kept_probability"),
     ("time", "median_seconds_per_text"),
 ]
 
@@ -477,7 +484,8 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
 
     rows = summarize(records, settings.metrics)
     sanity_rows = summarize_sanity(sanity)
-    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics]
+    recorded = {row["metric"] for row in rows}
+    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics or (metric == "bottleneck" and metric in recorded)]
     header, body = summary_table(rows, values)
     title = f"{settings.model}: {len(records) or len(sanity)} IMDB {settings.split} reviews (seed {settings.seed})"
     markdown = f"## {title}\n\n"

@@ -206,6 +206,12 @@ def test_summary_is_the_mean_and_standard_error_over_texts(settings, classifier,
     assert row["mean"] == pytest.approx(values.mean()) and row["n"] == 4
     assert row["sem"] == pytest.approx(values.std(ddof=1) / 2) and row["direction"] == "higher is better"
     assert rows[("iba", "insertion_deletion", "deletion_auc")]["direction"] == "lower is better"
+    kept = np.array([r["methods"]["iba"]["kept_probability"] for r in records])
+    assert rows[("iba", "bottleneck", "kept_probability")]["mean"] == pytest.approx(kept.mean()) and ("saliency", "bottleneck", "kept_probability") not in rows
+    assert rows[("iba", "bottleneck", "kept_probability")]["direction"] == f"model's own {np.mean([r['probability'] for r in records]):.3f}"
+    header, body = text_evaluation.summary_table(list(rows.values()), [("bottleneck", "kept_probability")])
+    assert header[1] == f"bottleneck: kept_probability (model's own {np.mean([r['probability'] for r in records]):.3f})"
+    assert [cells[1] for cells in body if cells[0] == "saliency"] == ["n/a"]
 
 
 def test_the_report_lists_the_settings_a_reader_can_repeat_the_run_from(settings):
