@@ -424,7 +424,8 @@ def finished_records(settings: EvaluationSettings, items: Sequence[Mapping[str, 
     return results, finished_prefix(order[: settings.sanity_n], JsonLines(folder, SANITY_PATTERN, 0).read())
 
 
-# The values the summary tables show, in this order, where their metric was computed.
+# The values the summary tables show, in this order, where the summary holds them (their metric was
+# computed; the kept probability where a bottleneck method recorded it).
 MAIN_VALUES = [
     ("degradation", "morf_area"),
     ("degradation", "lerf_area"),
@@ -484,8 +485,8 @@ def write_outputs(folder: Path, settings: EvaluationSettings, records: list[dict
 
     rows = summarize(records, settings.metrics)
     sanity_rows = summarize_sanity(sanity)
-    recorded = {row["metric"] for row in rows}
-    values = [(metric, value) for metric, value in MAIN_VALUES if metric == "time" or metric in settings.metrics or (metric == "bottleneck" and metric in recorded)]
+    summarized = {(row["metric"], row["value"]) for row in rows}
+    values = [pair for pair in MAIN_VALUES if pair in summarized]
     header, body = summary_table(rows, values)
     title = f"{settings.model}: {len(records) or len(sanity)} IMDB {settings.split} reviews (seed {settings.seed})"
     markdown = f"## {title}\n\n"

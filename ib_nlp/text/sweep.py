@@ -305,7 +305,7 @@ class LayerBetaGrid:
             cells = [str(layer)]
             cells += [_mean_and_error(s.faithfulness[position], s.faithfulness_sem[position]) for s in self.sweeps]
             cells += [f"{sum(row[position].total_score for row in s.explanations) / texts:.1f}" for s in self.sweeps]
-            cells += [_probability_cell(_mean_kept(row[position] for row in s.explanations)) for s in self.sweeps]
+            cells += [_mean_and_error(self.kept((layer, beta)), None) for beta in self.betas]
             body.append(cells)
         direction = "higher" if first.higher_is_better else "lower"
         model_probability = np.mean([row[0].probabilities[row[0].target] for row in first.explanations]) if texts else float("nan")
@@ -334,13 +334,14 @@ class LayerBetaGrid:
         probability, naming the best setting that keeps it (the recommendation itself is by
         faithfulness alone)."""
         kept = self.kept(combined.best)
-        if kept is None or kept >= KEEPING_SHARE * model_probability:
+        enough = KEEPING_SHARE * model_probability
+        if kept is None or kept >= enough:
             return ""
         sign = 1.0 if combined.higher_is_better else -1.0
         keeping = [
             (sign * value, setting)
             for setting, value in zip(combined.settings, combined.faithfulness)
-            if value is not None and (share := self.kept(setting)) is not None and share >= KEEPING_SHARE * model_probability
+            if value is not None and (share := self.kept(setting)) is not None and share >= enough
         ]
         note = (
             f"the recommended setting keeps p = {kept:.3f} of the model's {model_probability:.3f} through the bottleneck: "
@@ -361,11 +362,6 @@ def _mean_kept(explanations: Iterable[Explanation]) -> float | None:
     """The mean kept probability of the explanations (None where none records it)."""
     kept = [value for explanation in explanations if (value := explanation.kept_probability) is not None]
     return float(np.mean(kept)) if kept else None
-
-
-def _probability_cell(value: float | None) -> str:
-    """A table cell: a probability, "-" without one."""
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _mean_and_error(mean: float | None, error: float | None) -> str:

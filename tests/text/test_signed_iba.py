@@ -24,6 +24,16 @@ def additive() -> Classifier:
     return Classifier.load(additive_classifier(SENTIMENT_WEIGHTS))
 
 
+def fitted(method: PerSampleIBA, texts: list[str], targets: list[int] | None = None):
+    """The encoded texts, their logits, the targets (default: the predicted classes) and the
+    method's optimised bottleneck for them."""
+    batch = method.classifier.encode(texts)
+    with attribution_mode(method.classifier.model):
+        logits, captured = method.first_pass(batch)
+        targets = logits.argmax(dim=-1).tolist() if targets is None else targets
+        return batch, logits, targets, method.fit(batch, logits, targets, captured)
+
+
 def margins(classifier: Classifier, text: str, target: int) -> list[float]:
     """Exact logit margin (target minus the other class) each token of the additive model adds."""
     table = classifier.model.token_logits().detach()
@@ -54,11 +64,8 @@ def test_first_order_effect_equals_its_closed_form_on_the_additive_model(additiv
     """On the additive model Z sums into the logits, so grad_R log p(t) = lam (e_t - softmax(sum Z))
     per noise sample: an independent computation from the same noise, alpha and prior."""
     method = GradientSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, samples=4)
-    batch = additive.encode([TEXTS[0]])
+    batch, _, (target,), fit = fitted(method, [TEXTS[0]])
     with attribution_mode(additive.model):
-        logits, captured = method.first_pass(batch)
-        target = int(logits[0].argmax())
-        fit = method.fit(batch, logits, [target], captured)
         effect = method.token_effect(fit, batch, [target])[0].numpy()
     mean = method.statistics.mean.double().numpy()
     std = method.statistics.clamped_std(method.config.min_std).double().numpy()
@@ -82,11 +89,8 @@ def test_open_effect_equals_its_closed_form_on_the_additive_model(additive):
     """With the bottleneck open the additive model's logits are sum R, so grad_R log p(t) = e_t -
     softmax(sum R) for every token: no alpha and no noise enter (numpy, from the activations)."""
     method = OpenSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
-    batch = additive.encode([TEXTS[1]])
+    batch, _, (target,), fit = fitted(method, [TEXTS[1]])
     with attribution_mode(additive.model):
-        logits, captured = method.first_pass(batch)
-        target = int(logits[0].argmax())
-        fit = method.fit(batch, logits, [target], captured)
         effect = method.token_effect(fit, batch, [target])[0].numpy()
     values = fit.activations[0].double().numpy()
     logit = values.sum(axis=0)
@@ -102,11 +106,8 @@ def test_closing_effect_equals_its_closed_form_on_the_additive_model(additive):
     """On the additive model the logits are the sum of the expected bottleneck's outputs, so closing
     token i replaces its term lam R_i + (1 - lam) mu by mu: computed here in numpy, token by token."""
     method = ClosingSignedIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, chunk=3)
-    batch = additive.encode(TEXTS)
+    batch, _, targets, fit = fitted(method, TEXTS)
     with attribution_mode(additive.model):
-        logits, captured = method.first_pass(batch)
-        targets = logits.argmax(dim=-1).tolist()
-        fit = method.fit(batch, logits, targets, captured)
         effect = method.token_effect(fit, batch, targets).numpy()
     mean = method.statistics.mean.double().numpy()
 
@@ -184,11 +185,7 @@ def test_the_kept_probability_is_the_targets_probability_through_the_optimised_b
     the tokens: a Monte Carlo estimate in numpy from the fit's alpha (1e5 draws) against the
     method's (2,000 noise samples)."""
     method = PerSampleIBA(additive, layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1, samples=2000)
-    batch = additive.encode([TEXTS[0]])
-    with attribution_mode(additive.model):
-        logits, captured = method.first_pass(batch)
-        target = int(logits[0].argmax())
-        fit = method.fit(batch, logits, [target], captured)
+    _, logits, (target,), fit = fitted(method, [TEXTS[0]])
     mean = method.statistics.mean.double().numpy()
     std = method.statistics.clamped_std(method.config.min_std).double().numpy()
     values = fit.activations[0].double().numpy()
@@ -204,8 +201,5 @@ def test_the_kept_probability_is_the_targets_probability_through_the_optimised_b
 def test_every_bottleneck_explanation_records_its_kept_probability(additive, name):
     options = dict(layer=0, reference_corpus=SENTIMENT_REFERENCE, beta=1)
     explanation = load_method(name, additive, **options).explain(TEXTS[1])
-    with attribution_mode(additive.model):
-        batch = additive.encode([TEXTS[1]])
-        logits, captured = PerSampleIBA(additive, **options).first_pass(batch)
-        fit = PerSampleIBA(additive, **options).fit(batch, logits, [explanation.target], captured)
+    *_, fit = fitted(PerSampleIBA(additive, **options), [TEXTS[1]], [explanation.target])
     assert explanation.metadata["kept_probability"] == pytest.approx(float(fit.kept_probability[0]), rel=1e-5)  # the target's fit
