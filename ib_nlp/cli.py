@@ -143,7 +143,7 @@ def format_summary(explanation: Explanation, top: int) -> str:
         ("method", explanation.method),
         ("layer", str(explanation.layer) + (f" ({where})" if (where := explanation.metadata.get("layer_description")) else "")),
         *([("beta", f"{explanation.parameters['beta']}")] if "beta" in explanation.parameters else []),
-        *([("kept", f"p = {kept:.3f} through the bottleneck")] if (kept := explanation.kept_probability) is not None else []),
+        *([("kept", f"p = {kept:.3f} through the bottleneck" + (f", {reading}" if (reading := explanation.kept_reading) else ""))] if (kept := explanation.kept_probability) is not None else []),
         ("seconds", f"{explanation.seconds:.2f}"),
     ]
     width = max(len(name) for name, _ in header)

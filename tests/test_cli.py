@@ -82,7 +82,8 @@ def test_explain_writes_json_and_prints_summary(model_dir: Path, reference: Path
     assert lines[1].startswith("predicted") and f"(p = {explanation.probabilities[explanation.predicted]:.3f})" in lines[1]
     assert lines[3].split() == ["method", "iba"] and lines[4].split() == ["layer", "1", "(output", "of", "block", "2", "of", "3)"]
     assert explanation.metadata["layer_description"] == "output of block 2 of 3"
-    assert lines[6].split() == ["kept", "p", "=", f"{explanation.kept_probability:.3f}", "through", "the", "bottleneck"]
+    reading = f", {explanation.kept_reading}" if explanation.kept_reading else ""
+    assert lines[6].split() == ["kept", "p", "=", f"{explanation.kept_probability:.3f}", "through", "the", *f"bottleneck{reading}".split()]
     table = lines[lines.index("") + 1 :]
     assert table[0].split() == ["rank", "word", "bits"]
     assert [row.split()[1] for row in table[1:]] == [word for word, _ in explanation.top_words(3)]

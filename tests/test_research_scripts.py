@@ -139,6 +139,15 @@ def test_sign_diagnostics_script(tiny):
 
 
 @pytest.mark.slow
+def test_sign_and_size_script(tiny):
+    model, data = tiny
+    out = run("sign_and_size.py", "--model", str(model), "--data", str(data), "--n", "2", "--betas", "1", "30", "--layer", "1")
+    assert "gradient_signed_iba at layer 1; the two betas give a token the same sign on" in out
+    for row in ("| signed bits, beta 1 |", "| sign alone, beta 30 |", "| sign at beta 1, size at beta 30 |"):
+        assert row in out
+
+
+@pytest.mark.slow
 def test_input_iba_diagnostics_script(tiny):
     model, data = tiny
     options = ["--option", "gan_epochs=1", "--option", "gan_samples=4", "--option", "gan_batch=2", "--option", "steps=2", "--option", "samples=2"]

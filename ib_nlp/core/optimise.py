@@ -62,6 +62,23 @@ class Optimised(NamedTuple):
     kept_probability: torch.Tensor
 
 
+KEEPING_SHARE = 0.9
+"""The share of the model's probability of the target a bottleneck should keep for its bits to
+say what the prediction needs. A reading aid, not part of any recommendation (those are by
+faithfulness)."""
+
+
+def kept_reading(kept: float, model_probability: float) -> str:
+    """What a kept probability means for the bits: "" when the bottleneck kept KEEPING_SHARE of
+    the model's probability, else a clause saying that beta priced out part of the prediction."""
+    if kept >= KEEPING_SHARE * model_probability:
+        return ""
+    return (
+        f"under {KEEPING_SHARE:.0%} of the model's {model_probability:.3f}: beta priced information above the prediction, "
+        "so the bits still rank the tokens but no longer say how much the prediction needs (a lower beta keeps more)"
+    )
+
+
 def optimise_alpha(
     config: IBAConfig,
     like: torch.Tensor,

@@ -1,6 +1,6 @@
 """Why does IBA rank tokens the way it does? The diagnoses of ``scripts/iba_diagnostics.py``,
 ``scripts/input_iba_diagnostics.py``, ``scripts/sign_diagnostics.py`` and
-``scripts/evidence_paths.py``.
+``scripts/evidence_paths.py`` and ``scripts/sign_and_size.py``.
 
 Each text is explained with IBA at several (steps, lr) settings and with the "capacity at
 initialisation" (the bits every token would get before any optimisation: the KL at alpha =
@@ -14,6 +14,7 @@ bits on the special tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,12 +25,14 @@ import torch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.text.classifier import Classifier, EncodedBatch
+from ib_nlp.text.explanation import Explanation
 from ib_nlp.text.methods import load_method
 from ib_nlp.text.methods.base import build_explanation, explanation_from_scores
 from ib_nlp.text.methods.iba import Fit, PerSampleIBA
 from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
 from ib_nlp.text.metrics.sanity import spearman
 from ib_nlp.text.sites import first_tensor
+from ib_nlp.text.words import aggregate_to_words
 from ib_nlp.ui.markdown import mean_and_error
 
 HEADER = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review", "share on special tokens"]
@@ -280,3 +283,57 @@ def diagnose_evidence_paths(
                     values[name][key].append(result[key])
     body = [[name, *(mean_and_error(values[name][key]) for key in metrics), mean_and_error(values[name]["completeness"]) if values[name]["completeness"] else "-"] for name in names]
     return f"layer {explainer.layer}, beta {explainer.config.beta:g}, {steps} steps per leg", body
+
+
+SIZE_HEADER = ["scores", "degradation LeRF-MoRF (↑)", "MoRF area (↓)", "LeRF area (↑)"]
+
+
+def rescored(explanation: Explanation, token_scores: Sequence[float]) -> Explanation:
+    """``explanation`` with other token scores (its word scores summed again, special tokens excluded)."""
+    scored = [0.0 if special else float(score) for score, special in zip(token_scores, explanation.special_tokens)]
+    return dataclasses.replace(explanation, token_scores=[float(score) for score in token_scores], word_scores=aggregate_to_words(scored, explanation.words))
+
+
+def diagnose_sign_and_size(
+    classifier: Classifier,
+    items: Sequence[Mapping[str, Any]],
+    method: str,
+    betas: tuple[float, float],
+    options: Mapping[str, Any] | None = None,
+) -> tuple[str, list[list[str]]]:
+    """Which part of a signed bottleneck's scores ranks the tokens: the sign or the size in bits?
+    Each of ``items`` (dicts with text and label) is explained with ``method`` (its ``options``)
+    at both ``betas``; degradation scores each beta's signed bits, its sign alone (every token
+    +1, -1 or 0, ties in the metric's seeded order) and each beta's sign with the other beta's
+    size. Returns a title (how often the two betas give a token the same sign) and rows under
+    :data:`SIZE_HEADER`, each cell mean ± standard error."""
+    if len(betas) != 2:
+        raise InvalidInputError(f"give two betas to compare, got {list(betas)}")
+    low, high = betas
+    explainers = [load_method(method, classifier, **{**(options or {}), "beta": beta}) for beta in betas]
+    names = [
+        f"signed bits, beta {low:g}",
+        f"sign alone, beta {low:g}",
+        f"signed bits, beta {high:g}",
+        f"sign alone, beta {high:g}",
+        f"sign at beta {high:g}, size at beta {low:g}",
+        f"sign at beta {low:g}, size at beta {high:g}",
+    ]
+    keys = ("lerf_minus_morf", "morf_area", "lerf_area")
+    values: dict[str, dict[str, list[float]]] = {name: {key: [] for key in keys} for name in names}
+    agreement = []
+    metric = Degradation()
+    for item in items:
+        first = explainers[0].explain(item["text"])
+        second = explainers[1].explain(item["text"], first.target)
+        ordinary = np.array([not special for special in first.special_tokens])
+        sign_low, sign_high = np.sign(first.token_scores), np.sign(second.token_scores)
+        size_low, size_high = np.abs(first.token_scores), np.abs(second.token_scores)
+        agreement.append(float(np.mean(sign_low[ordinary] == sign_high[ordinary])))
+        variants = [sign_low * size_low, sign_low, sign_high * size_high, sign_high, sign_high * size_low, sign_low * size_high]
+        results = metric.compute(classifier, [rescored(first, scores) for scores in variants], item["label"])
+        for name, result in zip(names, results):
+            for key in keys:
+                values[name][key].append(result[key])
+    body = [[name, *(mean_and_error(values[name][key]) for key in keys)] for name in names]
+    return f"{method} at layer {explainers[0].layer}; the two betas give a token the same sign on {mean_and_error(agreement)} of the tokens", body

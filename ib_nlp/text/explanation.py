@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ib_nlp.core.optimise import kept_reading
 from ib_nlp.io import write_text_atomic
 from ib_nlp.ui import report
 from ib_nlp.text.words import Word
@@ -199,6 +200,13 @@ class Explanation:
         the bits describe a bottleneck that lost it. None for other methods."""
         value = self.metadata.get("kept_probability")
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def kept_reading(self) -> str:
+        """What the kept probability means for the bits (:func:`ib_nlp.core.optimise.kept_reading`):
+        "" when the bottleneck kept the prediction or the method has no bottleneck."""
+        kept = self.kept_probability
+        return "" if kept is None else kept_reading(kept, self.probabilities[self.target])
 
     @property
     def total_score(self) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ib_nlp.text.methods.base import check_texts
+from ib_nlp.core.optimise import KEEPING_SHARE, kept_reading
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.text.classifier import Classifier
 from ib_nlp.errors import InvalidInputError
@@ -334,28 +335,20 @@ class LayerBetaGrid:
         probability, naming the best setting that keeps it (the recommendation itself is by
         faithfulness alone)."""
         kept = self.kept(combined.best)
-        enough = KEEPING_SHARE * model_probability
-        if kept is None or kept >= enough:
+        reading = "" if kept is None else kept_reading(kept, model_probability)
+        if not reading:
             return ""
         sign = 1.0 if combined.higher_is_better else -1.0
         keeping = [
             (sign * value, setting)
             for setting, value in zip(combined.settings, combined.faithfulness)
-            if value is not None and (share := self.kept(setting)) is not None and share >= enough
+            if value is not None and (share := self.kept(setting)) is not None and not kept_reading(share, model_probability)
         ]
-        note = (
-            f"the recommended setting keeps p = {kept:.3f} of the model's {model_probability:.3f} through the bottleneck: "
-            "beta priced information above the prediction and its bits sit near a common floor; "
-        )
+        note = f"the recommended setting keeps p = {kept:.3f} through the bottleneck, {reading}; "
         if not keeping:
             return note + f"no setting keeps {KEEPING_SHARE:.0%} of it\n"
         value, (layer, beta) = max(keeping, key=lambda item: item[0])
         return note + f"the best setting that keeps {KEEPING_SHARE:.0%} of it: layer {layer}, beta {beta:g} ({sign * value:.3f})\n"
-
-
-KEEPING_SHARE = 0.9
-"""The share of the model's probability a sweep's report expects the bottleneck to keep before it
-calls a setting's bits more than a common floor (a reading aid, not part of the recommendation)."""
 
 
 def _mean_kept(explanations: Iterable[Explanation]) -> float | None:

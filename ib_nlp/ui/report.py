@@ -388,7 +388,7 @@ def _header_items(explanation: Explanation) -> list[tuple[str, str]]:
         ("Method", _method_cell(explanation.method)),
         ("Layer", _layer_cell(explanation)),
         *_beta_items(explanation),
-        *([("Kept", f"p = {kept:.3f} <small>through the bottleneck</small>")] if (kept := explanation.kept_probability) is not None else []),
+        *([("Kept", f"p = {kept:.3f} <small>through the bottleneck{_escape(', ' + reading) if (reading := explanation.kept_reading) else ''}</small>")] if (kept := explanation.kept_probability) is not None else []),
         ("Time", _escape(_duration(explanation.seconds))),
         ("Total", _escape(f"{_number(explanation.total_score)} {explanation.unit}")),
     ]

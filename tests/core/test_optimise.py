@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ib_nlp.core.bottleneck import apply_bottleneck, gaussian_capacity
-from ib_nlp.core.optimise import IBAConfig, check_influence, optimise_alpha
+from ib_nlp.core.optimise import KEEPING_SHARE, IBAConfig, check_influence, kept_reading, optimise_alpha
 from ib_nlp.errors import LayerNotReadError, NonFiniteError, OptimisationError
 
 WEIGHTS = torch.tensor([[1.5, -2.0, 0.0, 0.7], [-1.0, 1.0, 0.3, 0.0]])
@@ -77,6 +77,12 @@ def test_the_kept_probability_falls_to_the_closed_bottlenecks_when_every_bit_is_
     noise = torch.randn(100_000, 4, generator=torch.Generator().manual_seed(3))
     closed_probability = F.softmax(noise @ WEIGHTS.T, dim=-1)[:, 1].mean()  # Monte Carlo: pure noise from the prior
     assert abs(float(dear.kept_probability[0]) - float(closed_probability)) < 0.05
+
+
+def test_the_kept_reading_speaks_only_under_the_keeping_share():
+    assert KEEPING_SHARE == 0.9
+    assert kept_reading(0.45, 0.5) == kept_reading(0.5, 0.5) == kept_reading(0.95, 0.5) == "", "90% of 0.5 and above keep the prediction"
+    assert kept_reading(0.449, 0.5).startswith("under 90% of the model's 0.500: beta priced information above the prediction")
 
 
 def test_a_non_finite_loss_and_an_unmoved_alpha_are_refused():

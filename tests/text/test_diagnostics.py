@@ -1,5 +1,6 @@
-"""The sign diagnosis against a plain recomputation from the methods' own explanations; the
-evidence paths against the additive model's closed form and the model's own forward passes."""
+"""The sign diagnosis and the sign-or-size diagnosis against plain recomputations from the
+methods' own explanations; the evidence paths against the additive model's closed form and the
+model's own forward passes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import pytest
 import torch
 
 from ib_nlp import Classifier, InvalidInputError
-from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_signs, log_odds_bits, path_evidence
+from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_sign_and_size, diagnose_signs, log_odds_bits, path_evidence, rescored
 from ib_nlp.text.methods import attribution_mode, load_method
 from ib_nlp.text.methods.signed_iba import GradientSignedIBA
+from ib_nlp.text.metrics import Degradation
 from ib_nlp.testing import SENTIMENT_REFERENCE, SENTIMENT_WEIGHTS, additive_classifier
+
+def cell(values):
+    """A table cell computed by hand: mean ± standard error to three decimals."""
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.3f}"
+
 
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story, the music was beautiful"]
 
@@ -44,9 +51,6 @@ def test_occlusion_agrees_with_itself_and_a_method_matches_a_plain_recomputation
             opposing_ranks.append(np.mean([deletion_rank(scores, i) for i in opposing]))
             occlusion_ranks.append(np.mean([deletion_rank(effect, i) for i in opposing]))
     assert len(opposing_ranks) >= 2, "the texts should hold tokens against the prediction"
-
-    def cell(values):
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.3f}"
 
     assert rows[0][4] == cell(occlusion_ranks)
     assert rows[1] == ["gradient_x_input", *(cell(v) for v in (signs, pearsons, magnitudes, opposing_ranks))]
@@ -117,3 +121,46 @@ def test_the_evidence_diagnosis_scores_every_attribution(tiny_bert, reference_te
     for row in rows:
         assert all(" ± " in cell for cell in row[1:4]), row
     assert rows[0][4] == rows[-1][4] == "-" and all(" ± " in row[4] for row in rows[1:-1])
+
+
+def test_rescoring_sums_the_new_token_scores_per_word(tiny_bert):
+    explanation = load_method("gradient_x_input", Classifier.load(tiny_bert)).explain(TEXTS[2])
+    assert rescored(explanation, explanation.token_scores).word_scores == pytest.approx(explanation.word_scores)
+    doubled = rescored(explanation, [2 * score for score in explanation.token_scores])
+    assert doubled.word_scores == pytest.approx([2 * score for score in explanation.word_scores])
+    ones = rescored(explanation, [1.0] * len(explanation.tokens))
+    assert ones.word_scores == [float(sum(not explanation.special_tokens[i] for i in word.token_indices)) for word in explanation.words]
+    assert ones.text == explanation.text and ones.target == explanation.target
+
+
+def test_the_sign_and_size_diagnosis_scores_each_combination_as_a_plain_recomputation(tiny_bert, reference_texts):
+    classifier = Classifier.load(tiny_bert)
+    options = {"layer": 1, "reference_corpus": reference_texts, "steps": 3, "samples": 2}
+    items = [{"text": text, "label": label} for text, label in zip(TEXTS, (1, 0, 1))]
+    title, rows = diagnose_sign_and_size(classifier, items, "gradient_signed_iba", (1, 30), options)
+    low, high = load_method("gradient_signed_iba", classifier, beta=1, **options), load_method("gradient_signed_iba", classifier, beta=30, **options)
+    expected: dict[str, list[float]] = {}
+    agreement = []
+    for item in items:
+        first = low.explain(item["text"])
+        second = high.explain(item["text"], first.target)
+        sign_low, sign_high = np.sign(first.token_scores), np.sign(second.token_scores)
+        size_low, size_high = np.abs(first.token_scores), np.abs(second.token_scores)
+        ordinary = [i for i, special in enumerate(first.special_tokens) if not special]
+        agreement.append(np.mean(sign_low[ordinary] == sign_high[ordinary]))
+        variants = {
+            "signed bits, beta 1": first,
+            "sign alone, beta 1": rescored(first, sign_low),
+            "signed bits, beta 30": second,
+            "sign alone, beta 30": rescored(first, sign_high),
+            "sign at beta 30, size at beta 1": rescored(first, sign_high * size_low),
+            "sign at beta 1, size at beta 30": rescored(first, sign_low * size_high),
+        }
+        for name, explanation in variants.items():
+            expected.setdefault(name, []).append(Degradation().compute(classifier, [explanation], item["label"])[0]["lerf_minus_morf"])
+    assert [row[0] for row in rows] == list(expected)
+    assert [row[1] for row in rows] == [cell(values) for values in expected.values()]
+    assert all(" ± " in row[2] and " ± " in row[3] for row in rows)
+    assert title == f"gradient_signed_iba at layer 1; the two betas give a token the same sign on {cell(agreement)} of the tokens"
+    with pytest.raises(InvalidInputError, match="give two betas to compare, got \\[1, 10, 30\\]"):
+        diagnose_sign_and_size(classifier, items, "gradient_signed_iba", (1, 10, 30), options)
