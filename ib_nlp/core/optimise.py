@@ -74,8 +74,8 @@ def kept_reading(kept: float, model_probability: float) -> str:
     if kept >= KEEPING_SHARE * model_probability:
         return ""
     return (
-        f"under {KEEPING_SHARE:.0%} of the model's {model_probability:.3f}: beta priced information above the prediction, "
-        "so the bits still rank the tokens but no longer say how much the prediction needs (a lower beta keeps more)"
+        f"under {KEEPING_SHARE:.0%} of the model's {model_probability:.3f}: beta priced out part of the prediction; "
+        "the bits rank the tokens but do not measure what it needs (a lower beta keeps more)"
     )
 
 
