@@ -70,12 +70,13 @@ faithfulness)."""
 
 def kept_reading(kept: float, model_probability: float) -> str:
     """What a kept probability means for the bits: "" when the bottleneck kept KEEPING_SHARE of
-    the model's probability, else a clause saying that beta priced out part of the prediction."""
+    the model's probability, else a clause saying that the bits are what only part of the
+    prediction needs."""
     if kept >= KEEPING_SHARE * model_probability:
         return ""
     return (
-        f"under {KEEPING_SHARE:.0%} of the model's {model_probability:.3f}: beta priced out part of the prediction; "
-        "the bits rank the tokens but do not measure what it needs (a lower beta keeps more)"
+        f"under {KEEPING_SHARE:.0%} of the model's {model_probability:.3f}: the bits are what this much of the prediction needs, "
+        "not all of it (a lower beta keeps more)"
     )
 
 

@@ -82,7 +82,7 @@ def test_the_kept_probability_falls_to_the_closed_bottlenecks_when_every_bit_is_
 def test_the_kept_reading_speaks_only_under_the_keeping_share():
     assert KEEPING_SHARE == 0.9
     assert kept_reading(0.45, 0.5) == kept_reading(0.5, 0.5) == kept_reading(0.95, 0.5) == "", "90% of 0.5 and above keep the prediction"
-    assert kept_reading(0.449, 0.5).startswith("under 90% of the model's 0.500: beta priced out part of the prediction; the bits rank")
+    assert kept_reading(0.449, 0.5).startswith("under 90% of the model's 0.500: the bits are what this much of the prediction needs, not all of it")
 
 
 def test_a_non_finite_loss_and_an_unmoved_alpha_are_refused():

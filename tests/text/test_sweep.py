@@ -139,7 +139,7 @@ def test_a_recommendation_that_loses_the_prediction_names_the_best_setting_that_
         grid.sweeps[beta].faithfulness_values[position] = [value] * len(TEXTS)
     lines = grid.report("tiny", 0).splitlines()
     assert lines[-2] == "recommended: layer 0, beta 100 (0.600)"
-    assert lines[-1].startswith(f"the recommended setting keeps p = {sum(own) / 6:.3f} through the bottleneck, under 90% of the model's {sum(own) / 3:.3f}: beta priced out")
+    assert lines[-1].startswith(f"the recommended setting keeps p = {sum(own) / 6:.3f} through the bottleneck, under 90% of the model's {sum(own) / 3:.3f}: the bits are what")
     assert lines[-1].endswith("the best setting that keeps 90% of it: layer 1, beta 0.01 (0.300)")
     for sweep in grid.sweeps:
         for row, probability in zip(sweep.explanations, own):

@@ -206,7 +206,7 @@ def test_legend_and_header(explanation: Explanation) -> None:
 def test_the_header_shows_what_the_bottleneck_kept_of_the_prediction() -> None:
     kept = " ".join(Elements(report.render_explanation(make_explanation(metadata={"kept_probability": 0.4321}))).text)
     assert "Kept" in kept and "p = 0.432" in kept and "through the bottleneck" in kept
-    assert "under 90% of the model's 0.880: beta priced out part of the prediction" in kept, "0.432 is under 90% of the target's 0.88"
+    assert "under 90% of the model's 0.880: the bits are what this much of the prediction needs" in kept, "0.432 is under 90% of the target's 0.88"
     holding = " ".join(Elements(report.render_explanation(make_explanation(metadata={"kept_probability": 0.8}))).text)
     assert "p = 0.800" in holding and "under 90%" not in holding
     assert "Kept" not in " ".join(Elements(report.render_explanation(make_explanation())).text), "an explanation without it shows none"
