@@ -388,7 +388,7 @@ def _header_items(explanation: Explanation) -> list[tuple[str, str]]:
         ("Method", _method_cell(explanation.method)),
         ("Layer", _layer_cell(explanation)),
         *_beta_items(explanation),
-        *([("Kept", f"p = {kept:.3f} <small>through the bottleneck{_escape(', ' + reading) if (reading := explanation.kept_reading) else ''}</small>")] if (kept := explanation.kept_probability) is not None else []),
+        *([("Kept", f"p = {kept:.3f} <small>through the bottleneck</small>")] if (kept := explanation.kept_probability) is not None else []),
         ("Time", _escape(_duration(explanation.seconds))),
         ("Total", _escape(f"{_number(explanation.total_score)} {explanation.unit}")),
     ]
@@ -434,12 +434,20 @@ def _truncation_note(explanation: Explanation) -> str:
     )
 
 
+def _kept_note(explanation: Explanation) -> str:
+    """A visible note when the bottleneck kept under KEEPING_SHARE of the model's probability."""
+    if not (reading := explanation.kept_reading):
+        return ""
+    return f'<p class="warn"><strong>Kept p = {explanation.kept_probability:.3f}:</strong> {_escape(reading)}.</p>'
+
+
 def _explanation_body(explanation: Explanation, scales: _Scales, legends: bool = True) -> str:
     """Header, probabilities, truncation note, legends and text of one explanation."""
     return (
         _meta(_header_items(explanation))
         + _probabilities(explanation)
         + _truncation_note(explanation)
+        + _kept_note(explanation)
         + (scales.legends() if legends else "")
         + _text_views(explanation, scales)
         + _parameters(explanation)
@@ -711,6 +719,7 @@ _INLINE_BOX = (
     f"font-family:{_FONT};font-size:14px;line-height:1.55;color:#1f2328;background:#fff;"
     "border:1px solid #d0d7de;border-radius:6px;padding:10px 12px"
 )
+_INLINE_WARNING = "background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;padding:2px 8px;margin:4px 0"
 _INLINE_TEXT = "white-space:pre-wrap;overflow-wrap:anywhere;line-height:2;font-size:15px;color:#000;margin-top:6px"
 _INLINE_WORD = "padding:.15em .05em;border-radius:3px;"
 _INLINE_TOKEN = _INLINE_WORD + "box-shadow:inset -1px 0 0 rgba(31,35,40,.45);"
@@ -747,15 +756,15 @@ def render_inline(explanation: Explanation) -> str:
         f"<b>method</b> {_escape(explanation.method)} · "
         f"<b>layer</b> {_escape(_layer_text(explanation.layer))} · "
         + "".join(f"<b>{label.lower()}</b> {value} · " for label, value in _beta_items(explanation))
+        + (f"<b>kept</b> p={kept:.3f} · " if (kept := explanation.kept_probability) is not None else "")
         + f"<b>time</b> {_escape(_duration(explanation.seconds))} · "
         f"<b>unit</b> {_escape(explanation.unit)}"
     )
-    warning = (
-        '<div style="background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;padding:2px 8px;margin:4px 0">'
-        "Truncated: the greyed words at the end were not read by the model.</div>"
-        if explanation.truncated
-        else ""
-    )
+    notes = [
+        *(["Truncated: the greyed words at the end were not read by the model."] if explanation.truncated else []),
+        *([f"Kept p = {kept:.3f}: {_escape(reading)}."] if (reading := explanation.kept_reading) else []),
+    ]
+    warning = "".join(f'<div style="{_INLINE_WARNING}">{note}</div>' for note in notes)
     words = _words_html(explanation, scales.words, _INLINE_WORD, specials=False, unread_style="color:#8c959f")
     tokens = _tokens_html(explanation, scales.tokens, _INLINE_TOKEN, _INLINE_PILL)
     return (

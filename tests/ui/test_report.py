@@ -197,6 +197,8 @@ def test_legend_and_header(explanation: Explanation) -> None:
     assert "Truncated" not in text
     truncated = report.render_explanation(make_explanation(truncated=True))
     assert 'class="warn"' in truncated and "Truncated" in truncated
+    assert "Truncated: the greyed words at the end were not read by the model." in report.render_inline(make_explanation(truncated=True))
+    assert "Truncated" not in report.render_inline(make_explanation())
     assert "Beta" in text and "<b>beta</b> 10.0" in report.render_inline(explanation)
     baseline = make_explanation(signed=True)
     assert "Beta" not in " ".join(Elements(report.render_explanation(baseline)).text), "a method without beta shows none"
@@ -204,11 +206,17 @@ def test_legend_and_header(explanation: Explanation) -> None:
 
 
 def test_the_header_shows_what_the_bottleneck_kept_of_the_prediction() -> None:
-    kept = " ".join(Elements(report.render_explanation(make_explanation(metadata={"kept_probability": 0.4321}))).text)
+    page = report.render_explanation(make_explanation(metadata={"kept_probability": 0.4321}))
+    kept = " ".join(Elements(page).text)
     assert "Kept" in kept and "p = 0.432" in kept and "through the bottleneck" in kept
-    assert "under 90% of the model's 0.880: the bits are what this much of the prediction needs" in kept, "0.432 is under 90% of the target's 0.88"
-    holding = " ".join(Elements(report.render_explanation(make_explanation(metadata={"kept_probability": 0.8}))).text)
-    assert "p = 0.800" in holding and "under 90%" not in holding
+    assert '<p class="warn"><strong>Kept p = 0.432:</strong> under 90% of the model&#x27;s 0.880: the bits are what this much of the prediction needs' in page, "0.432 is under 90% of the target's 0.88"
+    holding = report.render_explanation(make_explanation(metadata={"kept_probability": 0.8}))
+    assert "p = 0.800" in holding and "under 90%" not in holding and 'class="warn"' not in holding
+    inline = report.render_inline(make_explanation(metadata={"kept_probability": 0.4321}))
+    assert "<b>kept</b> p=0.432 · " in inline and "Kept p = 0.432: under 90% of the model&#x27;s 0.880: the bits are what" in inline
+    holding_inline = report.render_inline(make_explanation(metadata={"kept_probability": 0.8}))
+    assert "<b>kept</b> p=0.800 · " in holding_inline and "under 90%" not in holding_inline
+    assert "<b>kept</b>" not in report.render_inline(make_explanation())
     assert "Kept" not in " ".join(Elements(report.render_explanation(make_explanation())).text), "an explanation without it shows none"
     forged = make_explanation(metadata={"kept_probability": SCRIPT})
     assert forged.kept_probability is None and "Kept" not in " ".join(Elements(report.render_explanation(forged)).text)
