@@ -334,17 +334,18 @@ def summarize(records: Sequence[Mapping[str, Any]], metric_names: Sequence[str])
     """Mean and standard error of every declared value, per method; plus the median seconds per
     explanation (the median, because a busy machine makes a few explanations very slow) and, for
     a bottleneck method, its kept probability over the records that hold it (its "direction"
-    names the model's own mean probability, the ceiling it is read against)."""
+    names the model's own mean probability over the same records, the ceiling it is read
+    against; records written before the kept probability existed hold none)."""
     if not records:
         return []
     rows = []
-    own = f"model's own {np.mean([record['probability'] for record in records]):.3f}"
     for method in records[0]["methods"]:
         seconds = [record["methods"][method]["seconds"] for record in records]
         rows.append({"method": method, "metric": "time", "value": "median_seconds_per_text", "direction": "lower is better", "mean": float(np.median(seconds)), "sem": None, "n": len(seconds)})
-        kept = [record["methods"][method]["kept_probability"] for record in records if "kept_probability" in record["methods"][method]]
-        if kept:
-            rows.append(_row(method, "bottleneck", "kept_probability", own, kept))
+        holding = [record for record in records if "kept_probability" in record["methods"][method]]
+        if holding:
+            own = f"model's own {np.mean([record['probability'] for record in holding]):.3f}" + (f" on the {len(holding)} reviews that record it" if len(holding) < len(records) else "")
+            rows.append(_row(method, "bottleneck", "kept_probability", own, [record["methods"][method]["kept_probability"] for record in holding]))
         for metric_name in metric_names:
             for value in METRICS.get(metric_name).info.values:
                 samples = [record["methods"][method]["metrics"][metric_name][value.name] for record in records]

@@ -212,6 +212,12 @@ def test_summary_is_the_mean_and_standard_error_over_texts(settings, classifier,
     header, body = text_evaluation.summary_table(list(rows.values()), [("bottleneck", "kept_probability")])
     assert header[1] == f"bottleneck: kept_probability (model's own {np.mean([r['probability'] for r in records]):.3f})"
     assert [cells[1] for cells in body if cells[0] == "saliency"] == ["n/a"]
+    older = [json.loads(json.dumps(record)) for record in records]
+    del older[0]["methods"]["iba"]["kept_probability"]  # written before the kept probability existed
+    older_rows = {(r["method"], r["metric"], r["value"]): r for r in summarize(older, settings.metrics)}
+    later = older_rows[("iba", "bottleneck", "kept_probability")]
+    assert later["n"] == 3 and later["mean"] == pytest.approx(kept[1:].mean())
+    assert later["direction"] == f"model's own {np.mean([r['probability'] for r in records[1:]]):.3f} on the 3 reviews that record it"
 
 
 def test_the_report_lists_the_settings_a_reader_can_repeat_the_run_from(settings):
