@@ -14,7 +14,6 @@ bits on the special tokens.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,14 +24,12 @@ import torch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.core.runtime import attribution_mode
 from ib_nlp.text.classifier import Classifier, EncodedBatch
-from ib_nlp.text.explanation import Explanation
 from ib_nlp.text.methods import load_method
 from ib_nlp.text.methods.base import build_explanation, explanation_from_scores
 from ib_nlp.text.methods.iba import Fit, PerSampleIBA
 from ib_nlp.text.metrics import Degradation, InsertionDeletion, SensitivityN
 from ib_nlp.text.metrics.sanity import spearman
 from ib_nlp.text.sites import first_tensor
-from ib_nlp.text.words import aggregate_to_words
 from ib_nlp.ui.markdown import mean_and_error
 
 HEADER = ["attribution", "degradation LeRF-MoRF (↑)", "deletion AUC (↓)", "Sensitivity-N (↑)", "Spearman to capacity at init", "bits per review", "share on special tokens"]
@@ -288,12 +285,6 @@ def diagnose_evidence_paths(
 SIZE_HEADER = ["scores", "degradation LeRF-MoRF (↑)", "MoRF area (↓)", "LeRF area (↑)"]
 
 
-def rescored(explanation: Explanation, token_scores: Sequence[float]) -> Explanation:
-    """``explanation`` with other token scores (its word scores summed again, special tokens excluded)."""
-    scored = [0.0 if special else float(score) for score, special in zip(token_scores, explanation.special_tokens)]
-    return dataclasses.replace(explanation, token_scores=[float(score) for score in token_scores], word_scores=aggregate_to_words(scored, explanation.words))
-
-
 def diagnose_sign_and_size(
     classifier: Classifier,
     items: Sequence[Mapping[str, Any]],
@@ -331,7 +322,7 @@ def diagnose_sign_and_size(
         size_low, size_high = np.abs(first.token_scores), np.abs(second.token_scores)
         agreement.append(float(np.mean(sign_low[ordinary] == sign_high[ordinary])))
         variants = [sign_low * size_low, sign_low, sign_high * size_high, sign_high, sign_high * size_low, sign_low * size_high]
-        results = metric.compute(classifier, [rescored(first, scores) for scores in variants], item["label"])
+        results = metric.compute(classifier, [explanation_from_scores(classifier, item["text"], scores, first.target, name) for name, scores in zip(names, variants)], item["label"])
         for name, result in zip(names, results):
             for key in keys:
                 values[name][key].append(result[key])

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from ib_nlp import Classifier, InvalidInputError
-from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_sign_and_size, diagnose_signs, log_odds_bits, path_evidence, rescored
+from ib_nlp.text.diagnostics import EVIDENCE_PATHS, diagnose_evidence_paths, diagnose_sign_and_size, diagnose_signs, log_odds_bits, path_evidence
 from ib_nlp.text.methods import attribution_mode, load_method
+from ib_nlp.text.methods.base import explanation_from_scores
 from ib_nlp.text.methods.signed_iba import GradientSignedIBA
 from ib_nlp.text.metrics import Degradation
 from ib_nlp.testing import SENTIMENT_REFERENCE, SENTIMENT_WEIGHTS, additive_classifier
@@ -20,6 +21,11 @@ from ib_nlp.testing import SENTIMENT_REFERENCE, SENTIMENT_WEIGHTS, additive_clas
 def cell(values):
     """A table cell computed by hand: mean ± standard error to three decimals."""
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.3f}"
+
+
+def rescored(classifier, explanation, token_scores):
+    """The explanation's text and target with other token scores, as the sign-and-size diagnosis builds them."""
+    return explanation_from_scores(classifier, explanation.text, token_scores, explanation.target)
 
 
 TEXTS = ["the movie was good and the acting was great", "a terrible boring film with bad acting", "i loved this story, the music was beautiful"]
@@ -123,12 +129,13 @@ def test_the_evidence_diagnosis_scores_every_attribution(tiny_bert, reference_te
     assert rows[0][4] == rows[-1][4] == "-" and all(" ± " in row[4] for row in rows[1:-1])
 
 
-def test_rescoring_sums_the_new_token_scores_per_word(tiny_bert):
-    explanation = load_method("gradient_x_input", Classifier.load(tiny_bert)).explain(TEXTS[2])
-    assert rescored(explanation, explanation.token_scores).word_scores == pytest.approx(explanation.word_scores)
-    doubled = rescored(explanation, [2 * score for score in explanation.token_scores])
+def test_scores_given_for_a_text_are_summed_per_word(tiny_bert):
+    classifier = Classifier.load(tiny_bert)
+    explanation = load_method("gradient_x_input", classifier).explain(TEXTS[2])
+    assert rescored(classifier, explanation, explanation.token_scores).word_scores == pytest.approx(explanation.word_scores)
+    doubled = rescored(classifier, explanation, [2 * score for score in explanation.token_scores])
     assert doubled.word_scores == pytest.approx([2 * score for score in explanation.word_scores])
-    ones = rescored(explanation, [1.0] * len(explanation.tokens))
+    ones = rescored(classifier, explanation, [1.0] * len(explanation.tokens))
     assert ones.word_scores == [float(sum(not explanation.special_tokens[i] for i in word.token_indices)) for word in explanation.words]
     assert ones.text == explanation.text and ones.target == explanation.target
 
@@ -150,11 +157,11 @@ def test_the_sign_and_size_diagnosis_scores_each_combination_as_a_plain_recomput
         agreement.append(np.mean(sign_low[ordinary] == sign_high[ordinary]))
         variants = {
             "signed bits, beta 1": first,
-            "sign alone, beta 1": rescored(first, sign_low),
+            "sign alone, beta 1": rescored(classifier, first, sign_low),
             "signed bits, beta 30": second,
-            "sign alone, beta 30": rescored(first, sign_high),
-            "sign at beta 30, size at beta 1": rescored(first, sign_high * size_low),
-            "sign at beta 1, size at beta 30": rescored(first, sign_low * size_high),
+            "sign alone, beta 30": rescored(classifier, first, sign_high),
+            "sign at beta 30, size at beta 1": rescored(classifier, first, sign_high * size_low),
+            "sign at beta 1, size at beta 30": rescored(classifier, first, sign_low * size_high),
         }
         for name, explanation in variants.items():
             expected.setdefault(name, []).append(Degradation().compute(classifier, [explanation], item["label"])[0]["lerf_minus_morf"])
