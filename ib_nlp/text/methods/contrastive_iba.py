@@ -25,7 +25,7 @@ from ib_nlp.text.classifier import EncodedBatch
 from ib_nlp.errors import InvalidInputError
 from ib_nlp.text.explanation import Explanation
 from ib_nlp.text.methods.base import Attribution
-from ib_nlp.text.methods.iba import PerSampleIBA
+from ib_nlp.text.methods.iba import PerSampleIBA, kept_facts
 from ib_nlp.text.sites import first_tensor, replace_first
 
 
@@ -74,7 +74,7 @@ class ContrastiveIBA(PerSampleIBA):
         fit = self.fit(pairs, logits.repeat_interleave(2, dim=0), objectives, paired)
         supporting, opposing = fit.bits[0::2], fit.bits[1::2]
         self._check_not_closed(supporting, batch)
-        return Attribution(supporting - opposing, fit.facts(slice(0, None, 2)))
+        return Attribution(supporting - opposing, kept_facts(fit.kept_probability[0::2]))
 
     def build_explanation(self, batch: EncodedBatch, row: int, scores: torch.Tensor, probabilities: torch.Tensor, target: int, seconds: float) -> Explanation:
         explanation = super().build_explanation(batch, row, scores, probabilities, target, seconds)

@@ -148,10 +148,6 @@ class Fit(NamedTuple):
     bits: torch.Tensor
     kept_probability: torch.Tensor
 
-    def facts(self, rows: slice = slice(None)) -> list[dict[str, float]]:
-        """What each text's explanation records of the fit (``rows``: the texts among the fit's rows)."""
-        return kept_facts(self.kept_probability[rows])
-
 
 def kept_facts(kept_probability: torch.Tensor) -> list[dict[str, float]]:
     """Per text, the metadata that records the target's probability through the optimised bottleneck."""
@@ -304,7 +300,7 @@ class PerSampleIBA(AttributionMethod):
         (about 1e-5 relative; tested at 1e-4), not bit for bit."""
         fit = self.fit(batch, logits, targets, recorded)
         self._check_not_closed(fit.bits, batch)
-        return Attribution(fit.bits, fit.facts())
+        return Attribution(fit.bits, kept_facts(fit.kept_probability))
 
     def fit(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Fit:
         """Optimise the bottleneck for ``targets`` from the activations ``recorded`` at the site

@@ -30,7 +30,7 @@ import torch
 from ib_nlp.core.bottleneck import apply_bottleneck, hold_inactive
 from ib_nlp.text.classifier import EncodedBatch
 from ib_nlp.text.methods.base import Attribution
-from ib_nlp.text.methods.iba import Fit, PerSampleIBA, _NoiseSource
+from ib_nlp.text.methods.iba import Fit, PerSampleIBA, _NoiseSource, kept_facts
 from ib_nlp.options import whole_number
 
 
@@ -44,7 +44,7 @@ class _EffectSignedIBA(PerSampleIBA):
     def attribute(self, batch: EncodedBatch, logits: torch.Tensor, targets: list[int], recorded: Any = None) -> Attribution:
         fit = self.fit(batch, logits, targets, recorded)
         self._check_not_closed(fit.bits, batch)
-        return Attribution(self.signed_bits(fit, batch, targets), fit.facts())
+        return Attribution(self.signed_bits(fit, batch, targets), kept_facts(fit.kept_probability))
 
     def signed_bits(self, fit: Fit, batch: EncodedBatch, targets: list[int]) -> torch.Tensor:
         """The fit's bits times the sign of each token's effect (texts x tokens, on the CPU)."""
